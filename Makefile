@@ -1,0 +1,51 @@
+# The two commands of the Quick start: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench browser-deps messages worker beat
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# SQLite file, tasks in-process, demo data, http://127.0.0.1:8000/
+run: install
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C stops)"
+	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# The whole suite. DATABASE_URL / CELERY_BROKER_URL pick PostgreSQL / Redis (see .ci/run).
+test: install browser-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium through Playwright (Playwright cannot download
+# its own browser here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk; }
+
+lint: install
+	$(BIN)/ruff check .
+
+# Benchmarks need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/linfen_bench
+bench: install
+	$(BIN)/python bench/rankings.py
+
+messages: install
+	$(BIN)/python manage.py makemessages -l zh_Hans -l en --no-location
+	$(BIN)/python manage.py compilemessages
+
+worker: install
+	$(BIN)/celery -A linfen_tracker worker -l info --concurrency 2
+
+beat: install
+	$(BIN)/celery -A linfen_tracker beat -l info

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RankingsConfig(AppConfig):
+    name = "rankings"
+    verbose_name = _("Rankings")
+
+    def ready(self) -> None:
+        # Register the tasks in every process (web too), so that sessions_app can send
+        # them by name, and in-process (eager) mode can run them.
+        from . import tasks  # noqa: F401

@@ -1,0 +1,92 @@
+"""Ranking snapshots: the leaderboards of a holiday as computed at one moment.
+
+A snapshot and all its entries are written in one transaction, so readers see either the
+previous complete snapshot or the new one, never a half-written one.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from sessions_app.models import County, Holiday, Official
+
+
+class Scope(models.TextChoices):
+    OFFICIAL = "official", _("Officials")
+    COUNTY = "county", _("Counties")
+
+
+class Metric(models.TextChoices):
+    AUDIENCE = "audience", _("Audience")
+    ORDERS = "orders", _("Orders")
+    REVENUE = "revenue", _("Revenue")
+
+
+class RankingSnapshotQuerySet(models.QuerySet):
+    def complete(self) -> "RankingSnapshotQuerySet":
+        return self.filter(complete=True)
+
+    def latest_for(self, holiday_id: int) -> "RankingSnapshot | None":
+        return self.complete().filter(holiday_id=holiday_id).order_by("-id").first()
+
+
+class RankingSnapshot(models.Model):
+    holiday = models.ForeignKey(
+        Holiday, on_delete=models.CASCADE, related_name="ranking_snapshots",
+        verbose_name=_("holiday"),
+    )
+    computed_at = models.DateTimeField(_("computed at"))
+    # The holiday's data_version read before the aggregates: every write up to it is counted.
+    data_version = models.PositiveBigIntegerField(_("data version"))
+    sessions = models.PositiveIntegerField(_("sessions covered"), default=0)
+    complete = models.BooleanField(_("complete"), default=False)
+    duration_ms = models.PositiveIntegerField(_("computation time (ms)"), default=0)
+
+    objects = RankingSnapshotQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("ranking snapshot")
+        verbose_name_plural = _("ranking snapshots")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["holiday", "complete", "-id"], name="snapshot_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.holiday} @ {self.computed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RankingEntry(models.Model):
+    snapshot = models.ForeignKey(
+        RankingSnapshot, on_delete=models.CASCADE, related_name="entries"
+    )
+    scope = models.CharField(_("scope"), max_length=10, choices=Scope.choices)
+    metric = models.CharField(_("metric"), max_length=10, choices=Metric.choices)
+    official = models.ForeignKey(
+        Official, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    county = models.ForeignKey(
+        County, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    value = models.DecimalField(_("value"), max_digits=20, decimal_places=2)
+    rank = models.PositiveIntegerField(_("rank"))
+    previous_rank = models.PositiveIntegerField(_("previous rank"), null=True, blank=True)
+    sessions = models.PositiveIntegerField(_("sessions"))
+
+    class Meta:
+        verbose_name = _("ranking entry")
+        verbose_name_plural = _("ranking entries")
+        indexes = [
+            models.Index(fields=["snapshot", "scope", "metric", "rank"], name="entry_board_idx"),
+            models.Index(fields=["official", "snapshot"], name="entry_official_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(scope="official", official__isnull=False, county__isnull=True)
+                    | Q(scope="county", county__isnull=False, official__isnull=True)
+                ),
+                name="entry_subject_matches_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} {self.scope}/{self.metric}"

@@ -1,0 +1,184 @@
+"""Computing ranking snapshots.
+
+The database does the work: one INSERT ... SELECT per scope aggregates the holiday's sessions,
+ranks them with RANK() windows and writes the entries, carrying each subject's rank from the
+previous snapshot. Nothing loops over sessions in Python.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sessions_app.models import Holiday
+
+from .models import RankingEntry, RankingSnapshot
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOTS_KEPT = 5
+# Namespace of the PostgreSQL advisory locks that keep two recomputes of one holiday apart.
+ADVISORY_LOCK_NAMESPACE = 7_115_201
+
+_SESSIONS = "sessions_app_livestreamsession"
+_ENTRIES = RankingEntry._meta.db_table
+
+# Sums per subject over the holiday's sessions, one row per (subject, metric).
+# Revenue is rounded to cents so that SQLite's floating sums tie exactly where they should.
+_METRIC_ROWS = """
+    SELECT subject_id, sessions, 'audience' AS metric, audience AS value FROM agg
+    UNION ALL SELECT subject_id, sessions, 'orders', orders FROM agg
+    UNION ALL SELECT subject_id, sessions, 'revenue', revenue FROM agg
+"""
+
+_OFFICIAL_SQL = f"""
+INSERT INTO {_ENTRIES}
+    (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions)
+WITH agg AS (
+    SELECT s.official_id AS subject_id, COUNT(*) AS sessions, SUM(s.audience) AS audience,
+           SUM(s.orders) AS orders, ROUND(SUM(s.revenue), 2) AS revenue
+    FROM {_SESSIONS} s
+    WHERE s.started_at >= %(start)s AND s.started_at < %(end)s
+    GROUP BY s.official_id
+), m AS ({_METRIC_ROWS})
+SELECT %(snapshot)s, 'official', m.metric, m.subject_id, NULL, m.value,
+       RANK() OVER (PARTITION BY m.metric ORDER BY m.value DESC), prev.rank, m.sessions
+FROM m
+LEFT JOIN {_ENTRIES} prev
+    ON prev.snapshot_id = %(previous)s AND prev.scope = 'official'
+   AND prev.metric = m.metric AND prev.official_id = m.subject_id
+"""
+
+# Every county is ranked: one with no session has zeros and shares the last rank.
+_COUNTY_SQL = f"""
+INSERT INTO {_ENTRIES}
+    (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions)
+WITH per_county AS (
+    SELECT s.county_id, COUNT(*) AS sessions, SUM(s.audience) AS audience,
+           SUM(s.orders) AS orders, ROUND(SUM(s.revenue), 2) AS revenue
+    FROM {_SESSIONS} s
+    WHERE s.started_at >= %(start)s AND s.started_at < %(end)s
+    GROUP BY s.county_id
+), agg AS (
+    SELECT c.id AS subject_id, COALESCE(p.sessions, 0) AS sessions,
+           COALESCE(p.audience, 0) AS audience, COALESCE(p.orders, 0) AS orders,
+           COALESCE(p.revenue, 0) AS revenue
+    FROM sessions_app_county c LEFT JOIN per_county p ON p.county_id = c.id
+), m AS ({_METRIC_ROWS})
+SELECT %(snapshot)s, 'county', m.metric, NULL, m.subject_id, m.value,
+       RANK() OVER (PARTITION BY m.metric ORDER BY m.value DESC), prev.rank, m.sessions
+FROM m
+LEFT JOIN {_ENTRIES} prev
+    ON prev.snapshot_id = %(previous)s AND prev.scope = 'county'
+   AND prev.metric = m.metric AND prev.county_id = m.subject_id
+"""
+
+
+@dataclass(frozen=True)
+class RecomputeResult:
+    holiday_id: int
+    snapshot_id: int | None  # None: another recompute of the holiday held the lock
+    sessions: int = 0
+    entries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def skipped(self) -> bool:
+        return self.snapshot_id is None
+
+
+def _try_lock_holiday(holiday_id: int) -> bool:
+    """Take the holiday's recompute lock for this transaction; False if another holds it.
+
+    PostgreSQL: a transaction-level advisory lock, released at commit or rollback. SQLite
+    allows one writer at a time anyway, so no lock is needed there.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)",
+            [ADVISORY_LOCK_NAMESPACE, holiday_id % 2_147_483_647],
+        )
+        return cursor.fetchone()[0]
+
+
+def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
+    """Compute a new complete snapshot of a holiday's rankings from scratch.
+
+    Rules: a session counts when its start, in Beijing time, falls on a day of the holiday;
+    scores are sums of audience, orders and revenue; rank is standard competition ranking
+    (9, 7, 7, 5 -> 1, 2, 2, 4); officials with at least one session are ranked, and every
+    county is (those with nothing share the last rank); previous_rank comes from the previous
+    complete snapshot. The snapshot becomes visible when the transaction commits, all at once.
+    If another recompute of the holiday is running, returns at once with `skipped` (it
+    coalesces: the running one, or the follow-up it sends, covers this request).
+    """
+    began = time.monotonic()
+    # Cleared first, outside the transaction: a write from now on sends a follow-up.
+    Holiday.objects.filter(pk=holiday_id).update(recompute_queued=False)
+    with transaction.atomic():
+        if not _try_lock_holiday(holiday_id):
+            return RecomputeResult(holiday_id=holiday_id, snapshot_id=None)
+        # Read the version before the aggregates: writes committed after it are counted by
+        # the next recompute, never forgotten.
+        holiday = Holiday.objects.get(pk=holiday_id)
+        previous = RankingSnapshot.objects.latest_for(holiday_id)
+        snapshot = RankingSnapshot.objects.create(
+            holiday=holiday, computed_at=timezone.now(), data_version=holiday.data_version
+        )
+        start, end = holiday.bounds
+        params = {
+            # Raw SQL gets the value as the backend stores it (SQLite: naive UTC text).
+            "start": connection.ops.adapt_datetimefield_value(start),
+            "end": connection.ops.adapt_datetimefield_value(end),
+            "snapshot": snapshot.pk,
+            "previous": previous.pk if previous else None,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_OFFICIAL_SQL, params)
+            entries = cursor.rowcount
+            cursor.execute(_COUNTY_SQL, params)
+            entries += cursor.rowcount
+        sessions = (
+            RankingEntry.objects.filter(snapshot=snapshot, scope="county", metric="orders")
+            .values_list("sessions", flat=True)
+        )
+        snapshot.sessions = sum(sessions)
+        snapshot.complete = True
+        snapshot.duration_ms = int((time.monotonic() - began) * 1000)
+        snapshot.save(update_fields=["sessions", "complete", "duration_ms"])
+        Holiday.objects.filter(pk=holiday_id, ranked_version__lt=holiday.data_version).update(
+            ranked_version=holiday.data_version
+        )
+        _prune(holiday_id=holiday_id)
+    return RecomputeResult(
+        holiday_id=holiday_id,
+        snapshot_id=snapshot.pk,
+        sessions=snapshot.sessions,
+        entries=entries,
+        seconds=time.monotonic() - began,
+    )
+
+
+def _prune(*, holiday_id: int) -> None:
+    """Keep the newest SNAPSHOTS_KEPT complete snapshots of a holiday (movement needs one)."""
+    keep = list(
+        RankingSnapshot.objects.filter(holiday_id=holiday_id)
+        .order_by("-id")
+        .values_list("id", flat=True)[:SNAPSHOTS_KEPT]
+    )
+    RankingSnapshot.objects.filter(holiday_id=holiday_id).exclude(id__in=keep).delete()
+
+
+def holidays_due_for_recompute(*, today=None) -> list[int]:
+    """Ids of holidays whose rankings are behind their data, or that are under way today
+    (Beijing time), which beat recomputes periodically."""
+    today = today or timezone.localdate()
+    stale = Holiday.objects.filter(ranked_version__lt=F("data_version"))
+    ongoing = Holiday.objects.covering(today)
+    ids = set(stale.values_list("id", flat=True)) | set(ongoing.values_list("id", flat=True))
+    return sorted(ids)

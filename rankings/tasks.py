@@ -1,0 +1,56 @@
+"""Celery tasks: thin wrappers that take ids and call the ranking services.
+
+Both may run twice without harm: a recompute starts from scratch, and the sweep only sends
+recomputes.
+"""
+
+import logging
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from sessions_app.models import Holiday
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="rankings.tasks.recompute_holiday_rankings",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def recompute_holiday_rankings(holiday_id: int) -> dict:
+    """Recompute one holiday's rankings; send a follow-up if writes arrived meanwhile."""
+    result = services.holiday_rankings_recompute(holiday_id=holiday_id)
+    if result.skipped:
+        logger.info("Holiday %s: another recompute is running; coalesced", holiday_id)
+    else:
+        logger.info(
+            "Holiday %s: snapshot %s, %s sessions, %s entries in %.3f s",
+            holiday_id, result.snapshot_id, result.sessions, result.entries, result.seconds,
+        )
+        # Writes that committed after this run read its version, or that coalesced into it
+        # while it held the lock, still need a pass.
+        holiday = Holiday.objects.filter(pk=holiday_id).first()
+        if holiday is not None and holiday.rankings_stale:
+            claimed = Holiday.objects.filter(pk=holiday_id, recompute_queued=False).update(
+                recompute_queued=True
+            )
+            if claimed:
+                recompute_holiday_rankings.delay(holiday_id)
+    return {"holiday_id": holiday_id, "snapshot_id": result.snapshot_id}
+
+
+@shared_task(name="rankings.tasks.recompute_due_holidays")
+def recompute_due_holidays() -> list[int]:
+    """Beat's sweep: recompute stale holidays (a trigger lost while the broker was down) and
+    ongoing ones."""
+    due = services.holidays_due_for_recompute()
+    for holiday_id in due:
+        recompute_holiday_rankings.delay(holiday_id)
+    return due

@@ -1,0 +1,164 @@
+"""The demo data set: Labor Day 2020 in Linfen, with fictional officials.
+
+61 sessions during May 1-5, 2020 total 14.2 million yuan, 10 million of it in the counties
+flagged as key poverty-relief counties, as reported; a few sessions fall just outside the
+holiday. Figures follow 2020 county livestreams: 1-5 hours, viewers 5,000-1,000,000 (most
+200,000-300,000), orders 300-30,000 (most about 2,000), revenue 20,000-7,500,000 yuan (most
+about 230,000), average order 30-250 yuan. Generated from a fixed seed, so every run builds
+the same rows.
+"""
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+HOLIDAY = {"slug": "labor-day-2020", "name": "Labor Day 2020 / 2020年劳动节",
+           "start_date": date(2020, 5, 1), "end_date": date(2020, 5, 5)}
+SESSIONS_IN_HOLIDAY = 61
+REVENUE_TOTAL = Decimal("14200000.00")
+REVENUE_POVERTY_RELIEF = Decimal("10000000.00")
+POVERTY_RELIEF_SESSIONS = 30
+
+# (name, title, county slug). Fictional people; real counties. Guxian, Anze, Xiangning and
+# Puxian host nothing, so the county board shows a shared last rank.
+OFFICIALS = [
+    ("贺志远", "县长", "jixian"),
+    ("马晓燕", "副县长", "jixian"),
+    ("乔文斌", "县长", "daning"),
+    ("冯丽娟", "副县长", "daning"),
+    ("白建军", "县长", "xixian"),
+    ("任秀梅", "副县长", "xixian"),
+    ("薛卫东", "县长", "yonghe"),
+    ("郭小红", "副县长", "yonghe"),
+    ("段国庆", "县长", "fenxi"),
+    ("程雅琴", "副县长", "fenxi"),
+    ("王建国", "区长", "yaodu"),
+    ("李海燕", "副区长", "yaodu"),
+    ("张志强", "市长", "houma"),
+    ("刘春梅", "市长", "huozhou"),
+    ("赵永刚", "县长", "quwo"),
+    ("孙丽萍", "县长", "yicheng"),
+    ("周宏伟", "副县长", "yicheng"),
+    ("吴晓东", "县长", "xiangfen"),
+    ("郑红霞", "县长", "hongtong"),
+    ("高文杰", "副县长", "hongtong"),
+    ("梁建华", "县长", "fushan"),
+    ("杜明", "副市长", "huozhou"),
+]
+
+PRODUCTS = {
+    "jixian": "吉县苹果、苹果醋",
+    "daning": "大宁葡萄、红枣",
+    "xixian": "隰县玉露香梨",
+    "yonghe": "永和红枣、核桃",
+    "fenxi": "汾西小米、核桃",
+    "yaodu": "尧都面食、醋",
+    "houma": "侯马蒸饺、晋国古都游",
+    "huozhou": "霍州年馍、七里峪旅游",
+    "quwo": "曲沃羊汤、晋都文化游",
+    "yicheng": "翼城核桃、小米",
+    "xiangfen": "襄汾小米、丁村民俗游",
+    "hongtong": "洪洞大槐树寻根游、香椿",
+    "fushan": "浮山核桃、连翘茶",
+}
+PLATFORMS = ["douyin"] * 6 + ["kuaishou"] * 3 + ["taobao_live"] * 2 + [
+    "wechat_channels", "jd", "pinduoduo"]
+
+CENTS_MIN, CENTS_MAX = 20_000 * 100, 7_500_000 * 100
+
+
+@dataclass(frozen=True)
+class DemoSession:
+    official_index: int
+    platform: str
+    title: str
+    products: str
+    started_at: datetime
+    ended_at: datetime
+    audience: int
+    orders: int
+    revenue: Decimal
+
+
+def _split_exactly(rng: random.Random, total_cents: int, n: int, median: float) -> list[int]:
+    """n amounts in cents, log-normally spread around `median`, within the revenue bounds,
+    summing exactly to `total_cents`."""
+    raw = [rng.lognormvariate(math.log(median), 0.7) for _ in range(n)]
+    scale = total_cents / sum(raw)
+    cents = [min(max(int(r * scale) // 100 * 100, CENTS_MIN), CENTS_MAX) for r in raw]
+    # Hand the remainder to the amounts with room, largest first, keeping every bound.
+    for i in sorted(range(n), key=lambda i: -cents[i]):
+        diff = total_cents - sum(cents)
+        if diff == 0:
+            break
+        cents[i] = min(max(cents[i] + diff, CENTS_MIN), CENTS_MAX)
+    assert sum(cents) == total_cents, "demo revenue cannot be split within bounds"
+    return cents
+
+
+def _figures(rng: random.Random, cents: int) -> tuple[int, int]:
+    """Orders and audience that fit a revenue: order value 30-250 yuan, about 2% of viewers
+    buying."""
+    yuan = cents / 100
+    order_value = rng.uniform(70, 160)
+    low, high = max(300, math.ceil(yuan / 250)), min(30_000, math.floor(yuan / 30))
+    orders = min(max(round(yuan / order_value), low), high)
+    audience = round(orders / rng.uniform(0.006, 0.014))
+    return orders, min(max(audience, 5_000), 1_000_000)
+
+
+def _start(rng: random.Random, day: date) -> datetime:
+    hour = rng.choice([9, 10, 10, 14, 15, 19, 19, 20])
+    return datetime.combine(day, time(hour, rng.choice([0, 0, 30])),
+                            tzinfo=timezone.get_default_timezone())
+
+
+def demo_sessions(poverty_relief_slugs: set[str]) -> list[DemoSession]:
+    """The demo sessions: SESSIONS_IN_HOLIDAY inside the holiday, then a few outside."""
+    rng = random.Random(2020)
+    poor = [i for i, o in enumerate(OFFICIALS) if o[2] in poverty_relief_slugs]
+    rest = [i for i, o in enumerate(OFFICIALS) if o[2] not in poverty_relief_slugs]
+    plan = [(poor, POVERTY_RELIEF_SESSIONS, REVENUE_POVERTY_RELIEF, 330_000),
+            (rest, SESSIONS_IN_HOLIDAY - POVERTY_RELIEF_SESSIONS,
+             REVENUE_TOTAL - REVENUE_POVERTY_RELIEF, 135_000)]
+    days = [HOLIDAY["start_date"] + timedelta(days=d) for d in range(5)]
+    sessions, used = [], set()
+    for hosts, n, total, median in plan:
+        # Every host streams at least once; the rest go to a few busy hosts.
+        busy = hosts[: max(3, len(hosts) // 2)]
+        order = hosts + [rng.choice(busy) for _ in range(n - len(hosts))]
+        for index, cents in zip(order, _split_exactly(rng, int(total * 100), n, median),
+                                strict=True):
+            sessions.append(_session(rng, index, cents, rng.choice(days), used))
+    # Outside the holiday: not counted (the evening before, the day after, a week later).
+    tz = timezone.get_default_timezone()
+    for index, moment in [(0, datetime(2020, 4, 30, 23, 50, tzinfo=tz)),
+                          (10, datetime(2020, 5, 6, 0, 10, tzinfo=tz)),
+                          (13, datetime(2020, 5, 12, 19, 0, tzinfo=tz))]:
+        sessions.append(_session(rng, index, 15_000_000, moment.date(), used, start=moment))
+    return sessions
+
+
+def _session(rng, index, cents, day, used, start=None) -> DemoSession:
+    name, _title, county = OFFICIALS[index]
+    start = start or _start(rng, day)
+    while (index, start) in used:  # one session per official per start time
+        start += timedelta(hours=5)
+    used.add((index, start))
+    orders, audience = _figures(rng, cents)
+    products = PRODUCTS[county]
+    return DemoSession(
+        official_index=index,
+        platform=rng.choice(PLATFORMS),
+        title=f"{name}直播带货：{products.split('、')[0]}",
+        products=products,
+        started_at=start,
+        ended_at=start + timedelta(minutes=rng.choice([60, 90, 120, 120, 150, 180, 240, 300])),
+        audience=audience,
+        orders=orders,
+        revenue=Decimal(cents) / 100,
+    )

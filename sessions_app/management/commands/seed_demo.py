@@ -1,0 +1,84 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from sessions_app import demo
+from sessions_app.models import County, Holiday, LivestreamSession, Official
+from sessions_app.services import holiday_save, local_date, rankings_mark_stale
+
+DEMO_USERS = [
+    # username, password, group, superuser
+    ("admin", "linfen-admin-2020", None, True),
+    ("staff", "linfen-staff-2020", "city_staff", False),
+    ("official", "linfen-official-2020", "officials", False),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo: Labor Day 2020 with 61 sessions (14.2 million yuan, 10 million from key "
+        "poverty-relief counties), a few sessions outside it, and a user per role. "
+        "Running it again changes nothing."
+    )
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        User = get_user_model()
+        users = {}
+        for username, password, group, superuser in DEMO_USERS:
+            user, _ = User.objects.get_or_create(username=username)
+            user.set_password(password)
+            user.is_superuser = user.is_staff = superuser or group == "city_staff"
+            user.save()
+            if group:
+                user.groups.add(Group.objects.get(name=group))
+            users[username] = user
+
+        holiday = Holiday.objects.filter(slug=demo.HOLIDAY["slug"]).first()
+        if holiday is None:
+            holiday = holiday_save(holiday=Holiday(**demo.HOLIDAY), user=users["admin"])
+
+        counties = {c.slug: c for c in County.objects.all()}
+        officials = []
+        for name, title, slug in demo.OFFICIALS:
+            official, _ = Official.objects.get_or_create(
+                name=name, county=counties[slug], defaults={"title": title}
+            )
+            officials.append(official)
+        official_user = users["official"]
+        if not Official.objects.filter(user=official_user).exists():
+            Official.objects.filter(pk=officials[0].pk).update(user=official_user)
+
+        key_slugs = {slug for slug, c in counties.items() if c.poverty_relief_key}
+        created, days = 0, set()
+        for row in demo.demo_sessions(key_slugs):
+            official = officials[row.official_index]
+            _, was_created = LivestreamSession.objects.get_or_create(
+                official=official,
+                started_at=row.started_at,
+                defaults={
+                    "county": official.county,
+                    "platform": row.platform,
+                    "title": row.title,
+                    "products": row.products,
+                    "ended_at": row.ended_at,
+                    "audience": row.audience,
+                    "orders": row.orders,
+                    "revenue": row.revenue,
+                    "entered_by": users["staff"],
+                },
+            )
+            if was_created:
+                created += 1
+                days.add(local_date(row.started_at))
+        rankings_mark_stale(days=days)
+
+        in_holiday = LivestreamSession.objects.in_holiday(holiday)
+        self.stdout.write(
+            f"Demo holiday {holiday.name}: {in_holiday.count()} sessions "
+            f"({created} created now)."
+        )
+        self.stdout.write("Demo logins (change these outside a demo):")
+        for username, password, group, _ in DEMO_USERS:
+            self.stdout.write(f"  {username:<9} {password:<22} {group or 'superuser'}")

@@ -1,0 +1,264 @@
+"""Counties, officials, holidays and the livestream sessions they host.
+
+The rules on a session (non-negative figures, ended after started, one session per official
+per start time) are database constraints, so no entry path can store a bad row; `clean()`
+repeats them with field-level messages for forms, the API and imports.
+"""
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+
+def _localised(english: str, chinese: str) -> str:
+    return chinese if (get_language() or "").startswith("zh") and chinese else english
+
+
+class County(models.Model):
+    class Kind(models.TextChoices):
+        DISTRICT = "district", _("District")
+        CITY = "city", _("County-level city")
+        COUNTY = "county", _("County")
+
+    slug = models.SlugField(_("slug"), max_length=40, unique=True)
+    name = models.CharField(_("name (English)"), max_length=80)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=40)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    poverty_relief_key = models.BooleanField(
+        _("key poverty-relief county"),
+        default=False,
+        help_text=_("The city decides which counties it reports as key poverty-relief counties."),
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("county")
+        verbose_name_plural = _("counties")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return _localised(self.name, self.name_zh)
+
+
+class Official(models.Model):
+    name = models.CharField(_("name"), max_length=80)
+    title = models.CharField(_("title"), max_length=80, help_text=_('e.g. "County head"'))
+    county = models.ForeignKey(
+        County, on_delete=models.PROTECT, related_name="officials", verbose_name=_("county")
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="official",
+        verbose_name=_("user account"),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("official")
+        verbose_name_plural = _("officials")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.title})"
+
+
+class HolidayQuerySet(models.QuerySet):
+    def covering(self, day) -> "HolidayQuerySet":
+        """Holidays whose inclusive date range contains `day`."""
+        return self.filter(start_date__lte=day, end_date__gte=day)
+
+
+class Holiday(models.Model):
+    name = models.CharField(_("name"), max_length=80)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    start_date = models.DateField(_("first day"))
+    end_date = models.DateField(_("last day"), help_text=_("Inclusive, in Beijing time."))
+    # Bumped in the same transaction as every session write that touches the holiday; a
+    # ranking snapshot records the version it covered, so "stale" survives a lost message.
+    data_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # Set when a recompute message is on the broker and not yet started: later writes need
+    # not send another (bursts coalesce). Cleared when the recompute starts.
+    recompute_queued = models.BooleanField(default=False, editable=False)
+    # The data_version covered by the latest complete ranking snapshot, written by the
+    # recompute in the snapshot's transaction. Rankings are stale while it is behind.
+    ranked_version = models.PositiveBigIntegerField(default=0, editable=False)
+    history = HistoricalRecords(
+        excluded_fields=["data_version", "recompute_queued", "ranked_version"]
+    )
+
+    objects = HolidayQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("holiday")
+        verbose_name_plural = _("holidays")
+        ordering = ["-start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=F("start_date")),
+                name="holiday_ends_on_or_after_start",
+                violation_error_message=_("The last day must not be before the first day."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValidationError(
+                {"end_date": _("The last day must not be before the first day.")}
+            )
+
+    @property
+    def rankings_stale(self) -> bool:
+        return self.ranked_version < self.data_version
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[first instant, instant after the last day) in the project time zone (Beijing)."""
+        tz = timezone.get_default_timezone()
+        start = datetime.combine(self.start_date, time.min, tzinfo=tz)
+        end = datetime.combine(self.end_date + timedelta(days=1), time.min, tzinfo=tz)
+        return start, end
+
+    @property
+    def days(self) -> list:
+        n = (self.end_date - self.start_date).days + 1
+        return [self.start_date + timedelta(days=i) for i in range(n)]
+
+
+class Platform(models.TextChoices):
+    DOUYIN = "douyin", _("Douyin")
+    KUAISHOU = "kuaishou", _("Kuaishou")
+    TAOBAO_LIVE = "taobao_live", _("Taobao Live")
+    WECHAT_CHANNELS = "wechat_channels", _("WeChat Channels")
+    JD = "jd", _("JD")
+    PINDUODUO = "pinduoduo", _("Pinduoduo")
+    OTHER = "other", _("Other")
+
+
+class LivestreamSessionQuerySet(models.QuerySet):
+    def in_holiday(self, holiday: Holiday) -> "LivestreamSessionQuerySet":
+        """Sessions whose start, in Beijing time, falls on a day of the holiday (inclusive)."""
+        start, end = holiday.bounds
+        return self.filter(started_at__gte=start, started_at__lt=end)
+
+
+class LivestreamSession(models.Model):
+    official = models.ForeignKey(
+        Official, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("official")
+    )
+    # Copied from the official when entered, then kept: an official who moves keeps their old
+    # sessions where they were.
+    county = models.ForeignKey(
+        County, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("county")
+    )
+    platform = models.CharField(_("platform"), max_length=20, choices=Platform.choices)
+    title = models.CharField(_("title"), max_length=200)
+    products = models.TextField(_("products"), blank=True)
+    started_at = models.DateTimeField(_("started at"))
+    ended_at = models.DateTimeField(_("ended at"))
+    audience = models.BigIntegerField(
+        _("audience"),
+        validators=[MinValueValidator(0)],
+        help_text=_("Viewer count reported by the platform."),
+    )
+    orders = models.BigIntegerField(_("orders"), validators=[MinValueValidator(0)])
+    revenue = models.DecimalField(
+        _("revenue (yuan)"),
+        max_digits=14,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("entered by"),
+        editable=False,
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Optimistic concurrency: an edit names the version it started from; a stale one is refused.
+    version = models.PositiveIntegerField(default=1, editable=False)
+    history = HistoricalRecords()
+
+    objects = LivestreamSessionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("livestream session")
+        verbose_name_plural = _("livestream sessions")
+        ordering = ["-started_at", "id"]
+        indexes = [models.Index(fields=["started_at"], name="session_started_at_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(audience__gte=0),
+                name="session_audience_non_negative",
+                violation_error_message=_("Audience cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(orders__gte=0),
+                name="session_orders_non_negative",
+                violation_error_message=_("Orders cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(revenue__gte=0),
+                name="session_revenue_non_negative",
+                violation_error_message=_("Revenue cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__gt=F("started_at")),
+                name="session_ends_after_start",
+                violation_error_message=_("A session must end after it starts."),
+            ),
+            models.UniqueConstraint(
+                fields=["official", "started_at"],
+                name="one_session_per_official_start",
+                violation_error_message=_(
+                    "This official already has a session starting at this time."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        # Field-level messages for rules the constraints also hold, so a form shows each error
+        # next to its field; full_clean() then skips the constraints on fields that failed.
+        errors = {}
+        if self.started_at and self.ended_at and self.ended_at <= self.started_at:
+            errors["ended_at"] = _("A session must end after it starts.")
+        if self.official_id and self.started_at:
+            clash = LivestreamSession.objects.filter(
+                official_id=self.official_id, started_at=self.started_at
+            ).exclude(pk=self.pk)
+            if clash.exists():
+                errors["started_at"] = _(
+                    "This official already has a session starting at this time."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def local_start_date(self):
+        return timezone.localtime(self.started_at).date()

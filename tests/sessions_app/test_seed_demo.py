@@ -1,0 +1,61 @@
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, Sum
+
+from sessions_app.models import Holiday, LivestreamSession, Official
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded():
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    return Holiday.objects.get(slug="labor-day-2020")
+
+
+def test_demo_holiday_has_the_reported_figures(seeded):
+    sessions = LivestreamSession.objects.in_holiday(seeded)
+    assert sessions.count() == 61
+    assert sessions.aggregate(r=Sum("revenue"))["r"] == Decimal("14200000.00")
+    key = sessions.filter(county__poverty_relief_key=True).aggregate(r=Sum("revenue"))["r"]
+    assert key == Decimal("10000000.00")
+
+
+def test_demo_has_sessions_outside_the_holiday(seeded):
+    assert LivestreamSession.objects.count() > 61
+
+
+def test_demo_figures_look_like_county_livestreams(seeded):
+    for s in LivestreamSession.objects.in_holiday(seeded):
+        hours = (s.ended_at - s.started_at).total_seconds() / 3600
+        assert 1 <= hours <= 5
+        assert 5_000 <= s.audience <= 1_000_000
+        assert 300 <= s.orders <= 30_000
+        assert Decimal("20000") <= s.revenue <= Decimal("7500000")
+        assert 30 <= s.revenue / s.orders <= 250
+
+
+def test_demo_has_repeat_hosts_and_idle_counties(seeded):
+    counts = Official.objects.annotate(n=Count("sessions")).values_list("n", flat=True)
+    assert sum(1 for n in counts if n > 1) >= 3
+    hosting = set(LivestreamSession.objects.values_list("county", flat=True))
+    assert len(hosting) < 17
+
+
+def test_seed_demo_twice_duplicates_nothing(seeded):
+    before = (LivestreamSession.objects.count(), Official.objects.count(),
+              Holiday.objects.count())
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    after = (LivestreamSession.objects.count(), Official.objects.count(),
+             Holiday.objects.count())
+    assert before == after
+
+
+def test_seed_demo_prints_the_logins(capsys):
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    for username in ("admin", "staff", "official"):
+        assert username in out
+    assert "linfen-staff-2020" in out

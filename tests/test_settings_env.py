@@ -1,0 +1,66 @@
+"""The one settings module picks its backends from the environment."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup();"
+    "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'],"
+    " 'name': str(settings.DATABASES['default']['NAME']),"
+    " 'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'broker': settings.CELERY_BROKER_URL,"
+    " 'cache': settings.CACHES['default']['BACKEND'], 'tz': settings.TIME_ZONE,"
+    " 'lang': settings.LANGUAGE_CODE, 'secret': settings.SECRET_KEY}))"
+)
+CONFIG_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SECRET_KEY", "DEBUG")
+
+
+def _settings_with(**env) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    clean.update(env, DJANGO_SETTINGS_MODULE="linfen_tracker.settings")
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=clean,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_unset_environment_means_sqlite_and_in_process_tasks():
+    found = _settings_with()
+    assert found["engine"] == "django.db.backends.sqlite3"
+    assert found["eager"] is True
+    assert found["cache"].endswith("LocMemCache")
+    assert (found["tz"], found["lang"]) == ("Asia/Shanghai", "zh-hans")
+
+
+def test_set_environment_means_postgresql_redis_and_a_worker():
+    found = _settings_with(
+        DATABASE_URL="postgres://u:p@db.example:5432/linfen",
+        CELERY_BROKER_URL="redis://broker.example:6379/0",
+        REDIS_URL="redis://cache.example:6379/1",
+    )
+    assert found["engine"] == "django.db.backends.postgresql"
+    assert found["name"] == "linfen"
+    assert found["eager"] is False
+    assert found["broker"] == "redis://broker.example:6379/0"
+    assert found["cache"].endswith("RedisCache")
+
+
+def test_a_secret_starting_with_a_dollar_is_taken_literally():
+    assert _settings_with(SECRET_KEY="$notavariable-x" * 4)["secret"] == "$notavariable-x" * 4
+
+
+def test_check_deploy_passes_with_production_variables():
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    env.update(
+        DJANGO_SETTINGS_MODULE="linfen_tracker.settings",
+        DEBUG="0",
+        SECRET_KEY="x9!k2-production-secret-" + "q7" * 30,
+        ALLOWED_HOSTS="linfen.example",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
