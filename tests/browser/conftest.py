@@ -1,0 +1,106 @@
+"""Fixtures for the browser tests: a live server, Debian's Chromium driven by Playwright.
+
+Playwright cannot download its own browser here, so it launches `/usr/bin/chromium`
+(`make browser-deps` installs it). Every request the page makes is recorded, so a test can
+assert that nothing but the live server is contacted (no CDN, ever).
+
+Data the live server must see is committed: tests use `live_server` with `transactional_db`.
+`django_db_serialized_rollback` restores the rows the migrations load (counties, role groups)
+that a transactional test's flush would otherwise remove.
+"""
+
+import os
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's async-safety check would
+# then refuse the ORM calls tests make between browser steps.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# The password UserFactory gives every user.
+TEST_PASSWORD = "pw-for-tests-1"
+
+
+def pytest_collection_modifyitems(items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: run `make browser-deps`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def server(live_server, transactional_db, django_db_serialized_rollback):
+    """The live server, with a database the tests commit to and the migrations' rows back."""
+    return live_server
+
+
+@pytest.fixture
+def request_log() -> list[str]:
+    """Every URL the page requested, in order."""
+    return []
+
+
+@pytest.fixture
+def page(browser, server, request_log):
+    """A fresh browser tab (Chinese first, as our users), recording every request URL."""
+    context = browser.new_context(
+        locale="zh-CN", viewport={"width": 1280, "height": 900}, base_url=server.url
+    )
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.on("request", lambda req: request_log.append(req.url))
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def foreign_requests(server, request_log) -> Callable[[], list[str]]:
+    """A function returning the recorded requests to any host but the live server."""
+    own = urlsplit(server.url).netloc
+
+    def outside() -> list[str]:
+        return [
+            url for url in request_log
+            if urlsplit(url).scheme in ("http", "https", "ws", "wss")
+            and urlsplit(url).netloc != own
+        ]
+
+    return outside
+
+
+@pytest.fixture
+def login(server) -> Callable:
+    """`login(page, user)`: log in through the real login form and wait for the dashboard."""
+
+    def log_in(page, user, password: str = TEST_PASSWORD) -> None:
+        page.goto(f"{server.url}/accounts/login/")
+        page.fill("#id_username", user.get_username())
+        page.fill("#id_password", password)
+        with page.expect_navigation():
+            page.click("form button[type=submit].primary")
+        assert "/accounts/login/" not in page.url, f"login failed for {user}"
+
+    return log_in
