@@ -262,3 +262,29 @@ class LivestreamSession(models.Model):
     @property
     def local_start_date(self):
         return timezone.localtime(self.started_at).date()
+
+
+class ImportBatch(models.Model):
+    """An uploaded spreadsheet waiting between its preview and the user's confirm or cancel.
+
+    Kept in the database, not the web session or a local file, so the preview and the
+    confirm may be served by different processes or hosts. Confirm and cancel delete it;
+    batches older than `sessions_app.imports.IMPORT_BATCH_TTL` are refused and purged.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    filename = models.CharField(_("file name"), max_length=255)
+    content = models.BinaryField(_("content"))
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("import batch")
+        verbose_name_plural = _("import batches")
+
+    def __str__(self) -> str:
+        return self.filename
