@@ -1,0 +1,184 @@
+"""Plotly figures of a holiday: pure functions from plain data to a `plotly.graph_objects.Figure`.
+
+Pages embed each figure as JSON (`figure_json`) and `static/js/charts.js` draws it with the
+plotly.js served from `static/vendor/`; no figure ever inlines plotly.js. Labels are
+translated when a function runs, so call them under the request's language. Layouts carry no
+fixed width and no theme template (the default one adds kilobytes of JSON to every figure);
+`charts.js` makes them responsive and larger on the big screen.
+"""
+
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+import plotly.graph_objects as go
+from django.utils.translation import gettext as _
+
+from sessions_app.models import Platform
+
+from .models import Metric
+
+RED = "#c0392b"
+BLUE = "#1f6feb"
+KEY_COLOUR = "#b35900"
+OTHER_COLOUR = "#8c96a8"
+PLATFORM_COLOURS = ["#c0392b", "#1f6feb", "#e8a33d", "#1a7f37", "#8250df", "#bf3989", "#5d6678"]
+
+_INTEGER = ",.0f"
+
+
+def _layout(**extra) -> dict:
+    return {
+        "template": "none",
+        "font": {"family": "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif",
+                 "size": 14, "color": "#1d2330"},
+        "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "separators": ".,",
+        **extra,
+    }
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def day_label(day) -> str:
+    """"5月1日" / "5/1": Django's zh_Hans MONTH_DAY_FORMAT pads the month ("05月1日")."""
+    return _("%(month)s/%(day)s") % {"month": day.month, "day": day.day}
+
+
+def metric_label(metric: str) -> str:
+    return str(Metric(metric).label)
+
+
+def top_officials_bar(*, rows: Iterable[Mapping], metric: str, limit: int = 10) -> go.Figure:
+    """Horizontal bars of the best `limit` officials for `metric`, the leader on top.
+
+    `rows` are board entries in rank order: {"name", "rank", "value"}; the bar label
+    carries the rank, so ties show the same number.
+    """
+    rows = list(rows)[:limit]
+    labels = [f"{row['rank']}. {row['name']}" for row in rows]
+    values = [_number(row["value"]) for row in rows]
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=labels,
+            orientation="h",
+            marker={"color": RED},
+            text=[f"{v:,.0f}" for v in values],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:" + _INTEGER + "}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_layout(title={"text": _("Top officials by %(metric)s") % {
+            "metric": metric_label(metric)}}),
+        yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
+        xaxis={"automargin": True, "tickformat": "~s" if metric != "revenue" else ",.0f",
+               "gridcolor": "#dde1e8"},
+        height=max(260, 36 * len(rows) + 90),
+    )
+    return fig
+
+
+def revenue_by_day(*, days: Iterable[Mapping]) -> go.Figure:
+    """Revenue of each day of the holiday, every day shown (zeros too), in date order.
+
+    `days` are {"date", "revenue", "sessions"}, as `holiday_summary()["by_day"]`.
+    """
+    days = list(days)
+    labels = [day_label(day["date"]) for day in days]
+    values = [_number(day["revenue"]) for day in days]
+    sessions = [day["sessions"] for day in days]
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=values,
+            marker={"color": BLUE},
+            customdata=sessions,
+            hovertemplate="%{x}: %{y:" + _INTEGER + "} "
+            + _("yuan") + " (%{customdata} " + _("sessions") + ")<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_layout(title={"text": _("Revenue by day (yuan)")}),
+        xaxis={"type": "category", "automargin": True},
+        yaxis={"automargin": True, "tickformat": "~s", "gridcolor": "#dde1e8"},
+        height=320,
+    )
+    return fig
+
+
+def revenue_by_county(*, counties: Iterable[Mapping]) -> go.Figure:
+    """Revenue of every county, highest first, key poverty-relief counties marked.
+
+    `counties` are {"label", "revenue", "poverty_relief_key"} in the order to show. Key
+    counties get their own colour, a star before the name and a legend entry, so the mark
+    survives a black-and-white projector.
+    """
+    counties = list(counties)
+    order = [_county_label(c) for c in counties]
+    fig = go.Figure()
+    for key, name, colour in (
+        (True, _("Key poverty-relief county"), KEY_COLOUR),
+        (False, _("Other county"), OTHER_COLOUR),
+    ):
+        group = [c for c in counties if bool(c["poverty_relief_key"]) is key]
+        fig.add_trace(
+            go.Bar(
+                x=[_number(c["revenue"]) for c in group],
+                y=[_county_label(c) for c in group],
+                orientation="h",
+                name=name,
+                marker={"color": colour},
+                hovertemplate="%{y}: %{x:" + _INTEGER + "}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        **_layout(title={"text": _("Revenue by county (yuan)")}),
+        barmode="overlay",
+        yaxis={"type": "category", "categoryorder": "array", "categoryarray": order,
+               "autorange": "reversed", "automargin": True},
+        xaxis={"automargin": True, "tickformat": "~s", "gridcolor": "#dde1e8"},
+        legend={"orientation": "h", "y": -0.08, "x": 0},
+        height=max(320, 28 * len(counties) + 120),
+    )
+    return fig
+
+
+def _county_label(county: Mapping) -> str:
+    return f"★ {county['label']}" if county["poverty_relief_key"] else county["label"]
+
+
+def platform_split(*, platforms: Iterable[Mapping]) -> go.Figure:
+    """Share of revenue by platform, a ring; `platforms` are {"platform", "revenue",
+    "sessions"}, as `holiday_summary()["by_platform"]`."""
+    platforms = list(platforms)
+    fig = go.Figure(
+        go.Pie(
+            labels=[str(Platform(p["platform"]).label) for p in platforms],
+            values=[_number(p["revenue"]) for p in platforms],
+            customdata=[p["sessions"] for p in platforms],
+            hole=0.45,
+            sort=False,
+            marker={"colors": PLATFORM_COLOURS[: len(platforms)]},
+            textinfo="label+percent",
+            hovertemplate="%{label}: %{value:" + _INTEGER + "} " + _("yuan")
+            + " (%{customdata} " + _("sessions") + ")<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_layout(title={"text": _("Revenue by platform")}),
+        showlegend=False,
+        height=340,
+    )
+    return fig
+
+
+def figure_json(fig: go.Figure) -> dict:
+    """The figure as plain JSON data, for `json_script` (numbers and dates already encoded
+    by plotly's own encoder)."""
+    return json.loads(fig.to_json())

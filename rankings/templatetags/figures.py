@@ -1,0 +1,53 @@
+"""How the pages print figures: counts and yuan with thousands separators in every language
+(Django's zh_Hans format has none, which makes 14200000 hard to read on a projector), and
+a leaderboard entry's movement since the previous snapshot."""
+
+from decimal import Decimal
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def count(value) -> str:
+    """12345678 -> "12,345,678"; None -> "–"."""
+    if value is None or value == "":
+        return "–"
+    return f"{int(value):,}"
+
+
+@register.filter
+def yuan(value) -> str:
+    """Decimal("14200000.5") -> "14,200,000.50"; None -> "–"."""
+    if value is None or value == "":
+        return "–"
+    return f"{Decimal(value):,.2f}"
+
+
+@register.filter
+def percent(value) -> str:
+    """A share 0.7042 -> "70.4%"; None (nothing to share) -> "–"."""
+    if value is None:
+        return "–"
+    return f"{Decimal(value) * 100:.1f}%"
+
+
+@register.filter
+def movement(entry) -> str:
+    """`new` (not in the previous snapshot), `up`, `down` or `same`, from `previous_rank`."""
+    if entry.previous_rank is None:
+        return "new"
+    if entry.rank < entry.previous_rank:
+        return "up"
+    if entry.rank > entry.previous_rank:
+        return "down"
+    return "same"
+
+
+@register.filter
+def rank_change(entry) -> int:
+    """How many places the entry moved (always positive; 0 when new or unchanged)."""
+    if entry.previous_rank is None:
+        return 0
+    return abs(entry.previous_rank - entry.rank)

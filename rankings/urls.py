@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("holidays/<slug:slug>/", views.dashboard, name="holiday_dashboard"),
+    path("holidays/<slug:slug>/screen/", views.screen, name="holiday_screen"),
+    path("holidays/<slug:slug>/screen/state/", views.screen_state, name="holiday_screen_state"),
+    path("holidays/<slug:slug>/screen/content/", views.screen_content,
+         name="holiday_screen_content"),
+    path("officials/<int:pk>/", views.official_detail, name="official_detail"),
+]

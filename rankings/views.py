@@ -1,0 +1,182 @@
+"""Pages over the rankings: the holiday dashboard, the big screen and an official's page.
+
+Thin views: they parse the holiday, metric and scope, call selectors, build the chart
+figures (`charts.py`) and render. Reading needs a login; every role may read.
+"""
+
+from collections import Counter
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Sum
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.utils.translation import get_language
+from django.views.decorators.cache import never_cache
+
+from sessions_app.models import Holiday, Official
+from sessions_app.selectors import holiday_current_or_latest, holiday_get, holiday_summary
+
+from . import charts
+from .models import Metric, Scope
+from .selectors import Leaderboard, leaderboard_get, official_rankings
+
+TOP_OFFICIALS_CHARTED = 10
+SCREEN_BOARD_LENGTH = 10
+
+
+def _board_params(request) -> tuple[str, str]:
+    """Metric and scope from the query string; anything unknown falls back to the default."""
+    metric = request.GET.get("metric", Metric.REVENUE)
+    scope = request.GET.get("scope", Scope.OFFICIAL)
+    return (
+        metric if metric in Metric.values else Metric.REVENUE,
+        scope if scope in Scope.values else Scope.OFFICIAL,
+    )
+
+
+def _holiday_or_404(slug: str) -> Holiday:
+    holiday = holiday_get(key=slug)
+    if holiday is None:
+        raise Http404
+    return holiday
+
+
+def entry_name(entry) -> str:
+    return entry.official.name if entry.official_id else entry.county.display_name
+
+
+def _figures(*, holiday: Holiday, metric: str, summary: dict) -> dict:
+    """The dashboard's four figures as JSON data, keyed by the element id they fill."""
+    officials = leaderboard_get(
+        holiday=holiday, metric=metric, scope=Scope.OFFICIAL, limit=TOP_OFFICIALS_CHARTED
+    )
+    rows = [{"name": entry_name(e), "rank": e.rank, "value": e.value} for e in officials.entries]
+    counties = [
+        {"label": c["name_zh"] if _chinese() else c["name"], "revenue": c["revenue"],
+         "poverty_relief_key": c["poverty_relief_key"]}
+        for c in summary["by_county"]
+    ]
+    return {
+        "chart-top-officials": charts.figure_json(
+            charts.top_officials_bar(rows=rows, metric=metric)
+        ),
+        "chart-by-day": charts.figure_json(charts.revenue_by_day(days=summary["by_day"])),
+        "chart-by-county": charts.figure_json(charts.revenue_by_county(counties=counties)),
+        "chart-by-platform": charts.figure_json(
+            charts.platform_split(platforms=summary["by_platform"])
+        ),
+    }
+
+
+def _chinese() -> bool:
+    return (get_language() or "").startswith("zh")
+
+
+def _board_context(*, board: Leaderboard) -> dict:
+    ranks = Counter(entry.rank for entry in board.entries)
+    return {
+        "board": board,
+        "metrics": Metric.choices,
+        "scopes": Scope.choices,
+        "metric_label": Metric(board.metric).label,
+        "is_money": board.metric == Metric.REVENUE,
+        # Ranks shared by several entries, so the table can say "tied" rather than look odd.
+        "tied_ranks": {rank for rank, n in ranks.items() if n > 1},
+    }
+
+
+@login_required
+def dashboard(request, slug: str | None = None):
+    """`/` shows the holiday under way (else the latest); `/holidays/<slug>/` a given one."""
+    holiday = _holiday_or_404(slug) if slug else holiday_current_or_latest()
+    if holiday is None:
+        return render(request, "rankings/no_holiday.html")
+    metric, scope = _board_params(request)
+    board = leaderboard_get(holiday=holiday, metric=metric, scope=scope)
+    summary = holiday_summary(holiday=holiday)
+    context = {
+        "holiday": holiday,
+        "holidays": Holiday.objects.order_by("-start_date"),
+        "summary": summary,
+        "figures": _figures(holiday=holiday, metric=metric, summary=summary)
+        if summary["sessions"] else {},
+        **_board_context(board=board),
+    }
+    return render(request, "rankings/dashboard.html", context)
+
+
+@login_required
+def screen(request, slug: str):
+    """Big-screen mode: the board and charts, full screen, refreshed in place by JS."""
+    holiday = _holiday_or_404(slug)
+    metric, scope = _board_params(request)
+    return render(request, "rankings/screen.html", {
+        "holiday": holiday, **_screen_content(holiday=holiday, metric=metric, scope=scope)
+    })
+
+
+def _screen_content(*, holiday: Holiday, metric: str, scope: str) -> dict:
+    board = leaderboard_get(holiday=holiday, metric=metric, scope=scope, limit=SCREEN_BOARD_LENGTH)
+    summary = holiday_summary(holiday=holiday)
+    figures = _figures(holiday=holiday, metric=metric, summary=summary)
+    return {
+        "summary": summary,
+        "screen": True,
+        "figures": {k: figures[k] for k in ("chart-top-officials", "chart-by-county")},
+        **_board_context(board=board),
+    }
+
+
+@never_cache
+@login_required
+def screen_state(request, slug: str):
+    """What the big screen polls: the latest snapshot's id, time and status (small, cheap)."""
+    holiday = _holiday_or_404(slug)
+    board = leaderboard_get(holiday=holiday, metric=Metric.REVENUE, scope=Scope.COUNTY, limit=1)
+    return JsonResponse({
+        "snapshot": board.snapshot.pk if board.snapshot else None,
+        "computed_at": board.computed_at.isoformat() if board.computed_at else None,
+        "status": board.status,
+    })
+
+
+@never_cache
+@login_required
+def screen_content(request, slug: str):
+    """The big screen's new board (HTML fragment) and figures, swapped in without a reload."""
+    holiday = _holiday_or_404(slug)
+    metric, scope = _board_params(request)
+    context = {"holiday": holiday, **_screen_content(holiday=holiday, metric=metric, scope=scope)}
+    board = context["board"]
+    return JsonResponse({
+        "snapshot": board.snapshot.pk if board.snapshot else None,
+        "status": board.status,
+        # Fragments keyed by the id of the element each replaces.
+        "html": {
+            "screen-headline": render_to_string("rankings/_headline.html", context, request),
+            "screen-board": render_to_string("rankings/_screen_board.html", context, request),
+        },
+        "figures": context["figures"],
+    })
+
+
+@login_required
+def official_detail(request, pk: int):
+    """An official's sessions, totals, and rank in each holiday they are ranked in."""
+    official = get_object_or_404(Official.objects.select_related("county"), pk=pk)
+    sessions = official.sessions.select_related("county").order_by("-started_at")
+    totals = sessions.aggregate(
+        count=Count("id"), audience=Sum("audience"), orders=Sum("orders"), revenue=Sum("revenue")
+    )
+    ranks: dict[int, dict] = {}
+    for entry in official_rankings(official_id=official.pk):
+        holiday = entry.snapshot.holiday
+        row = ranks.setdefault(holiday.pk, {"holiday": holiday, "sessions": entry.sessions})
+        row[entry.metric] = entry
+    return render(request, "rankings/official_detail.html", {
+        "official": official,
+        "sessions": sessions,
+        "totals": totals,
+        "ranks": list(ranks.values()),
+    })

@@ -1,0 +1,135 @@
+"""Session pages: the filterable list (every role) and, for city staff, create, edit (with
+the session's audit history) and delete.
+
+Thin views: the form saves through the services; reading goes through the selectors.
+Permissions, not group names, decide who may write: `sessions_app.add/change/delete_
+livestreamsession`. Anonymous visitors are sent to the login page; a logged-in user without
+the permission gets 403.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+
+from .forms import LivestreamSessionForm, SessionListFilter
+from .models import LivestreamSession
+from .selectors import session_list
+from .services import SESSION_EDITABLE_FIELDS, session_delete
+
+PAGE_SIZE = 25
+
+
+@login_required
+def session_list_page(request):
+    """The list, filtered by the query string, PAGE_SIZE a page."""
+    filters = SessionListFilter(request.GET or None, queryset=session_list())
+    page = Paginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "sessions/list.html", {
+        "filters": filters,
+        "page": page,
+        "query": query.urlencode(),
+    })
+
+
+def _back_to_list(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "/sessions/"
+
+
+@login_required
+@permission_required("sessions_app.add_livestreamsession", raise_exception=True)
+def session_create_page(request):
+    form = LivestreamSessionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            session = form.save(user=request.user)
+        except ValidationError:
+            pass  # the form carries the errors next to their fields
+        else:
+            messages.success(request, _("Session “%(title)s” saved.") % {"title": session.title})
+            return redirect("session_list")
+    return render(request, "sessions/form.html", {"form": form, "creating": True})
+
+
+@login_required
+@permission_required("sessions_app.change_livestreamsession", raise_exception=True)
+def session_edit_page(request, pk: int):
+    session = get_object_or_404(session_list(), pk=pk)
+    form = LivestreamSessionForm(request.POST or None, instance=session)
+    if request.method == "POST" and form.is_valid():
+        try:
+            form.save(user=request.user)
+        except ValidationError:
+            pass
+        else:
+            messages.success(request, _("Session “%(title)s” saved.") % {"title": session.title})
+            return HttpResponseRedirect(_back_to_list(request))
+    return render(request, "sessions/form.html", {
+        "form": form,
+        "session": session,
+        "creating": False,
+        "history": session_audit_trail(session=session),
+        "next": _back_to_list(request),
+    })
+
+
+@login_required
+@permission_required("sessions_app.delete_livestreamsession", raise_exception=True)
+def session_delete_page(request, pk: int):
+    session = get_object_or_404(session_list(), pk=pk)
+    if request.method == "POST":
+        title = session.title
+        session_delete(session=session, deleted_by=request.user)
+        messages.success(request, _("Session “%(title)s” deleted.") % {"title": title})
+        return redirect("session_list")
+    return render(request, "sessions/confirm_delete.html", {"session": session})
+
+
+def session_audit_trail(*, session: LivestreamSession) -> list[dict]:
+    """The session's history, newest first: who, when, what kind of change, and for each
+    changed editable field its old and new value as a person would read them."""
+    records = list(session.history.select_related("history_user").order_by("-history_id"))
+    trail = []
+    for newer, older in zip(records, records[1:] + [None], strict=True):
+        changes = []
+        if older is not None:
+            delta = newer.diff_against(older, included_fields=list(SESSION_EDITABLE_FIELDS))
+            for change in delta.changes:
+                field = LivestreamSession._meta.get_field(change.field)
+                changes.append({
+                    "field": field.verbose_name,
+                    "old": _display(older, field),
+                    "new": _display(newer, field),
+                })
+        trail.append({
+            "who": newer.history_user,
+            "when": newer.history_date,
+            "type": newer.get_history_type_display(),
+            "changes": changes,
+        })
+    return trail
+
+
+def _display(record, field) -> str:
+    if field.is_relation:
+        related = getattr(record, field.name, None)
+        return str(related) if related is not None else "–"
+    if field.choices:
+        return str(dict(field.flatchoices).get(getattr(record, field.attname), ""))
+    value = getattr(record, field.attname)
+    if hasattr(value, "astimezone"):
+        return date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    return str(value)
