@@ -8,6 +8,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include("linfen_tracker.api_urls")),
     # The import page's `sessions/import/` goes above this include.
     path("sessions/", include("sessions_app.urls")),
     path("", include("rankings.urls")),

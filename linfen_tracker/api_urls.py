@@ -1,0 +1,40 @@
+"""URLs of the REST API v1, mounted at /api/v1/ (design.md, "HTTP")."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.routers import SimpleRouter
+
+from rankings.api import RankingsExportView, RankingsView
+from sessions_app.api import (
+    CountyViewSet,
+    HolidayViewSet,
+    LivestreamSessionViewSet,
+    OfficialViewSet,
+)
+
+from .permissions import API_AUTHENTICATION, AuthTokenView
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("counties", CountyViewSet, basename="county")
+router.register("officials", OfficialViewSet, basename="official")
+router.register("holidays", HolidayViewSet, basename="holiday")
+router.register("sessions", LivestreamSessionViewSet, basename="session")
+
+# The schema and its docs describe what a logged-in user may call: like every endpoint but
+# the token one, they are closed to anonymous visitors. Swagger UI comes from the sidecar's
+# static files (settings: SWAGGER_UI_DIST = "SIDECAR"), not a CDN.
+_docs_access = {"authentication_classes": API_AUTHENTICATION,
+                "permission_classes": [IsAuthenticated]}
+
+urlpatterns = [
+    path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
+    path("rankings/", RankingsView.as_view(), name="rankings"),
+    path("rankings/export/", RankingsExportView.as_view(), name="rankings-export"),
+    path("schema/", SpectacularAPIView.as_view(**_docs_access), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **_docs_access),
+         name="docs"),
+    *router.urls,
+]

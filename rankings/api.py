@@ -1,0 +1,199 @@
+"""REST API v1 of rankings: a holiday's leaderboard from its latest complete snapshot.
+
+Read-only views over `rankings.selectors.leaderboard_get`. The response shape is design.md's:
+`{"holiday", "metric", "scope", "computed_at", "status", "results": [{"rank",
+"previous_rank", "value", "sessions", "official" | "county": {...}}]}`. A holiday without a
+snapshot yet is an empty list with status `not_computed`, not an error.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from linfen_tracker.permissions import API_AUTHENTICATION, CanViewSessions
+from sessions_app.api import CSV_RESPONSE, HolidayRefSerializer, csv_response
+from sessions_app.filters import IdOrSlugField
+from sessions_app.models import Holiday
+from sessions_app.selectors import holiday_current_or_latest
+
+from .models import Metric, RankingEntry, Scope
+from .selectors import Leaderboard, leaderboard_get
+
+MAX_LIMIT = 1000
+
+
+class RankingQuerySerializer(serializers.Serializer):
+    holiday = serializers.CharField(
+        required=False,
+        max_length=60,
+        help_text=_("Holiday id or slug; by default the current holiday, else the latest."),
+    )
+    metric = serializers.ChoiceField(
+        choices=Metric.choices, default=Metric.REVENUE, help_text=_("What is summed.")
+    )
+    scope = serializers.ChoiceField(
+        choices=Scope.choices, default=Scope.OFFICIAL, help_text=_("Who is ranked.")
+    )
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_LIMIT,
+        help_text=_("Only the first entries (by rank); all of them by default."),
+    )
+
+    def validate_holiday(self, value: str) -> Holiday:
+        field = IdOrSlugField(queryset=Holiday.objects.all(), slug_field="slug")
+        try:
+            return field.clean(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(gettext("No such holiday: %(value)s") % {
+                "value": value[:60]
+            }) from error
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("holiday") is None:
+            attrs["holiday"] = holiday_current_or_latest()
+            if attrs["holiday"] is None:
+                raise serializers.ValidationError(
+                    {"holiday": [gettext("There is no holiday yet.")]}
+                )
+        return attrs
+
+
+class CountyRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField(help_text=_("English name."))
+    name_zh = serializers.CharField(help_text=_("Chinese name."))
+    poverty_relief_key = serializers.BooleanField()
+
+
+class OfficialRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    title = serializers.CharField()
+    county = CountyRefSerializer(help_text=_("The official's current county."))
+
+
+@extend_schema_field({
+    "oneOf": [{"type": "integer"}, {"type": "string", "format": "decimal"}],
+    "description": "Sum over the holiday: an integer for audience and orders, a decimal "
+                   "string (yuan) for revenue.",
+})
+class RankingValueField(serializers.Field):
+    def to_representation(self, value):
+        return value
+
+
+class RankingEntrySerializer(serializers.Serializer):
+    rank = serializers.IntegerField(help_text=_("Standard competition rank (1, 2, 2, 4)."))
+    previous_rank = serializers.IntegerField(
+        allow_null=True, help_text=_("Rank in the previous snapshot; null if unranked then.")
+    )
+    value = RankingValueField()
+    sessions = serializers.IntegerField(help_text=_("Sessions counted."))
+    official = OfficialRefSerializer(required=False, help_text=_("With scope=official."))
+    county = CountyRefSerializer(required=False, help_text=_("With scope=county."))
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    holiday = HolidayRefSerializer()
+    metric = serializers.ChoiceField(choices=Metric.choices)
+    scope = serializers.ChoiceField(choices=Scope.choices)
+    computed_at = serializers.DateTimeField(
+        allow_null=True, help_text=_("When the snapshot was computed; null if never.")
+    )
+    status = serializers.ChoiceField(
+        choices=[("ready", "ready"), ("pending", "pending"), ("not_computed", "not_computed")],
+        help_text=_("ready; pending (sessions changed since, a recompute is due); "
+                    "not_computed (no snapshot yet: results is empty)."),
+    )
+    results = RankingEntrySerializer(many=True)
+
+
+def _county(county) -> dict:
+    return {"id": county.id, "slug": county.slug, "name": county.name,
+            "name_zh": county.name_zh, "poverty_relief_key": county.poverty_relief_key}
+
+
+def _value(entry: RankingEntry, metric: str):
+    # Stored as a decimal for all metrics; counts are whole numbers.
+    return str(entry.value) if metric == Metric.REVENUE else int(entry.value)
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def leaderboard_data(board: Leaderboard) -> dict:
+    """The design.md shape of a leaderboard, built directly (this is the hot read)."""
+    h = board.holiday
+    results = []
+    for entry in board.entries:
+        row = {"rank": entry.rank, "previous_rank": entry.previous_rank,
+               "value": _value(entry, board.metric), "sessions": entry.sessions}
+        if board.scope == Scope.OFFICIAL:
+            o = entry.official
+            row["official"] = {"id": o.id, "name": o.name, "title": o.title,
+                               "county": _county(o.county)}
+        else:
+            row["county"] = _county(entry.county)
+        results.append(row)
+    return {
+        "holiday": {"id": h.id, "slug": h.slug, "name": h.name,
+                    "start_date": h.start_date.isoformat(), "end_date": h.end_date.isoformat()},
+        "metric": board.metric,
+        "scope": board.scope,
+        "computed_at": _DATETIME.to_representation(board.computed_at)
+        if board.computed_at else None,
+        "status": board.status,
+        "results": results,
+    }
+
+
+class _RankingView(APIView):
+    authentication_classes = API_AUTHENTICATION
+    permission_classes = [CanViewSessions]
+
+    def leaderboard(self, request) -> Leaderboard:
+        query = RankingQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return leaderboard_get(**query.validated_data)
+
+
+class RankingsView(_RankingView):
+    @extend_schema(
+        parameters=[RankingQuerySerializer],
+        responses=LeaderboardSerializer,
+        description=_("A holiday's leaderboard of officials or counties by audience, orders "
+                      "or revenue, from its latest complete ranking snapshot."),
+    )
+    def get(self, request):
+        return Response(leaderboard_data(self.leaderboard(request)))
+
+
+class RankingsExportView(_RankingView):
+    @extend_schema(
+        parameters=[RankingQuerySerializer],
+        responses=CSV_RESPONSE,
+        description=_("The same leaderboard as a CSV download."),
+    )
+    def get(self, request):
+        board = self.leaderboard(request)
+        subject = _("official") if board.scope == Scope.OFFICIAL else _("county")
+        header = [_("rank"), _("previous rank"), subject, _("id"), _("title"), _("county"),
+                  Metric(board.metric).label, _("sessions")]
+
+        def rows():
+            for entry in board.entries:
+                if board.scope == Scope.OFFICIAL:
+                    o = entry.official
+                    who = [o.name, o.id, o.title, o.county.display_name]
+                else:
+                    who = [entry.county.display_name, entry.county.id, "", ""]
+                yield [entry.rank, entry.previous_rank, *who, _value(entry, board.metric),
+                       entry.sessions]
+
+        filename = f"rankings-{board.holiday.slug}-{board.scope}-{board.metric}.csv"
+        return csv_response(header=header, rows=rows(), filename=filename)

@@ -1,0 +1,612 @@
+"""REST API v1 of counties, officials, holidays and sessions (design.md, "HTTP").
+
+Serializers check the shape of a payload; the rules (end after start, one session per
+official and start time, the county default) live in `services`, and their ValidationError
+becomes a 400 with the same field names. Reads of summaries go through `selectors`.
+"""
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from linfen_tracker.permissions import (
+    API_AUTHENTICATION,
+    CanAuditSessions,
+    CanViewSessions,
+    ModelRolePermissions,
+)
+
+from . import selectors, services
+from .filters import (
+    LivestreamSessionFilter,
+    OfficialFilter,
+    date_range_message,
+    year_in_range,
+)
+from .models import County, Holiday, LivestreamSession, Official, Platform
+
+# Ids are 64-bit; a larger number would overflow the database integer instead of naming
+# nothing, so it is refused as a value before any query.
+MAX_ID = 2**63 - 1
+# Far above any real livestream, and low enough that a holiday's sums fit the ranking table.
+MAX_COUNT = 10**12 - 1
+
+
+def _id_field() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The request conflicts with the stored data.")
+    default_code = "conflict"
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Turn a service's ValidationError (field -> messages) into DRF's 400, same fields."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        if hasattr(error, "error_dict"):
+            detail = {
+                (api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field): messages
+                for field, messages in error.message_dict.items()
+            }
+        else:
+            detail = {api_settings.NON_FIELD_ERRORS_KEY: error.messages}
+        raise serializers.ValidationError(detail) from error
+
+
+# --- CSV export ------------------------------------------------------------------------------
+
+# A cell starting with one of these is a formula to Excel; a quote makes it plain text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_response(*, header: list, rows: Iterable[list], filename: str) -> StreamingHttpResponse:
+    """A streamed CSV download in UTF-8 with a byte-order mark, which is what makes Excel
+    read Chinese text as UTF-8 rather than the system code page."""
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield "\ufeff" + writer.writerow([str(h) for h in header])
+        for row in rows:
+            yield writer.writerow([_csv_cell(v) for v in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+CSV_RESPONSE = {
+    (200, "text/csv"): OpenApiResponse(
+        response=OpenApiTypes.STR,
+        description=_("CSV in UTF-8 with a byte-order mark (opens in Excel with Chinese text)."),
+    )
+}
+
+
+# --- Counties and officials -----------------------------------------------------------------
+
+
+class ProtectedDeleteMixin:
+    """A county or official that sessions point to cannot be deleted: 409, not 500."""
+
+    def perform_destroy(self, instance) -> None:
+        try:
+            instance.delete()
+        except ProtectedError as error:
+            raise Conflict(
+                gettext("It cannot be deleted while livestream sessions or officials refer "
+                        "to it.")
+            ) from error
+
+
+class CountySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = County
+        fields = ["id", "slug", "name", "name_zh", "kind", "poverty_relief_key"]
+
+
+class ApiViewSetMixin:
+    authentication_classes = API_AUTHENTICATION
+    permission_classes = [ModelRolePermissions]
+
+
+@extend_schema_view(
+    list=extend_schema(description=_("The 17 county-level divisions of Linfen.")),
+    retrieve=extend_schema(description=_("One county.")),
+    create=extend_schema(description=_("Add a county (city staff).")),
+    update=extend_schema(description=_("Replace a county's fields (city staff).")),
+    partial_update=extend_schema(description=_("Change some of a county's fields, e.g. "
+                                               "poverty_relief_key (city staff).")),
+    destroy=extend_schema(description=_("Delete a county nobody refers to (city staff); "
+                                        "409 if officials or sessions refer to it.")),
+)
+class CountyViewSet(ApiViewSetMixin, ProtectedDeleteMixin, viewsets.ModelViewSet):
+    queryset = County.objects.all()
+    serializer_class = CountySerializer
+    lookup_value_regex = "[0-9]{1,18}"
+    ordering_fields = ["name", "slug", "id"]
+    ordering = ["name"]
+
+
+class OfficialSerializer(serializers.ModelSerializer):
+    county = serializers.PrimaryKeyRelatedField(
+        queryset=County.objects.all(), pk_field=_id_field(), help_text=_("County id.")
+    )
+    user = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(),
+        pk_field=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        allow_null=True,
+        required=False,
+        help_text=_("Id of the user account of the official, if any."),
+    )
+
+    class Meta:
+        model = Official
+        fields = ["id", "name", "title", "county", "user", "active"]
+
+
+@extend_schema_view(
+    list=extend_schema(description=_("Officials who host livestreams.")),
+    retrieve=extend_schema(description=_("One official.")),
+    create=extend_schema(description=_("Add an official (city staff).")),
+    update=extend_schema(description=_("Replace an official's fields (city staff).")),
+    partial_update=extend_schema(description=_("Change some of an official's fields "
+                                               "(city staff).")),
+    destroy=extend_schema(description=_("Delete an official without sessions (city staff); "
+                                        "409 otherwise: deactivate them instead.")),
+)
+class OfficialViewSet(ApiViewSetMixin, ProtectedDeleteMixin, viewsets.ModelViewSet):
+    queryset = Official.objects.all()
+    serializer_class = OfficialSerializer
+    filterset_class = OfficialFilter
+    lookup_value_regex = "[0-9]{1,18}"
+    ordering_fields = ["name", "id"]
+    ordering = ["name", "id"]
+
+
+# --- Holidays and their summary -------------------------------------------------------------
+
+
+class HolidaySerializer(serializers.ModelSerializer):
+    rankings_stale = serializers.BooleanField(
+        read_only=True,
+        help_text=_("True while sessions changed since the rankings were last computed."),
+    )
+
+    class Meta:
+        model = Holiday
+        fields = ["id", "name", "slug", "start_date", "end_date", "rankings_stale"]
+
+    def validate_start_date(self, value):
+        return _in_year_range(value)
+
+    def validate_end_date(self, value):
+        return _in_year_range(value)
+
+
+def _in_year_range(value):
+    if not year_in_range(value):
+        raise serializers.ValidationError(date_range_message())
+    return value
+
+
+class HolidayRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    start_date = serializers.DateField()
+    end_date = serializers.DateField()
+
+
+class FiguresSerializer(serializers.Serializer):
+    sessions = serializers.IntegerField(help_text=_("Number of sessions."))
+    audience = serializers.IntegerField(help_text=_("Sum of audiences."))
+    orders = serializers.IntegerField(help_text=_("Sum of orders."))
+    revenue = serializers.DecimalField(
+        max_digits=18, decimal_places=2, help_text=_("Sum of revenue, yuan.")
+    )
+
+
+class DayFiguresSerializer(FiguresSerializer):
+    date = serializers.DateField(help_text=_("A day of the holiday, Beijing time."))
+
+
+class CountyFiguresSerializer(FiguresSerializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    name_zh = serializers.CharField()
+    poverty_relief_key = serializers.BooleanField()
+
+
+class PlatformFiguresSerializer(FiguresSerializer):
+    platform = serializers.ChoiceField(choices=Platform.choices)
+
+
+class HolidaySummarySerializer(FiguresSerializer):
+    holiday = HolidayRefSerializer()
+    poverty_relief_revenue = serializers.DecimalField(
+        max_digits=18, decimal_places=2,
+        help_text=_("Revenue of sessions held for key poverty-relief counties, yuan."),
+    )
+    poverty_relief_share = serializers.DecimalField(
+        max_digits=5, decimal_places=4, allow_null=True,
+        help_text=_("poverty_relief_revenue / revenue; null when there is no revenue."),
+    )
+    by_day = DayFiguresSerializer(many=True, help_text=_("Every day of the holiday."))
+    by_county = CountyFiguresSerializer(
+        many=True, help_text=_("Every county, by revenue descending then name.")
+    )
+    by_platform = PlatformFiguresSerializer(
+        many=True, help_text=_("Platforms with sessions, by revenue descending.")
+    )
+
+
+_HOLIDAY_KEY = OpenApiParameter(
+    "id", OpenApiTypes.STR, OpenApiParameter.PATH,
+    description=_("Holiday id or slug."), pattern=r"^[-a-zA-Z0-9_]+$",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(description=_("Holidays, latest first.")),
+    retrieve=extend_schema(description=_("One holiday."), parameters=[_HOLIDAY_KEY]),
+    create=extend_schema(description=_("Add a holiday (city staff). Its rankings are "
+                                       "computed at once.")),
+    update=extend_schema(description=_("Replace a holiday's fields (city staff); new dates "
+                                       "trigger a recompute of its rankings."),
+                         parameters=[_HOLIDAY_KEY]),
+    partial_update=extend_schema(description=_("Change some of a holiday's fields "
+                                               "(city staff)."), parameters=[_HOLIDAY_KEY]),
+    destroy=extend_schema(description=_("Delete a holiday and its rankings (city staff); "
+                                        "its sessions stay."), parameters=[_HOLIDAY_KEY]),
+)
+class HolidayViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
+    queryset = Holiday.objects.all()
+    serializer_class = HolidaySerializer
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    ordering_fields = ["start_date", "name", "id"]
+    ordering = ["-start_date"]
+
+    def get_object(self) -> Holiday:
+        key = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        # Digits name an id (holiday_get's rule); beyond 18 of them nothing can match.
+        holiday = None if len(key) > 18 and key.isdigit() else selectors.holiday_get(key=key)
+        if holiday is None:
+            raise NotFound(gettext("No such holiday."))
+        self.check_object_permissions(self.request, holiday)
+        return holiday
+
+    def perform_create(self, serializer) -> None:
+        with service_errors():
+            serializer.instance = services.holiday_save(
+                holiday=Holiday(**serializer.validated_data), user=self.request.user
+            )
+
+    def perform_update(self, serializer) -> None:
+        holiday = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(holiday, field, value)
+        with service_errors():
+            services.holiday_save(holiday=holiday, user=self.request.user)
+
+    @extend_schema(
+        description=_("Totals of the holiday's sessions (those that started on one of its "
+                      "days, Beijing time): sessions, audience, orders, revenue, revenue of "
+                      "key poverty-relief counties, and breakdowns by day, county and "
+                      "platform."),
+        parameters=[_HOLIDAY_KEY],
+        responses=HolidaySummarySerializer,
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], permission_classes=[CanViewSessions],
+            pagination_class=None, filter_backends=[])
+    def summary(self, request, pk=None):
+        holiday = self.get_object()
+        summary = selectors.holiday_summary(holiday=holiday)
+        return Response(HolidaySummarySerializer({**summary, "holiday": holiday}).data)
+
+
+# --- Sessions -------------------------------------------------------------------------------
+
+
+class LivestreamSessionSerializer(serializers.ModelSerializer):
+    official = serializers.PrimaryKeyRelatedField(
+        queryset=Official.objects.all(), pk_field=_id_field(), help_text=_("Official id.")
+    )
+    county = serializers.PrimaryKeyRelatedField(
+        queryset=County.objects.all(),
+        pk_field=_id_field(),
+        required=False,
+        help_text=_("County id; defaults to the official's county when the session is "
+                    "entered, and is then kept when the official moves."),
+    )
+    audience = serializers.IntegerField(
+        min_value=0, max_value=MAX_COUNT,
+        help_text=_("Viewer count reported by the platform."),
+    )
+    orders = serializers.IntegerField(min_value=0, max_value=MAX_COUNT)
+    revenue = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0"),
+        help_text=_("Revenue in yuan, a decimal string with at most 2 decimal places."),
+    )
+    version = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False,
+        help_text=_("Edit counter. Send the version you read with an update (or an If-Match "
+                    "header); if someone saved in between, the update gets 409."),
+    )
+
+    class Meta:
+        model = LivestreamSession
+        fields = [
+            "id", "official", "county", "platform", "title", "products", "started_at",
+            "ended_at", "audience", "orders", "revenue", "entered_by", "created_at",
+            "updated_at", "version",
+        ]
+        read_only_fields = ["entered_by", "created_at", "updated_at"]
+        extra_kwargs = {
+            "entered_by": {"help_text": _("Id of the user who entered the session; set from "
+                                          "the request, never from the payload.")},
+            "started_at": {"help_text": _("ISO 8601; without an offset, Beijing time.")},
+            "ended_at": {"help_text": _("ISO 8601; must be after started_at.")},
+        }
+        # The uniqueness of (official, started_at) is the service's rule: it reports it on
+        # started_at, as the forms do.
+        validators = []
+
+    def validate_started_at(self, value):
+        return _in_year_range(value)
+
+    def validate_ended_at(self, value):
+        return _in_year_range(value)
+
+
+class FieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text=_("Field name."))
+    old = serializers.JSONField(allow_null=True, help_text=_("Value before; null on creation."))
+    new = serializers.JSONField(allow_null=True, help_text=_("Value after."))
+
+
+class SessionHistorySerializer(serializers.Serializer):
+    history_id = serializers.IntegerField()
+    history_date = serializers.DateTimeField(help_text=_("When the change was saved."))
+    history_type = serializers.ChoiceField(
+        choices=[("created", "created"), ("changed", "changed"), ("deleted", "deleted")]
+    )
+    history_user = serializers.IntegerField(
+        allow_null=True, help_text=_("Id of the user who made the change.")
+    )
+    history_user_name = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField()
+    changes = FieldChangeSerializer(many=True, help_text=_("Fields whose value changed."))
+
+
+class SessionHistoryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SessionHistorySerializer(many=True)
+
+
+_HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
+_DATETIME = serializers.DateTimeField()
+
+
+def _history_value(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return _DATETIME.to_representation(value) if hasattr(value, "hour") else value.isoformat()
+    return value
+
+
+def session_history_entries(*, session_id: int) -> list[dict]:
+    """The audit trail of one session, newest first: who, when, and old -> new per changed
+    field (a creation lists every field with old null)."""
+    records = list(
+        LivestreamSession.history.filter(id=session_id)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    fields = [LivestreamSession._meta.get_field(name) for name in
+              services.SESSION_EDITABLE_FIELDS]
+    entries, previous = [], None
+    for record in records:
+        changes = []
+        for field in fields:
+            new = getattr(record, field.attname)
+            old = getattr(previous, field.attname) if previous is not None else None
+            if previous is None or old != new:
+                changes.append(
+                    {"field": field.name, "old": _history_value(old), "new": _history_value(new)}
+                )
+        user = record.history_user
+        entries.append({
+            "history_id": record.history_id,
+            "history_date": record.history_date,
+            "history_type": _HISTORY_TYPES.get(record.history_type, record.history_type),
+            "history_user": user.pk if user else None,
+            "history_user_name": user.get_username() if user else None,
+            "version": record.version,
+            "changes": [] if record.history_type == "-" else changes,
+        })
+        previous = record
+    entries.reverse()
+    return entries
+
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?([0-9]{1,10})"?\s*$')
+
+
+@extend_schema_view(
+    list=extend_schema(description=_("Livestream sessions, newest first; filter by holiday, "
+                                     "county, official, platform and start time.")),
+    retrieve=extend_schema(description=_("One session. Its ETag header is its version.")),
+    create=extend_schema(description=_("Enter a session (city staff). county defaults to the "
+                                       "official's county; entered_by is the requesting "
+                                       "user.")),
+    update=extend_schema(
+        description=_("Replace a session's fields (city staff). Send the version you read "
+                      "(field or If-Match header): a stale one gets 409."),
+        parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                     description=_("Version the edit started from."))],
+        responses={200: LivestreamSessionSerializer, 409: OpenApiResponse(
+            description=_("Someone saved the session since that version."))},
+    ),
+    partial_update=extend_schema(
+        description=_("Change some of a session's fields (city staff); version as for "
+                      "update."),
+        parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                     description=_("Version the edit started from."))],
+        responses={200: LivestreamSessionSerializer, 409: OpenApiResponse(
+            description=_("Someone saved the session since that version."))},
+    ),
+    destroy=extend_schema(description=_("Delete a session (city staff); its audit history "
+                                        "stays.")),
+)
+class LivestreamSessionViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
+    serializer_class = LivestreamSessionSerializer
+    filterset_class = LivestreamSessionFilter
+    lookup_value_regex = "[0-9]{1,18}"
+    ordering_fields = ["started_at", "ended_at", "audience", "orders", "revenue", "id"]
+    ordering = ["-started_at", "id"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return LivestreamSession.objects.none()
+        return selectors.session_list()
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        response["ETag"] = f'"{response.data["version"]}"'
+        return response
+
+    def update(self, request, *args, **kwargs):
+        try:
+            response = super().update(request, *args, **kwargs)
+        except services.SessionEditConflict as conflict:
+            return Response(
+                {"detail": str(conflict), "current_version": conflict.current_version},
+                status=status.HTTP_409_CONFLICT,
+            )
+        response["ETag"] = f'"{response.data["version"]}"'
+        return response
+
+    def perform_create(self, serializer) -> None:
+        data = dict(serializer.validated_data)
+        data.pop("version", None)
+        with service_errors():
+            serializer.instance = services.session_create(entered_by=self.request.user, **data)
+
+    def perform_update(self, serializer) -> None:
+        data = dict(serializer.validated_data)
+        expected = self._expected_version(data.pop("version", None))
+        # A SessionEditConflict goes up to update(), which answers 409.
+        with service_errors():
+            services.session_update(
+                session=serializer.instance, updated_by=self.request.user, data=data,
+                expected_version=expected,
+            )
+
+    def _expected_version(self, from_payload: int | None) -> int | None:
+        header = self.request.headers.get("If-Match")
+        if header is None or header.strip() == "*":
+            return from_payload
+        match = _IF_MATCH.match(header)
+        if match is None:
+            raise serializers.ValidationError(
+                {"version": [gettext('If-Match must be the version, e.g. "3".')]}
+            )
+        from_header = int(match.group(1))
+        if from_payload is not None and from_payload != from_header:
+            raise serializers.ValidationError(
+                {"version": [gettext("The version field and the If-Match header differ.")]}
+            )
+        return from_header
+
+    def perform_destroy(self, instance) -> None:
+        services.session_delete(session=instance, deleted_by=self.request.user)
+
+    @extend_schema(
+        description=_("Audit history of a session, newest first, also after it was deleted "
+                      "(city staff only)."),
+        responses=SessionHistoryPageSerializer,
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], permission_classes=[CanAuditSessions],
+            filter_backends=[])
+    def history(self, request, pk=None):
+        entries = session_history_entries(session_id=int(pk))
+        if not entries:
+            raise NotFound(gettext("No such session."))
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(SessionHistorySerializer(page, many=True).data)
+
+    @extend_schema(
+        description=_("The filtered sessions as a CSV download (all of them, not one page)."),
+        responses=CSV_RESPONSE,
+        filters=True,
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request):
+        sessions = self.filter_queryset(self.get_queryset())
+        header = [
+            LivestreamSession._meta.get_field(name).verbose_name
+            for name in ("id", "official")
+        ] + [_("official id"), _("title (of the official)"), _("county"), _("county id")] + [
+            LivestreamSession._meta.get_field(name).verbose_name
+            for name in ("platform", "title", "products", "started_at", "ended_at",
+                         "audience", "orders", "revenue", "entered_by")
+        ]
+        platforms = dict(Platform.choices)
+
+        def rows():
+            for s in sessions.iterator(chunk_size=2000):
+                yield [
+                    s.id, s.official.name, s.official_id, s.official.title,
+                    s.county.display_name, s.county_id, str(platforms.get(s.platform, s.platform)),
+                    s.title, s.products,
+                    timezone.localtime(s.started_at).strftime("%Y-%m-%d %H:%M"),
+                    timezone.localtime(s.ended_at).strftime("%Y-%m-%d %H:%M"),
+                    s.audience, s.orders, s.revenue,
+                    s.entered_by.get_username() if s.entered_by else "",
+                ]
+
+        return csv_response(header=header, rows=rows(), filename="sessions.csv")

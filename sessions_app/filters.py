@@ -1,0 +1,143 @@
+"""Query filters of the API's lists (design.md: sessions by holiday, county, official,
+platform, started_after, started_before).
+
+A filter value that names nothing (an unknown holiday, a platform we do not list, a date
+that is not a date) is a 400 with the parameter's name, never an empty list: a typo must
+not look like "no sessions".
+"""
+
+import re
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+
+from .models import County, Holiday, LivestreamSession, Official, Platform
+
+# Years a session, a holiday or a date filter may name. Livestream selling starts well after
+# 2000, so anything outside is a typo; the bound also keeps far dates (year 1, year 9999)
+# from overflowing when they are converted between Beijing time and UTC.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+_DATE_RANGE_MESSAGE = _("Dates must fall in the years %(first)s to %(last)s.")
+
+# Ids are 64-bit: a longer number would overflow the database's integer, so it names nothing.
+_ID_RE = re.compile(r"[0-9]{1,18}")
+_SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,60}")
+
+
+def year_in_range(value) -> bool:
+    # Compared on the year as given, without arithmetic, which would overflow near year 1.
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+def date_range_message() -> str:
+    """The refusal of a date outside FIRST_YEAR..LAST_YEAR, in the request's language."""
+    return str(_DATE_RANGE_MESSAGE) % {"first": FIRST_YEAR, "last": LAST_YEAR}
+
+
+class IdOrSlugField(forms.ModelChoiceField):
+    """A model instance named by its id (digits) or, when `slug_field` is set, its slug."""
+
+    default_error_messages = {
+        "invalid_choice": _("No such item: %(value)s."),
+    }
+
+    def __init__(self, *args, slug_field: str | None = None, **kwargs):
+        self.slug_field = slug_field
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        key = str(value).strip()
+        if _ID_RE.fullmatch(key):
+            lookup = {"pk": int(key)}
+        elif self.slug_field and _SLUG_RE.fullmatch(key):
+            lookup = {self.slug_field: key}
+        else:
+            lookup = None
+        found = self.queryset.filter(**lookup).first() if lookup else None
+        if found is None:
+            raise ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": key[:80]},
+            )
+        return found
+
+
+class IdOrSlugFilter(django_filters.ModelChoiceFilter):
+    field_class = IdOrSlugField
+
+
+class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time (naive ones are Beijing time) within FIRST_YEAR..LAST_YEAR."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is not None and not year_in_range(result):
+            raise ValidationError(date_range_message(), code="out_of_range")
+        return result
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
+
+
+def _id_or_slug_schema(description) -> dict:
+    return {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$", "description": description}
+
+
+class LivestreamSessionFilter(django_filters.FilterSet):
+    holiday = extend_schema_field(
+        _id_or_slug_schema(_("Sessions that started on a day of this holiday (id or slug), "
+                             "in Beijing time."))
+    )(
+        IdOrSlugFilter(
+            queryset=Holiday.objects.all(), slug_field="slug", method="filter_holiday",
+            label=_("holiday"),
+        )
+    )
+    county = extend_schema_field(
+        _id_or_slug_schema(_("Sessions held for this county (id or slug)."))
+    )(IdOrSlugFilter(queryset=County.objects.all(), slug_field="slug", label=_("county")))
+    official = extend_schema_field(
+        {"type": "integer", "minimum": 1,
+         "description": _("Sessions hosted by this official (id).")}
+    )(IdOrSlugFilter(queryset=Official.objects.all(), label=_("official")))
+    platform = django_filters.ChoiceFilter(
+        choices=Platform.choices, label=_("platform"),
+        help_text=_("Sessions on this platform."),
+    )
+    started_after = BoundedIsoDateTimeFilter(
+        field_name="started_at", lookup_expr="gte", label=_("started at or after"),
+        help_text=_("Sessions that started at or after this moment (ISO 8601; without an "
+                    "offset, Beijing time)."),
+    )
+    started_before = BoundedIsoDateTimeFilter(
+        field_name="started_at", lookup_expr="lt", label=_("started before"),
+        help_text=_("Sessions that started before this moment (ISO 8601; without an offset, "
+                    "Beijing time)."),
+    )
+
+    class Meta:
+        model = LivestreamSession
+        fields = ["holiday", "county", "official", "platform", "started_after", "started_before"]
+
+    def filter_holiday(self, queryset, name, value: Holiday):
+        return queryset.in_holiday(value)
+
+
+class OfficialFilter(django_filters.FilterSet):
+    county = extend_schema_field(
+        _id_or_slug_schema(_("Officials of this county (id or slug)."))
+    )(IdOrSlugFilter(queryset=County.objects.all(), slug_field="slug", label=_("county")))
+    active = django_filters.BooleanFilter(
+        label=_("active"), help_text=_("Only active (true) or inactive (false) officials.")
+    )
+
+    class Meta:
+        model = Official
+        fields = ["county", "active"]
