@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("linfen_tracker.api_urls")),
     # The import page's `sessions/import/` goes above this include.
+    path("sessions/import/", include("sessions_app.import_urls")),
     path("sessions/", include("sessions_app.urls")),
     path("", include("rankings.urls")),
 ]
