@@ -77,8 +77,7 @@ def top_officials_bar(*, rows: Iterable[Mapping], metric: str, limit: int = 10) 
         **_layout(title={"text": _("Top officials by %(metric)s") % {
             "metric": metric_label(metric)}}),
         yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
-        xaxis={"automargin": True, "tickformat": "~s" if metric != "revenue" else ",.0f",
-               "gridcolor": "#dde1e8"},
+        xaxis={"automargin": True, "tickformat": "~s", "gridcolor": "#dde1e8"},
         height=max(260, 36 * len(rows) + 90),
     )
     return fig

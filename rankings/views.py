@@ -83,6 +83,8 @@ def _board_context(*, board: Leaderboard) -> dict:
         "is_money": board.metric == Metric.REVENUE,
         # Ranks shared by several entries, so the table can say "tied" rather than look odd.
         "tied_ranks": {rank for rank, n in ranks.items() if n > 1},
+        # On a holiday's first snapshot nobody has a previous rank: "new" everywhere is noise.
+        "show_movement": any(entry.previous_rank is not None for entry in board.entries),
     }
 
 

@@ -77,11 +77,6 @@ class LivestreamSessionForm(forms.ModelForm):
         for field in self.fields.values():
             field.widget.attrs.pop("min", None)
 
-    def _post_clean(self):
-        # The services validate the whole session (model rules and constraints); running the
-        # ModelForm's own instance validation too would only repeat it.
-        pass
-
     def save(self, *, user, commit: bool = True) -> LivestreamSession:
         """Create or update through the services; on a rule broken, add the errors to the
         form and raise ValidationError (the view re-renders the form)."""

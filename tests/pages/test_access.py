@@ -1,0 +1,93 @@
+"""No page leaks across roles: anonymous visitors see only the login page and /healthz;
+officials read but cannot reach the pages that change sessions; staff can."""
+
+import pytest
+from django.urls import reverse
+
+from sessions_app.models import LivestreamSession
+from tests.factories import SessionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def session(holiday):
+    return SessionFactory()
+
+
+def read_pages(session):
+    return [
+        "/",
+        "/holidays/labor-day-2020/",
+        "/holidays/labor-day-2020/screen/",
+        "/holidays/labor-day-2020/screen/state/",
+        "/holidays/labor-day-2020/screen/content/",
+        f"/officials/{session.official_id}/",
+        "/sessions/",
+    ]
+
+
+def write_pages(session):
+    return ["/sessions/new/", f"/sessions/{session.pk}/edit/", f"/sessions/{session.pk}/delete/"]
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page_from_every_page(client, session):
+    for url in read_pages(session) + write_pages(session):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("login") + "?next="), url
+
+
+def test_anonymous_visitors_cannot_post_to_the_pages_that_change_sessions(client, session):
+    for url in write_pages(session):
+        response = client.post(url, {"title": "x"})
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("login")), url
+    assert LivestreamSession.objects.filter(pk=session.pk).exists()
+
+
+def test_login_page_and_health_check_are_open_to_anonymous_visitors(client):
+    assert client.get("/accounts/login/").status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_officials_can_read_every_page_that_only_reads(client, official_user, session):
+    client.force_login(official_user)
+    for url in read_pages(session):
+        assert client.get(url).status_code == 200, url
+
+
+def test_officials_get_403_on_the_pages_that_create_edit_and_delete(
+    client, official_user, session
+):
+    client.force_login(official_user)
+    for url in write_pages(session):
+        assert client.get(url).status_code == 403, url
+        assert client.post(url, {"title": "changed"}).status_code == 403, url
+    session.refresh_from_db()
+    assert session.title != "changed"
+    assert LivestreamSession.objects.filter(pk=session.pk).exists()
+
+
+def test_officials_see_no_edit_or_delete_links_in_the_list(client, official_user, session):
+    client.force_login(official_user)
+    html = client.get("/sessions/").content.decode()
+    assert session.title in html
+    assert f"/sessions/{session.pk}/edit/" not in html
+    assert f"/sessions/{session.pk}/delete/" not in html
+    assert "/sessions/new/" not in html
+
+
+def test_staff_can_open_the_pages_that_create_edit_and_delete(client, staff_user, session):
+    client.force_login(staff_user)
+    for url in write_pages(session):
+        assert client.get(url).status_code == 200, url
+    html = client.get("/sessions/").content.decode()
+    assert f"/sessions/{session.pk}/edit/" in html
+
+
+def test_the_page_shows_the_users_role(client, staff_user, official_user):
+    client.force_login(staff_user)
+    assert "City staff" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    client.force_login(official_user)
+    assert "Official" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
