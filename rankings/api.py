@@ -15,7 +15,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from linfen_tracker.permissions import API_AUTHENTICATION, CanViewSessions
-from sessions_app.api import CSV_RESPONSE, HolidayRefSerializer, csv_response
+from sessions_app.api import (
+    CSV_RESPONSE,
+    DescribedSerializer,
+    HolidayRefSerializer,
+    csv_response,
+)
 from sessions_app.filters import IdOrSlugField
 from sessions_app.models import Holiday
 from sessions_app.selectors import holiday_current_or_latest
@@ -26,7 +31,7 @@ from .selectors import Leaderboard, leaderboard_get
 MAX_LIMIT = 1000
 
 
-class RankingQuerySerializer(serializers.Serializer):
+class RankingQuerySerializer(DescribedSerializer):
     holiday = serializers.CharField(
         required=False,
         max_length=60,
@@ -62,7 +67,7 @@ class RankingQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class CountyRefSerializer(serializers.Serializer):
+class CountyRefSerializer(DescribedSerializer):
     id = serializers.IntegerField()
     slug = serializers.CharField()
     name = serializers.CharField(help_text=_("English name."))
@@ -70,7 +75,7 @@ class CountyRefSerializer(serializers.Serializer):
     poverty_relief_key = serializers.BooleanField()
 
 
-class OfficialRefSerializer(serializers.Serializer):
+class OfficialRefSerializer(DescribedSerializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     title = serializers.CharField()
@@ -87,7 +92,7 @@ class RankingValueField(serializers.Field):
         return value
 
 
-class RankingEntrySerializer(serializers.Serializer):
+class RankingEntrySerializer(DescribedSerializer):
     rank = serializers.IntegerField(help_text=_("Standard competition rank (1, 2, 2, 4)."))
     previous_rank = serializers.IntegerField(
         allow_null=True, help_text=_("Rank in the previous snapshot; null if unranked then.")
@@ -98,7 +103,7 @@ class RankingEntrySerializer(serializers.Serializer):
     county = CountyRefSerializer(required=False, help_text=_("With scope=county."))
 
 
-class LeaderboardSerializer(serializers.Serializer):
+class LeaderboardSerializer(DescribedSerializer):
     holiday = HolidayRefSerializer()
     metric = serializers.ChoiceField(choices=Metric.choices)
     scope = serializers.ChoiceField(choices=Scope.choices)

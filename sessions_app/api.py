@@ -28,6 +28,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -78,6 +79,69 @@ def service_errors() -> Iterator[None]:
         else:
             detail = {api_settings.NON_FIELD_ERRORS_KEY: error.messages}
         raise serializers.ValidationError(detail) from error
+
+
+# --- Descriptions in the schema ----------------------------------------------------------
+
+# What each data name means, for fields whose model field has no help text: the schema
+# describes every field (issue 4), and one table keeps the wording the same everywhere.
+FIELD_HELP = {
+    "id": _("Identifier."),
+    "slug": _("Short name used in URLs and filters."),
+    "name": _("Name (for counties: English)."),
+    "name_zh": _("Chinese name."),
+    "kind": _("district, county-level city or county."),
+    "poverty_relief_key": _("Whether the city reports it as a key poverty-relief county."),
+    "title": _("Title: of an official, e.g. County head; of a session, what it was called."),
+    "active": _("Whether the official still hosts sessions."),
+    "platform": _("Livestream platform."),
+    "products": _("What was sold."),
+    "orders": _("Orders placed during the session."),
+    "created_at": _("When the session was entered."),
+    "updated_at": _("When the session was last changed."),
+    "start_date": _("First day, Beijing time."),
+    "end_date": _("Last day (inclusive), Beijing time."),
+    "holiday": _("The holiday."),
+    "metric": _("What is summed: audience, orders or revenue."),
+    "scope": _("Who is ranked: officials or counties."),
+    "results": _("The entries."),
+    "history_id": _("Identifier of the history record."),
+    "history_type": _("What happened: created, changed or deleted."),
+    "history_user_name": _("Username of who made the change."),
+    "version": _("Edit counter of the session after this change."),
+    "count": _("Number of items in all pages."),
+    "next": _("URL of the next page, or null."),
+    "previous": _("URL of the previous page, or null."),
+}
+
+
+class DescribedFieldsMixin:
+    """Gives every field without help text its description from FIELD_HELP."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, field in fields.items():
+            if not field.help_text and name in FIELD_HELP:
+                field.help_text = FIELD_HELP[name]
+        return fields
+
+
+class DescribedSerializer(DescribedFieldsMixin, serializers.Serializer):
+    pass
+
+
+class DescribedModelSerializer(DescribedFieldsMixin, serializers.ModelSerializer):
+    pass
+
+
+class DescribedPageNumberPagination(PageNumberPagination):
+    """The settings' page-number pagination, with its fields described in the schema."""
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        paginated = super().get_paginated_response_schema(schema)
+        for name in ("count", "next", "previous", "results"):
+            paginated["properties"][name]["description"] = str(FIELD_HELP[name])
+        return paginated
 
 
 # --- CSV export ------------------------------------------------------------------------------
@@ -136,7 +200,17 @@ class ProtectedDeleteMixin:
             ) from error
 
 
-class CountySerializer(serializers.ModelSerializer):
+def _id_param(description) -> OpenApiParameter:
+    return OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH,
+                            description=description)
+
+
+_COUNTY_ID = _id_param(_("County id."))
+_OFFICIAL_ID = _id_param(_("Official id."))
+_SESSION_ID = _id_param(_("Session id."))
+
+
+class CountySerializer(DescribedModelSerializer):
     class Meta:
         model = County
         fields = ["id", "slug", "name", "name_zh", "kind", "poverty_relief_key"]
@@ -145,17 +219,25 @@ class CountySerializer(serializers.ModelSerializer):
 class ApiViewSetMixin:
     authentication_classes = API_AUTHENTICATION
     permission_classes = [ModelRolePermissions]
+    pagination_class = DescribedPageNumberPagination
 
 
 @extend_schema_view(
     list=extend_schema(description=_("The 17 county-level divisions of Linfen.")),
-    retrieve=extend_schema(description=_("One county.")),
+    retrieve=extend_schema(description=_("One county."), parameters=[_COUNTY_ID]),
     create=extend_schema(description=_("Add a county (city staff).")),
-    update=extend_schema(description=_("Replace a county's fields (city staff).")),
-    partial_update=extend_schema(description=_("Change some of a county's fields, e.g. "
-                                               "poverty_relief_key (city staff).")),
-    destroy=extend_schema(description=_("Delete a county nobody refers to (city staff); "
-                                        "409 if officials or sessions refer to it.")),
+    update=extend_schema(description=_("Replace a county's fields (city staff)."),
+                         parameters=[_COUNTY_ID]),
+    partial_update=extend_schema(
+        description=_("Change some of a county's fields, e.g. poverty_relief_key (city "
+                      "staff)."),
+        parameters=[_COUNTY_ID],
+    ),
+    destroy=extend_schema(
+        description=_("Delete a county nobody refers to (city staff); 409 if officials or "
+                      "sessions refer to it."),
+        parameters=[_COUNTY_ID],
+    ),
 )
 class CountyViewSet(ApiViewSetMixin, ProtectedDeleteMixin, viewsets.ModelViewSet):
     queryset = County.objects.all()
@@ -165,7 +247,7 @@ class CountyViewSet(ApiViewSetMixin, ProtectedDeleteMixin, viewsets.ModelViewSet
     ordering = ["name"]
 
 
-class OfficialSerializer(serializers.ModelSerializer):
+class OfficialSerializer(DescribedModelSerializer):
     county = serializers.PrimaryKeyRelatedField(
         queryset=County.objects.all(), pk_field=_id_field(), help_text=_("County id.")
     )
@@ -184,13 +266,19 @@ class OfficialSerializer(serializers.ModelSerializer):
 
 @extend_schema_view(
     list=extend_schema(description=_("Officials who host livestreams.")),
-    retrieve=extend_schema(description=_("One official.")),
+    retrieve=extend_schema(description=_("One official."), parameters=[_OFFICIAL_ID]),
     create=extend_schema(description=_("Add an official (city staff).")),
-    update=extend_schema(description=_("Replace an official's fields (city staff).")),
-    partial_update=extend_schema(description=_("Change some of an official's fields "
-                                               "(city staff).")),
-    destroy=extend_schema(description=_("Delete an official without sessions (city staff); "
-                                        "409 otherwise: deactivate them instead.")),
+    update=extend_schema(description=_("Replace an official's fields (city staff)."),
+                         parameters=[_OFFICIAL_ID]),
+    partial_update=extend_schema(
+        description=_("Change some of an official's fields (city staff)."),
+        parameters=[_OFFICIAL_ID],
+    ),
+    destroy=extend_schema(
+        description=_("Delete an official without sessions (city staff); 409 otherwise: "
+                      "deactivate them instead."),
+        parameters=[_OFFICIAL_ID],
+    ),
 )
 class OfficialViewSet(ApiViewSetMixin, ProtectedDeleteMixin, viewsets.ModelViewSet):
     queryset = Official.objects.all()
@@ -204,7 +292,7 @@ class OfficialViewSet(ApiViewSetMixin, ProtectedDeleteMixin, viewsets.ModelViewS
 # --- Holidays and their summary -------------------------------------------------------------
 
 
-class HolidaySerializer(serializers.ModelSerializer):
+class HolidaySerializer(DescribedModelSerializer):
     rankings_stale = serializers.BooleanField(
         read_only=True,
         help_text=_("True while sessions changed since the rankings were last computed."),
@@ -227,7 +315,7 @@ def _in_year_range(value):
     return value
 
 
-class HolidayRefSerializer(serializers.Serializer):
+class HolidayRefSerializer(DescribedSerializer):
     id = serializers.IntegerField()
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -235,7 +323,7 @@ class HolidayRefSerializer(serializers.Serializer):
     end_date = serializers.DateField()
 
 
-class FiguresSerializer(serializers.Serializer):
+class FiguresSerializer(DescribedSerializer):
     sessions = serializers.IntegerField(help_text=_("Number of sessions."))
     audience = serializers.IntegerField(help_text=_("Sum of audiences."))
     orders = serializers.IntegerField(help_text=_("Sum of orders."))
@@ -347,7 +435,7 @@ class HolidayViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
 # --- Sessions -------------------------------------------------------------------------------
 
 
-class LivestreamSessionSerializer(serializers.ModelSerializer):
+class LivestreamSessionSerializer(DescribedModelSerializer):
     official = serializers.PrimaryKeyRelatedField(
         queryset=Official.objects.all(), pk_field=_id_field(), help_text=_("Official id.")
     )
@@ -398,13 +486,13 @@ class LivestreamSessionSerializer(serializers.ModelSerializer):
         return _in_year_range(value)
 
 
-class FieldChangeSerializer(serializers.Serializer):
+class FieldChangeSerializer(DescribedSerializer):
     field = serializers.CharField(help_text=_("Field name."))
     old = serializers.JSONField(allow_null=True, help_text=_("Value before; null on creation."))
     new = serializers.JSONField(allow_null=True, help_text=_("Value after."))
 
 
-class SessionHistorySerializer(serializers.Serializer):
+class SessionHistorySerializer(DescribedSerializer):
     history_id = serializers.IntegerField()
     history_date = serializers.DateTimeField(help_text=_("When the change was saved."))
     history_type = serializers.ChoiceField(
@@ -418,7 +506,7 @@ class SessionHistorySerializer(serializers.Serializer):
     changes = FieldChangeSerializer(many=True, help_text=_("Fields whose value changed."))
 
 
-class SessionHistoryPageSerializer(serializers.Serializer):
+class SessionHistoryPageSerializer(DescribedSerializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
@@ -475,31 +563,38 @@ def session_history_entries(*, session_id: int) -> list[dict]:
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?([0-9]{1,10})"?\s*$')
 
 
+_IF_MATCH_HEADER = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+    description=_("Version the edit started from (alternative to the version field)."),
+)
+_EDIT_RESPONSES = {
+    200: LivestreamSessionSerializer,
+    409: OpenApiResponse(description=_("Someone saved the session since that version.")),
+}
+
+
 @extend_schema_view(
     list=extend_schema(description=_("Livestream sessions, newest first; filter by holiday, "
                                      "county, official, platform and start time.")),
-    retrieve=extend_schema(description=_("One session. Its ETag header is its version.")),
+    retrieve=extend_schema(description=_("One session. Its ETag header is its version."),
+                           parameters=[_SESSION_ID]),
     create=extend_schema(description=_("Enter a session (city staff). county defaults to the "
                                        "official's county; entered_by is the requesting "
                                        "user.")),
     update=extend_schema(
         description=_("Replace a session's fields (city staff). Send the version you read "
                       "(field or If-Match header): a stale one gets 409."),
-        parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     description=_("Version the edit started from."))],
-        responses={200: LivestreamSessionSerializer, 409: OpenApiResponse(
-            description=_("Someone saved the session since that version."))},
+        parameters=[_SESSION_ID, _IF_MATCH_HEADER],
+        responses=_EDIT_RESPONSES,
     ),
     partial_update=extend_schema(
         description=_("Change some of a session's fields (city staff); version as for "
                       "update."),
-        parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     description=_("Version the edit started from."))],
-        responses={200: LivestreamSessionSerializer, 409: OpenApiResponse(
-            description=_("Someone saved the session since that version."))},
+        parameters=[_SESSION_ID, _IF_MATCH_HEADER],
+        responses=_EDIT_RESPONSES,
     ),
     destroy=extend_schema(description=_("Delete a session (city staff); its audit history "
-                                        "stays.")),
+                                        "stays."), parameters=[_SESSION_ID]),
 )
 class LivestreamSessionViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
     serializer_class = LivestreamSessionSerializer
@@ -568,6 +663,7 @@ class LivestreamSessionViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
         description=_("Audit history of a session, newest first, also after it was deleted "
                       "(city staff only)."),
         responses=SessionHistoryPageSerializer,
+        parameters=[_SESSION_ID],
         filters=False,
     )
     @action(detail=True, methods=["get"], permission_classes=[CanAuditSessions],

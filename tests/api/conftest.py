@@ -27,7 +27,7 @@ def token_client(user) -> APIClient:
 
 
 @pytest.fixture
-def anon_api():
+def anon_api(db):
     return APIClient()
 
 
