@@ -19,8 +19,13 @@ def fresh_throttle_counters():
     cache.clear()
 
 
+def english_client() -> APIClient:
+    # Messages are asserted in English; the site's default language is Chinese.
+    return APIClient(HTTP_ACCEPT_LANGUAGE="en")
+
+
 def token_client(user) -> APIClient:
-    client = APIClient()
+    client = english_client()
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
@@ -28,7 +33,7 @@ def token_client(user) -> APIClient:
 
 @pytest.fixture
 def anon_api(db):
-    return APIClient()
+    return english_client()
 
 
 @pytest.fixture
@@ -39,7 +44,7 @@ def staff_api(staff_user):
 @pytest.fixture
 def official_api(official_user):
     # Officials use the site: session authentication.
-    client = APIClient()
+    client = english_client()
     client.force_login(official_user)
     return client
 

@@ -1,7 +1,8 @@
 """Token authentication, django-axes lockout on the token endpoint, throttling."""
 
-from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+from .conftest import english_client
 
 TOKEN = "/api/v1/auth/token/"
 GOOD = {"username": "staff", "password": "pw-for-tests-1"}
@@ -11,7 +12,7 @@ BAD = {"username": "staff", "password": "wrong"}
 def test_a_token_from_the_endpoint_authenticates_later_requests(anon_api, staff_user):
     token = anon_api.post(TOKEN, GOOD, format="json").json()["token"]
 
-    client = APIClient()
+    client = english_client()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     assert client.get("/api/v1/sessions/").status_code == 200
