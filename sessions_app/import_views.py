@@ -65,8 +65,9 @@ def _preview_page(
 @_staff_only
 @require_http_methods(["GET", "POST"])
 def import_upload(request: HttpRequest) -> HttpResponse:
-    """GET: the upload form, or `?template=csv|xlsx`. POST: check the file; a valid one is
-    staged and its preview offers confirm; one with errors shows them and stages nothing."""
+    """GET: the upload form, or `?template=csv|xlsx`. POST: check the file and show the
+    preview; a valid file is staged and the preview offers confirm and cancel, one with
+    errors shows every error and stages nothing."""
     if request.method == "GET":
         file_format = request.GET.get("template")
         if file_format is None:
@@ -107,8 +108,10 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         return _upload_page(request, form, status=400)
     if not check.ok:
         return _preview_page(request, check)
-    batch = imports.import_batch_stage(user=request.user, filename=upload.name, content=content)
-    return redirect("session_import:preview", batch_id=batch.pk)
+    batch = imports.import_batch_stage(user=request.user, check=check)
+    # Rendered here rather than redirected to the preview URL: that would read and validate
+    # the file a second time before the user sees anything.
+    return _preview_page(request, check, batch=batch)
 
 
 @_staff_only
@@ -116,7 +119,7 @@ def import_preview(request: HttpRequest, batch_id: int) -> HttpResponse:
     """The staged upload's preview, validated again against the current data."""
     try:
         batch = imports.import_batch_get(batch_id=batch_id, user=request.user)
-        check = imports.import_check(filename=batch.filename, content=bytes(batch.content))
+        check = imports.import_batch_check(batch=batch)
     except imports.ImportBatchGone:
         messages.warning(request, _("This upload was already imported, cancelled or has "
                                     "expired: upload the file again."))

@@ -1,8 +1,10 @@
 """Spreadsheet import of livestream sessions: read, validate every row, save all rows or none.
 
-The import page stages an upload (`import_batch_stage`) and shows the preview of
-`import_check`; on confirm, `import_batch_confirm` validates again (the data may have changed
-since the preview) and saves every row in one transaction, or nothing when any row is wrong.
+The import page shows the preview of `import_check` and stages a file without errors
+(`import_batch_stage`: its rows as read, in the database); on confirm, `import_batch_confirm`
+checks the staged rows against the database again (officials, counties and sessions may have
+changed since the preview) and saves every row in one transaction, or nothing when any row
+is wrong.
 
 Validation is set-based: one query for the officials a file names, one for the counties, one
 for sessions already stored at the same official and start time; the rest is per-row Python
@@ -15,6 +17,7 @@ openpyxl reads XML through defusedxml; formula cells are refused, not evaluated 
 
 import csv
 import io
+import json
 import logging
 import re
 import unicodedata
@@ -221,6 +224,8 @@ class ImportCheck:
     row_count: int = 0
     rows: list[ImportRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # The rows as read from the file, kept when the upload is staged for its confirm.
+    read: "ReadRows | None" = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -606,37 +611,69 @@ def _header_map(headers: list[str]) -> tuple[dict[str, int], list[RowError]]:
     return positions, errors
 
 
-def session_rows_validate(*, sheet: Spreadsheet, filename: str = "") -> ImportCheck:
-    """Validate every row of `sheet` against the model's rules and the database.
+@dataclass
+class ReadRows:
+    """Every row's cells read and checked on their own (format, the model fields' rules).
 
-    Returns an ImportCheck with the valid rows and every error as (spreadsheet row number,
-    column header as written, reason). Officials are found by id or unique name, counties by
-    slug or name (empty: the official's county), each in one query; a session already stored
-    for the same official and start time, or repeated within the file, is an error (one
-    query). Rules: required columns, known platform, whole numbers >= 0, revenue >= 0 with
-    at most 2 decimal places, end after start, title length.
+    What a staged upload keeps (as JSON): the checks that cannot change before the confirm
+    are not redone, the ones against the database (officials, counties, repeats) are.
     """
-    check = ImportCheck(filename=filename, row_count=len(sheet.rows))
-    positions, header_errors = _header_map(sheet.headers)
-    check.errors.extend(header_errors)
-    if any(column.required and column.field not in positions for column in IMPORT_COLUMNS):
-        return check
 
+    header_of: dict[str, str]  # field -> the header as the user wrote it
+    row_count: int
+    rows: list[tuple[int, dict[str, Any]]]
+    errors: list[RowError] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        rows = [
+            [number, {name: _json_value(value) for name, value in values.items()}]
+            for number, values in self.rows
+        ]
+        document = {"header_of": self.header_of, "row_count": self.row_count, "rows": rows}
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "ReadRows":
+        document = json.loads(data)
+        rows = []
+        for number, values in document["rows"]:
+            for name in ("started_at", "ended_at"):
+                values[name] = datetime.fromisoformat(values[name])
+            values["revenue"] = Decimal(values["revenue"])
+            rows.append((number, values))
+        return cls(header_of=document["header_of"], row_count=document["row_count"], rows=rows)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def session_rows_read(*, sheet: Spreadsheet) -> ReadRows:
+    """Read every cell of `sheet` by its column's header and check it on its own.
+
+    Rules: known headers, required columns and cells, known platform, whole numbers >= 0,
+    revenue >= 0 with at most 2 decimal places, title length (the model fields' own
+    `clean()`), end after start. No formula cells, no text that would run as one.
+    """
+    positions, header_errors = _header_map(sheet.headers)
     header_of = {name: sheet.headers[index] for name, index in positions.items()}
+    read = ReadRows(header_of=header_of, row_count=len(sheet.rows), rows=[],
+                    errors=header_errors)
+    if any(column.required and column.field not in positions for column in IMPORT_COLUMNS):
+        return read
+
     width = len(sheet.headers)
     model_fields = {name: LivestreamSession._meta.get_field(name) for name in MODEL_CHECKED_FIELDS}
-
-    # Pass 1: read every cell; collect the official and county keys to look up.
-    parsed: list[tuple[int, dict[str, Any]]] = []
-    official_ids: set[int] = set()
-    official_names: set[str] = set()
     for number, cells in sheet.rows:
         values: dict[str, Any] = {}
-        row_errors: list[RowError] = []
         if any(not _empty(c) for c in cells[width:]) or any(
             not sheet.headers[i] and not _empty(c) for i, c in enumerate(cells[:width])
         ):
-            row_errors.append(RowError(number, "", _("A value in a column without a header.")))
+            read.errors.append(RowError(number, "", _("A value in a column without a header.")))
         for name, index in positions.items():
             cell = cells[index] if index < len(cells) else None
             try:
@@ -645,26 +682,37 @@ def session_rows_validate(*, sheet: Spreadsheet, filename: str = "") -> ImportCh
                 if name in model_fields:
                     value = model_fields[name].clean(value, None)
             except _CellError as error:
-                row_errors.append(RowError(number, header_of[name], error.reason))
+                read.errors.append(RowError(number, header_of[name], error.reason))
                 continue
             except ValidationError as error:
-                row_errors.append(RowError(number, header_of[name], " ".join(error.messages)))
+                read.errors.append(RowError(number, header_of[name], " ".join(error.messages)))
                 continue
             values[name] = value
         started, ended = values.get("started_at"), values.get("ended_at")
         if started and ended and ended <= started:
-            row_errors.append(
+            read.errors.append(
                 RowError(number, header_of["ended_at"], _("A session must end after it starts."))
             )
             values.pop("ended_at")
-        key = values.get("official")
-        if isinstance(key, int):
-            official_ids.add(key)
-        elif key is not None:
-            official_names.add(key)
-        check.errors.extend(row_errors)
-        parsed.append((number, values))
+        read.rows.append((number, values))
+    return read
 
+
+def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
+    """Check rows read by `session_rows_read` against the database: what an import would save.
+
+    Officials are found by id or unique name, counties by slug or name (empty: the
+    official's county), each in one query; a session already stored for the same official
+    and start time (one query), or repeated within the file, is an error. Returns an
+    ImportCheck with the valid rows and every error as (row number as the spreadsheet shows
+    it, column header as written, reason), sorted by row and column.
+    """
+    check = ImportCheck(filename=filename, row_count=read.row_count, read=read)
+    check.errors.extend(read.errors)
+    header_of = read.header_of
+    parsed = read.rows
+    official_ids = {v["official"] for _n, v in parsed if isinstance(v.get("official"), int)}
+    official_names = {v["official"] for _n, v in parsed if isinstance(v.get("official"), str)}
     officials_by_id, officials_by_name = _officials_lookup(ids=official_ids, names=official_names)
     counties = _counties_lookup()
 
@@ -711,7 +759,7 @@ def session_rows_validate(*, sheet: Spreadsheet, filename: str = "") -> ImportCh
                     "Row %(row)s already has a session of this official starting at this time."
                 ) % {"row": first}))
         check.errors.extend(row_errors)
-        if row_errors or any(name not in values for name in positions):
+        if row_errors or any(name not in values for name in header_of):
             continue
         candidates.append(ImportRow(
             row=number,
@@ -803,7 +851,7 @@ def import_check(*, filename: str, content: bytes) -> ImportCheck:
     Raises SpreadsheetRejected when the file as a whole cannot be read.
     """
     sheet = spreadsheet_read(filename=filename, content=content)
-    return session_rows_validate(sheet=sheet, filename=filename)
+    return session_rows_resolve(read=session_rows_read(sheet=sheet), filename=filename)
 
 
 # --- Saving -------------------------------------------------------------------------------------
@@ -847,12 +895,21 @@ def sessions_import(
     return created
 
 
-def import_batch_stage(
-    *, user: AbstractBaseUser, filename: str, content: bytes
-) -> ImportBatch:
-    """Keep an upload in the database until it is confirmed or cancelled; purge expired ones."""
+def import_batch_stage(*, user: AbstractBaseUser, check: ImportCheck) -> ImportBatch:
+    """Keep a checked upload's rows in the database until it is confirmed or cancelled (the
+    preview and the confirm may reach different processes); purge expired ones."""
+    if check.read is None or not check.ok:
+        raise ValueError("Only a file checked without errors can be staged.")
     ImportBatch.objects.filter(created_at__lt=timezone.now() - IMPORT_BATCH_TTL).delete()
-    return ImportBatch.objects.create(user=user, filename=filename[:255], content=content)
+    return ImportBatch.objects.create(
+        user=user, filename=check.filename[:255], content=check.read.to_json()
+    )
+
+
+def import_batch_check(*, batch: ImportBatch) -> ImportCheck:
+    """The staged rows checked again against the current data (officials, counties, repeats)."""
+    read = ReadRows.from_json(bytes(batch.content))
+    return session_rows_resolve(read=read, filename=batch.filename)
 
 
 def import_batch_get(*, batch_id: int, user: AbstractBaseUser) -> ImportBatch:
@@ -896,15 +953,14 @@ def import_batch_confirm(*, batch_id: int, user: AbstractBaseUser) -> ImportOutc
             )
             if batch is None:
                 raise ImportBatchGone
-            content = bytes(batch.content)
-            check = import_check(filename=batch.filename, content=content)
+            check = import_batch_check(batch=batch)
             if not check.ok:
                 return ImportOutcome(check=check)
             created = sessions_import(rows=check.rows, user=user, source=batch.filename)
             batch.delete()
     except IntegrityError:
         logger.info("Import of batch %s lost a race on a unique constraint", batch_id)
-        check = import_check(filename=batch.filename, content=content)
+        check = import_batch_check(batch=batch)
         if check.ok:
             check.errors.append(RowError(0, "", _(
                 "Another change was saved at the same time: upload the file again."

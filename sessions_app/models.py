@@ -267,6 +267,8 @@ class LivestreamSession(models.Model):
 class ImportBatch(models.Model):
     """An uploaded spreadsheet waiting between its preview and the user's confirm or cancel.
 
+    `content` holds the file's rows as read and checked (JSON, see `imports.ReadRows`), so
+    the confirm checks them against the database again without parsing the file twice.
     Kept in the database, not the web session or a local file, so the preview and the
     confirm may be served by different processes or hosts. Confirm and cancel delete it;
     batches older than `sessions_app.imports.IMPORT_BATCH_TTL` are refused and purged.

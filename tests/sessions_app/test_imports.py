@@ -62,6 +62,10 @@ def _row(who, /, **overrides) -> list:
     return [values[f] for f in EN_HEADERS]
 
 
+def _stage(user, content: bytes, filename: str = "s.csv"):
+    return import_batch_stage(user=user, check=import_check(filename=filename, content=content))
+
+
 def _errors(check) -> list[tuple[int, str, str]]:
     return [(e.row, e.column, e.reason) for e in check.errors]
 
@@ -320,7 +324,7 @@ def test_confirm_saves_every_row_and_marks_each_holiday_stale_once(
     holiday = HolidayFactory()
     rows = [_row(official, started_at=f"2020-05-0{d} 10:00", ended_at=f"2020-05-0{d} 11:00")
             for d in (1, 2, 3)]
-    batch = import_batch_stage(user=staff_user, filename="ok.csv", content=_csv(rows))
+    batch = _stage(staff_user, _csv(rows), "ok.csv")
 
     with django_capture_on_commit_callbacks() as callbacks:
         outcome = import_batch_confirm(batch_id=batch.id, user=staff_user)
@@ -335,21 +339,32 @@ def test_confirm_saves_every_row_and_marks_each_holiday_stale_once(
 
 
 def test_nothing_is_saved_when_any_row_has_an_error(official, staff_user):
-    rows = [_row(official), _row(official, started_at="2020-05-02 10:00",
-                                 ended_at="2020-05-02 11:00", audience="-1")]
-    batch = import_batch_stage(user=staff_user, filename="bad.csv", content=_csv(rows))
+    leaving = OfficialFactory(name="调走的干部")
+    rows = [_row(official), _row(leaving, started_at="2020-05-02 10:00",
+                                 ended_at="2020-05-02 11:00")]
+    batch = _stage(staff_user, _csv(rows), "two.csv")
+    leaving.delete()  # between the preview and the confirm
 
     outcome = import_batch_confirm(batch_id=batch.id, user=staff_user)
 
     assert outcome.created == 0
-    assert [(e.row, e.column) for e in outcome.check.errors] == [(3, "观看人数")]
+    assert [(e.row, e.column) for e in outcome.check.errors] == [(3, "官员")]
     assert not LivestreamSession.objects.exists()
+    assert not LivestreamSession.history.exists()
     assert ImportBatch.objects.filter(pk=batch.pk).exists()
 
 
+def test_only_a_checked_file_without_errors_can_be_staged(official, staff_user):
+    check = import_check(filename="bad.csv", content=_csv([_row(official, audience="-1")]))
+
+    with pytest.raises(ValueError):
+        import_batch_stage(user=staff_user, check=check)
+    assert not ImportBatch.objects.exists()
+
+
 def test_confirm_validates_again_against_data_saved_since_the_preview(official, staff_user):
-    batch = import_batch_stage(user=staff_user, filename="s.csv", content=_csv([_row(official)]))
-    assert import_check(filename="s.csv", content=bytes(batch.content)).ok
+    batch = _stage(staff_user, _csv([_row(official)]), "s.csv")
+    assert imports.import_batch_check(batch=batch).ok
     SessionFactory(official=official, started_at=beijing(2020, 5, 1, 10))
 
     outcome = import_batch_confirm(batch_id=batch.id, user=staff_user)
@@ -364,7 +379,7 @@ def test_confirm_validates_again_against_data_saved_since_the_preview(official, 
 def test_a_concurrent_write_winning_the_unique_race_becomes_a_row_error(
     official, staff_user, monkeypatch
 ):
-    batch = import_batch_stage(user=staff_user, filename="s.csv", content=_csv([_row(official)]))
+    batch = _stage(staff_user, _csv([_row(official)]), "s.csv")
     real_bulk_create = imports.bulk_create_with_history
 
     def another_writer_commits_first(objs, model, **kwargs):
@@ -383,7 +398,7 @@ def test_a_concurrent_write_winning_the_unique_race_becomes_a_row_error(
 
 
 def test_a_second_confirm_of_the_same_upload_imports_nothing(official, staff_user):
-    batch = import_batch_stage(user=staff_user, filename="s.csv", content=_csv([_row(official)]))
+    batch = _stage(staff_user, _csv([_row(official)]), "s.csv")
     import_batch_confirm(batch_id=batch.id, user=staff_user)
 
     with pytest.raises(imports.ImportBatchGone):
@@ -392,7 +407,7 @@ def test_a_second_confirm_of_the_same_upload_imports_nothing(official, staff_use
 
 
 def test_cancel_drops_the_upload_and_saves_nothing(official, staff_user):
-    batch = import_batch_stage(user=staff_user, filename="s.csv", content=_csv([_row(official)]))
+    batch = _stage(staff_user, _csv([_row(official)]), "s.csv")
 
     assert import_batch_cancel(batch_id=batch.id, user=staff_user)
 
@@ -403,19 +418,20 @@ def test_cancel_drops_the_upload_and_saves_nothing(official, staff_user):
 
 
 def test_an_expired_upload_cannot_be_confirmed_and_is_purged(official, staff_user):
-    old = import_batch_stage(user=staff_user, filename="s.csv", content=_csv([_row(official)]))
+    old = _stage(staff_user, _csv([_row(official)]), "s.csv")
     ImportBatch.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - imports.IMPORT_BATCH_TTL - timedelta(minutes=1)
     )
 
     with pytest.raises(imports.ImportBatchGone):
         import_batch_confirm(batch_id=old.id, user=staff_user)
-    import_batch_stage(user=staff_user, filename="new.csv", content=b"x")
+    _stage(staff_user, _csv([_row(official, started_at="2020-05-03 10:00",
+                                  ended_at="2020-05-03 11:00")]), "new.csv")
     assert not ImportBatch.objects.filter(pk=old.pk).exists()
 
 
 def test_a_user_cannot_confirm_someone_elses_upload(official, staff_user):
-    batch = import_batch_stage(user=staff_user, filename="s.csv", content=_csv([_row(official)]))
+    batch = _stage(staff_user, _csv([_row(official)]), "s.csv")
     other = UserFactory(group="city_staff")
 
     with pytest.raises(imports.ImportBatchGone):
@@ -469,14 +485,14 @@ def test_staff_upload_preview_and_confirm_through_the_pages(client, staff_user, 
                                                    ended_at="2020-05-02 11:00")]))
     upload.name = "week.csv"
 
-    response = client.post(reverse("session_import:upload"), {"file": upload})
-    assert response.status_code == 302
-    preview = client.get(response["Location"])
+    preview = client.post(reverse("session_import:upload"), {"file": upload})
     assert preview.status_code == 200
     assert "吉县苹果直播" in preview.content.decode()
     assert not LivestreamSession.objects.exists()
-
     batch = ImportBatch.objects.get()
+    assert reverse("session_import:confirm", args=[batch.pk]) in preview.content.decode()
+    assert client.get(reverse("session_import:preview", args=[batch.pk])).status_code == 200
+
     done = client.post(reverse("session_import:confirm", args=[batch.pk]), follow=True)
 
     assert done.status_code == 200
@@ -534,7 +550,7 @@ def test_the_template_downloads(client, staff_user, file_format):
 
 def test_cancel_through_the_page_keeps_the_database_unchanged(client, staff_user, official):
     client.force_login(staff_user)
-    batch = import_batch_stage(user=staff_user, filename="s.csv", content=_csv([_row(official)]))
+    batch = _stage(staff_user, _csv([_row(official)]), "s.csv")
 
     response = client.post(reverse("session_import:cancel", args=[batch.pk]))
 
@@ -559,7 +575,7 @@ def test_county_names_match_in_english_and_chinese(official):
 def test_holiday_untouched_when_rows_fall_outside_it(official, staff_user):
     holiday = HolidayFactory()
     content = _csv([_row(official, started_at="2020-05-06 10:00", ended_at="2020-05-06 11:00")])
-    batch = import_batch_stage(user=staff_user, filename="s.csv", content=content)
+    batch = _stage(staff_user, content, "s.csv")
 
     import_batch_confirm(batch_id=batch.id, user=staff_user)
 
