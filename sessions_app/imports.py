@@ -667,11 +667,12 @@ def session_rows_read(*, sheet: Spreadsheet) -> ReadRows:
         return read
 
     width = len(sheet.headers)
+    headerless = [i for i, header in enumerate(sheet.headers) if not header]
     model_fields = {name: LivestreamSession._meta.get_field(name) for name in MODEL_CHECKED_FIELDS}
     for number, cells in sheet.rows:
         values: dict[str, Any] = {}
         if any(not _empty(c) for c in cells[width:]) or any(
-            not sheet.headers[i] and not _empty(c) for i, c in enumerate(cells[:width])
+            i < len(cells) and not _empty(cells[i]) for i in headerless
         ):
             read.errors.append(RowError(number, "", _("A value in a column without a header.")))
         for name, index in positions.items():
@@ -711,6 +712,7 @@ def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
     check.errors.extend(read.errors)
     header_of = read.header_of
     parsed = read.rows
+    read_failed = {error.row for error in read.errors}
     official_ids = {v["official"] for _n, v in parsed if isinstance(v.get("official"), int)}
     official_names = {v["official"] for _n, v in parsed if isinstance(v.get("official"), str)}
     officials_by_id, officials_by_name = _officials_lookup(ids=official_ids, names=official_names)
@@ -759,7 +761,7 @@ def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
                     "Row %(row)s already has a session of this official starting at this time."
                 ) % {"row": first}))
         check.errors.extend(row_errors)
-        if row_errors or any(name not in values for name in header_of):
+        if row_errors or number in read_failed or any(name not in values for name in header_of):
             continue
         candidates.append(ImportRow(
             row=number,
@@ -1007,7 +1009,8 @@ def import_template_build(*, file_format: str) -> ImportTemplate:
         writer.writerow(headers)
         for line in _template_help()[1:]:
             writer.writerow([f"# {line[0]} ({line[1]}): {line[3]}"])
-        writer.writerow([_("# Delete these # rows or leave them: the import skips them.")])
+        # The "# " prefix stays outside the translation: it is what makes the import skip them.
+        writer.writerow(["# " + _("Delete these rows or leave them: the import skips them.")])
         # The BOM makes Excel open the file as UTF-8 rather than the system code page.
         return ImportTemplate(
             content=out.getvalue().encode("utf-8-sig"),

@@ -234,6 +234,22 @@ def test_header_problems_are_reported_on_row_1(official):
     assert not check.rows
 
 
+def test_values_in_columns_without_a_header_are_reported_not_dropped(official):
+    headers = CN_HEADERS[:3] + [""] + CN_HEADERS[3:]
+
+    def row(day: int, gap: str, *extra: str) -> list:
+        cells = _row(official, started_at=f"2020-05-0{day} 10:00",
+                     ended_at=f"2020-05-0{day} 11:00")
+        return [*cells[:3], gap, *cells[3:], *extra]
+
+    rows = [row(1, ""), row(2, "note"), row(3, "", "", "stray")]
+
+    check = import_check(filename="gaps.csv", content=_csv(rows, headers=headers))
+
+    assert [(e.row, e.column) for e in check.errors] == [(3, ""), (4, "")]
+    assert [row.row for row in check.rows] == [2]
+
+
 def test_a_formula_cell_in_an_xlsx_is_refused_with_a_clear_error(official):
     content = _xlsx([[official.id, "", "douyin", '=HYPERLINK("http://evil.example","x")', "",
                       "2020-05-01 10:00", "2020-05-01 11:00", 1, 1, 1]])
