@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 import zipfile
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -152,6 +153,37 @@ def test_it_reads_the_first_sheet_of_an_xlsx_with_datetime_cells(official):
     assert (row.audience, row.orders, row.revenue) == (1000, 10, Decimal("99.90"))
 
 
+def _rewrite_member(xlsx: bytes, name: str, change) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, change(data) if item.filename == name else data)
+    return out.getvalue()
+
+
+def test_rows_past_a_wrong_declared_sheet_dimension_are_still_read(official):
+    rows = [[official.id, "", "douyin", f"Live {d}", "", datetime(2020, 5, d, 10),
+             datetime(2020, 5, d, 11), 1, 1, 1] for d in (1, 2, 3)]
+    # Some programs declare the used range as just "A1": openpyxl would stop there.
+    content = _rewrite_member(
+        _xlsx(rows), "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1"', xml),
+    )
+
+    check = import_check(filename="dim.xlsx", content=content)
+
+    assert [row.row for row in check.rows] == [2, 3, 4]
+
+
+def test_a_sheet_going_far_past_the_row_cap_is_refused_early(official, monkeypatch):
+    monkeypatch.setattr(imports, "IMPORT_MAX_ROW_NUMBER", 10)
+    content = _csv([_row(official)] + [[""] * 10] * 20)
+
+    with pytest.raises(SpreadsheetRejected, match="past row 10"):
+        import_check(filename="long.csv", content=content)
+
+
 def test_rows_are_numbered_as_the_spreadsheet_shows_them_skipping_blank_and_comment_rows(
     official,
 ):
@@ -295,15 +327,10 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked():
 def test_an_xlsx_with_an_entity_expansion_is_refused():
     bomb = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
             '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><workbook>&b;</workbook>')
-    real = _xlsx([])
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(real)) as source, zipfile.ZipFile(out, "w") as target:
-        for item in source.infolist():
-            data = source.read(item.filename)
-            target.writestr(item, bomb if item.filename == "xl/workbook.xml" else data)
+    content = _rewrite_member(_xlsx([]), "xl/workbook.xml", lambda xml: bomb.encode())
 
     with pytest.raises(SpreadsheetRejected, match="not a valid XLSX"):
-        import_check(filename="entities.xlsx", content=out.getvalue())
+        import_check(filename="entities.xlsx", content=content)
 
 
 def test_an_upload_over_the_size_limit_is_refused(settings):
