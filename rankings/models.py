@@ -55,16 +55,23 @@ class RankingSnapshot(models.Model):
 
 
 class RankingEntry(models.Model):
+    # Entries are derived rows written by one INSERT ... SELECT that reads the subjects it
+    # references, so database-level foreign keys would only add a trigger check per row
+    # (three per entry, tens of thousands per recompute). Django still cascades deletes.
+    # Single-column indexes are left out where a composite index below starts with the column.
     snapshot = models.ForeignKey(
-        RankingSnapshot, on_delete=models.CASCADE, related_name="entries"
+        RankingSnapshot, on_delete=models.CASCADE, related_name="entries",
+        db_constraint=False, db_index=False,
     )
     scope = models.CharField(_("scope"), max_length=10, choices=Scope.choices)
     metric = models.CharField(_("metric"), max_length=10, choices=Metric.choices)
     official = models.ForeignKey(
-        Official, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        Official, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+        db_constraint=False, db_index=False,
     )
     county = models.ForeignKey(
-        County, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        County, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+        db_constraint=False, db_index=False,
     )
     value = models.DecimalField(_("value"), max_digits=20, decimal_places=2)
     rank = models.PositiveIntegerField(_("rank"))

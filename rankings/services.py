@@ -1,8 +1,8 @@
 """Computing ranking snapshots.
 
-The database does the work: one INSERT ... SELECT per scope aggregates the holiday's sessions,
-ranks them with RANK() windows and writes the entries, carrying each subject's rank from the
-previous snapshot. Nothing loops over sessions in Python.
+The database does the work: one INSERT ... SELECT aggregates the holiday's sessions, ranks
+them with RANK() windows and writes the entries of both scopes, carrying each subject's rank
+from the previous snapshot. Nothing loops over sessions in Python.
 """
 
 import logging
@@ -26,54 +26,42 @@ ADVISORY_LOCK_NAMESPACE = 7_115_201
 _SESSIONS = "sessions_app_livestreamsession"
 _ENTRIES = RankingEntry._meta.db_table
 
-# Sums per subject over the holiday's sessions, one row per (subject, metric).
-# Revenue is rounded to cents so that SQLite's floating sums tie exactly where they should.
-_METRIC_ROWS = """
-    SELECT subject_id, sessions, 'audience' AS metric, audience AS value FROM agg
-    UNION ALL SELECT subject_id, sessions, 'orders', orders FROM agg
-    UNION ALL SELECT subject_id, sessions, 'revenue', revenue FROM agg
-"""
-
-_OFFICIAL_SQL = f"""
+# One statement computes and writes every board of a snapshot. The sessions are scanned
+# once, grouped by (official, county); both scopes are summed from that small set. Every
+# county is ranked: one with no session has zeros and shares the last rank. Revenue is
+# rounded to cents so that SQLite's floating sums tie exactly where they should.
+_RECOMPUTE_SQL = f"""
 INSERT INTO {_ENTRIES}
     (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions)
-WITH agg AS (
-    SELECT s.official_id AS subject_id, COUNT(*) AS sessions, SUM(s.audience) AS audience,
-           SUM(s.orders) AS orders, ROUND(SUM(s.revenue), 2) AS revenue
-    FROM {_SESSIONS} s
-    WHERE s.started_at >= %(start)s AND s.started_at < %(end)s
-    GROUP BY s.official_id
-), m AS ({_METRIC_ROWS})
-SELECT %(snapshot)s, 'official', m.metric, m.subject_id, NULL, m.value,
-       RANK() OVER (PARTITION BY m.metric ORDER BY m.value DESC), prev.rank, m.sessions
+WITH base AS (
+    SELECT official_id, county_id, COUNT(*) AS sessions, SUM(audience) AS audience,
+           SUM(orders) AS orders, SUM(revenue) AS revenue
+    FROM {_SESSIONS}
+    WHERE started_at >= %(start)s AND started_at < %(end)s
+    GROUP BY official_id, county_id
+), subjects AS (
+    SELECT 'official' AS scope, official_id AS subject_id, SUM(sessions) AS sessions,
+           SUM(audience) AS audience, SUM(orders) AS orders, ROUND(SUM(revenue), 2) AS revenue
+    FROM base GROUP BY official_id
+    UNION ALL
+    SELECT 'county', c.id, COALESCE(SUM(b.sessions), 0), COALESCE(SUM(b.audience), 0),
+           COALESCE(SUM(b.orders), 0), COALESCE(ROUND(SUM(b.revenue), 2), 0)
+    FROM sessions_app_county c LEFT JOIN base b ON b.county_id = c.id GROUP BY c.id
+), m AS (
+    SELECT scope, subject_id, sessions, 'audience' AS metric, audience AS value FROM subjects
+    UNION ALL SELECT scope, subject_id, sessions, 'orders', orders FROM subjects
+    UNION ALL SELECT scope, subject_id, sessions, 'revenue', revenue FROM subjects
+)
+SELECT %(snapshot)s, m.scope, m.metric,
+       CASE WHEN m.scope = 'official' THEN m.subject_id END,
+       CASE WHEN m.scope = 'county' THEN m.subject_id END,
+       m.value,
+       RANK() OVER (PARTITION BY m.scope, m.metric ORDER BY m.value DESC),
+       prev.rank, m.sessions
 FROM m
 LEFT JOIN {_ENTRIES} prev
-    ON prev.snapshot_id = %(previous)s AND prev.scope = 'official'
-   AND prev.metric = m.metric AND prev.official_id = m.subject_id
-"""
-
-# Every county is ranked: one with no session has zeros and shares the last rank.
-_COUNTY_SQL = f"""
-INSERT INTO {_ENTRIES}
-    (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions)
-WITH per_county AS (
-    SELECT s.county_id, COUNT(*) AS sessions, SUM(s.audience) AS audience,
-           SUM(s.orders) AS orders, ROUND(SUM(s.revenue), 2) AS revenue
-    FROM {_SESSIONS} s
-    WHERE s.started_at >= %(start)s AND s.started_at < %(end)s
-    GROUP BY s.county_id
-), agg AS (
-    SELECT c.id AS subject_id, COALESCE(p.sessions, 0) AS sessions,
-           COALESCE(p.audience, 0) AS audience, COALESCE(p.orders, 0) AS orders,
-           COALESCE(p.revenue, 0) AS revenue
-    FROM sessions_app_county c LEFT JOIN per_county p ON p.county_id = c.id
-), m AS ({_METRIC_ROWS})
-SELECT %(snapshot)s, 'county', m.metric, NULL, m.subject_id, m.value,
-       RANK() OVER (PARTITION BY m.metric ORDER BY m.value DESC), prev.rank, m.sessions
-FROM m
-LEFT JOIN {_ENTRIES} prev
-    ON prev.snapshot_id = %(previous)s AND prev.scope = 'county'
-   AND prev.metric = m.metric AND prev.county_id = m.subject_id
+    ON prev.snapshot_id = %(previous)s AND prev.scope = m.scope AND prev.metric = m.metric
+   AND COALESCE(prev.official_id, prev.county_id) = m.subject_id
 """
 
 
@@ -139,10 +127,8 @@ def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
             "previous": previous.pk if previous else None,
         }
         with connection.cursor() as cursor:
-            cursor.execute(_OFFICIAL_SQL, params)
+            cursor.execute(_RECOMPUTE_SQL, params)
             entries = cursor.rowcount
-            cursor.execute(_COUNTY_SQL, params)
-            entries += cursor.rowcount
         sessions = (
             RankingEntry.objects.filter(snapshot=snapshot, scope="county", metric="orders")
             .values_list("sessions", flat=True)
@@ -151,10 +137,13 @@ def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
         snapshot.complete = True
         snapshot.duration_ms = int((time.monotonic() - began) * 1000)
         snapshot.save(update_fields=["sessions", "complete", "duration_ms"])
-        Holiday.objects.filter(pk=holiday_id, ranked_version__lt=holiday.data_version).update(
-            ranked_version=holiday.data_version
-        )
         _prune(holiday_id=holiday_id)
+    # After the commit, not inside the transaction: a row lock on the holiday held for the
+    # whole recompute would make every session save of the holiday wait for it. If the
+    # process dies right here, the holiday only looks stale and is recomputed again.
+    Holiday.objects.filter(pk=holiday_id, ranked_version__lt=holiday.data_version).update(
+        ranked_version=holiday.data_version
+    )
     return RecomputeResult(
         holiday_id=holiday_id,
         snapshot_id=snapshot.pk,

@@ -1,6 +1,9 @@
 """Shared fixtures. Log users in with `client.force_login(user)`: django-axes needs the request
 for a password login, and the test client's login() has none."""
 
+import contextlib
+import importlib
+
 import pytest
 
 from sessions_app.models import County
@@ -36,3 +39,51 @@ def county(db):
 @pytest.fixture
 def other_county(db):
     return County.objects.get(slug="yaodu")
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Give transactional tests (live server, worker, concurrency) the rows the migrations
+    load. Such tests empty every table when they end, counties and groups included, and
+    pytest-django runs them after the others, so each one restores what it needs first."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    if not County.objects.exists():
+        importlib.import_module("sessions_app.migrations.0002_load_linfen_divisions").load(
+            apps, None
+        )
+    if not Group.objects.exists():
+        # Permissions come back by themselves: the flush re-runs post_migrate.
+        importlib.import_module("sessions_app.migrations.0003_role_groups").assign_permissions(
+            apps
+        )
+
+
+@contextlib.contextmanager
+def celery_broker(url: str):
+    """Send tasks to a real broker at `url` (not in-process) inside the block.
+
+    The app caches its connection pools, built for the broker of the moment they were
+    first used; drop them on the way in and out so the messages go where `url` says."""
+    from linfen_tracker.celery_app import app
+
+    def drop_pools():
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url")}
+    app.conf.update(task_always_eager=False, broker_url=url)
+    drop_pools()
+    try:
+        yield app
+    finally:
+        app.conf.update(saved)
+        drop_pools()

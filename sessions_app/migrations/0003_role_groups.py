@@ -17,6 +17,11 @@ def create_groups(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
+    assign_permissions(apps)
+
+
+def assign_permissions(apps) -> None:
+    """Create the groups and give them their permissions (which must exist)."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for group_name, actions in ROLES.items():

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from sessions_app.models import Holiday, LivestreamSession
 
@@ -56,9 +57,10 @@ def test_database_refuses_a_session_that_does_not_end_after_it_starts(minutes):
 
 def test_validation_puts_end_before_start_on_ended_at():
     start = beijing(2020, 5, 1, 10)
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ValidationError) as caught, translation.override("en"):
         _row(started_at=start, ended_at=start - timedelta(hours=1)).full_clean()
-    assert caught.value.message_dict == {"ended_at": ["A session must end after it starts."]}
+    with translation.override("en"):
+        assert caught.value.message_dict == {"ended_at": ["A session must end after it starts."]}
 
 
 def test_database_refuses_a_second_session_of_an_official_at_the_same_start():

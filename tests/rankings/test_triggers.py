@@ -1,0 +1,154 @@
+"""Session writes bring rankings up to date: after commit, once per holiday, never lost."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from rankings.models import RankingSnapshot
+from rankings.selectors import leaderboard_get
+from rankings.tasks import recompute_due_holidays
+from sessions_app import services
+from sessions_app.models import Holiday
+
+from ..factories import HolidayFactory, OfficialFactory, beijing
+
+pytestmark = pytest.mark.django_db
+
+
+def new_session(official, start, revenue="100.00", user=None):
+    return services.session_create(
+        entered_by=user, official=official, platform="douyin", title="Walnuts",
+        started_at=start, ended_at=start.replace(hour=start.hour + 1), audience=1000,
+        orders=10, revenue=Decimal(revenue),
+    )
+
+
+def values(holiday):
+    return [e.value for e in leaderboard_get(holiday=holiday, metric="revenue",
+                                             scope="official").entries]
+
+
+def snapshots(holiday):
+    return RankingSnapshot.objects.filter(holiday=holiday).count()
+
+
+def test_creating_a_session_recomputes_its_holiday_after_commit(
+        holiday, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        new_session(OfficialFactory(), beijing(2020, 5, 2, 10))
+    assert snapshots(holiday) == 0  # nothing runs before the commit
+    for callback in callbacks:
+        callback()
+    assert values(holiday) == [Decimal("100.00")]
+    holiday.refresh_from_db()
+    assert not holiday.rankings_stale and not holiday.recompute_queued
+
+
+def test_a_rolled_back_write_requests_nothing(holiday, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            new_session(OfficialFactory(), beijing(2020, 5, 2, 10))
+            raise RuntimeError("abort")
+    assert callbacks == []
+    holiday.refresh_from_db()
+    assert holiday.data_version == 0
+
+
+def test_editing_a_session_into_another_holiday_recomputes_both(
+        holiday, django_capture_on_commit_callbacks):
+    national = HolidayFactory(name="National Day", slug="national-2020",
+                              start_date=beijing(2020, 10, 1).date(),
+                              end_date=beijing(2020, 10, 8).date())
+    with django_capture_on_commit_callbacks(execute=True):
+        session = new_session(OfficialFactory(), beijing(2020, 5, 2, 10))
+    assert values(holiday) == [Decimal("100.00")]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_update(session=session, updated_by=None, data={
+            "started_at": beijing(2020, 10, 2, 10), "ended_at": beijing(2020, 10, 2, 12)})
+    assert values(holiday) == []
+    assert values(national) == [Decimal("100.00")]
+
+
+def test_deleting_a_session_removes_it_from_the_rankings(
+        holiday, django_capture_on_commit_callbacks):
+    official = OfficialFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        keep = new_session(official, beijing(2020, 5, 2, 10), "50.00")
+        gone = new_session(official, beijing(2020, 5, 3, 10), "70.00")
+    assert values(holiday) == [Decimal("120.00")]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_delete(session=gone, deleted_by=None)
+    assert values(holiday) == [Decimal("50.00")]
+    assert keep.pk
+
+
+def test_a_burst_in_one_transaction_recomputes_each_holiday_once(
+        holiday, django_capture_on_commit_callbacks):
+    official = OfficialFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            for day in range(1, 6):
+                for hour in range(8, 18):
+                    new_session(official, beijing(2020, 5, day, hour))
+    assert snapshots(holiday) == 1
+    assert values(holiday) == [Decimal("5000.00")]
+
+
+def test_a_write_outside_every_holiday_recomputes_nothing(
+        holiday, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        new_session(OfficialFactory(), beijing(2020, 6, 2, 10))
+    assert snapshots(holiday) == 0
+    holiday.refresh_from_db()
+    assert holiday.data_version == 0
+
+
+def test_a_queued_recompute_absorbs_later_writes(holiday, django_capture_on_commit_callbacks):
+    # A recompute is already waiting on the broker: more writes send nothing more.
+    Holiday.objects.filter(pk=holiday.pk).update(recompute_queued=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        new_session(OfficialFactory(), beijing(2020, 5, 2, 10))
+        new_session(OfficialFactory(), beijing(2020, 5, 2, 11))
+    assert snapshots(holiday) == 0
+    holiday.refresh_from_db()
+    assert holiday.rankings_stale
+
+
+def test_the_sweep_recomputes_a_holiday_whose_trigger_was_lost(holiday):
+    # A write committed but its message never arrived (broker down, message dropped).
+    with transaction.atomic():
+        new_session(OfficialFactory(), beijing(2020, 5, 2, 10))
+    Holiday.objects.filter(pk=holiday.pk).update(recompute_queued=True)
+    assert snapshots(holiday) == 0
+    assert recompute_due_holidays() == [holiday.pk]
+    holiday.refresh_from_db()
+    assert values(holiday) == [Decimal("100.00")] and not holiday.rankings_stale
+
+
+def test_changing_a_holidays_dates_recomputes_it(holiday, django_capture_on_commit_callbacks):
+    day_after = beijing(2020, 5, 6, 10)
+    with django_capture_on_commit_callbacks(execute=True):
+        new_session(OfficialFactory(), day_after)
+    assert values(holiday) == []
+    holiday.end_date = day_after.date()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.holiday_save(holiday=holiday, user=None)
+    assert values(holiday) == [Decimal("100.00")]
+
+
+def test_recompute_rankings_command_reports_what_it_did(holiday, capsys):
+    new_session(OfficialFactory(), beijing(2020, 5, 2, 10))
+    call_command("recompute_rankings", "--holiday", holiday.slug)
+    out = capsys.readouterr().out
+    assert f"{holiday.slug}: snapshot" in out and "1 sessions" in out
+    call_command("recompute_rankings", "--all")
+    assert snapshots(holiday) == 2
+
+
+def test_recompute_rankings_command_refuses_an_unknown_holiday(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No holiday"):
+        call_command("recompute_rankings", "--holiday", "nope")
