@@ -5,6 +5,8 @@ PostgreSQL and Redis). Unit tests run tasks in-process; tests about tasks start 
 on the real broker (tests/conftest.py).
 """
 
+import os
+
 from .settings import *  # noqa: F403
 from .settings import STORAGES
 
@@ -23,4 +25,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file (WAL, see settings), not Django's in-memory test database: that one is a shared
     # cache that locks whole tables, so a live server or worker thread and the test could
     # not both use it.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    # One per test run, so that runs side by side don't share it.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")  # noqa: F405
+    }
