@@ -23,6 +23,7 @@ from .selectors import Leaderboard, leaderboard_get, official_rankings
 
 TOP_OFFICIALS_CHARTED = 10
 SCREEN_BOARD_LENGTH = 10
+SCREEN_POLL_SECONDS = 5
 
 
 def _board_params(request) -> tuple[str, str]:
@@ -114,8 +115,16 @@ def screen(request, slug: str):
     holiday = _holiday_or_404(slug)
     metric, scope = _board_params(request)
     return render(request, "rankings/screen.html", {
-        "holiday": holiday, **_screen_content(holiday=holiday, metric=metric, scope=scope)
+        "holiday": holiday,
+        "poll_ms": 1000 * _poll_seconds(request),
+        **_screen_content(holiday=holiday, metric=metric, scope=scope),
     })
+
+
+def _poll_seconds(request) -> int:
+    """How often the big screen asks for a new snapshot: `?poll=<seconds>`, 1 to 60."""
+    value = request.GET.get("poll", "")
+    return min(max(int(value), 1), 60) if value.isdigit() else SCREEN_POLL_SECONDS
 
 
 def _screen_content(*, holiday: Holiday, metric: str, scope: str) -> dict:

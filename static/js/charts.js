@@ -25,6 +25,11 @@
       ["xaxis", "yaxis"].forEach(function (axis) {
         if (layout[axis]) { layout[axis].gridcolor = "#2c3547"; }
       });
+      var categories = layout.yaxis && layout.yaxis.categoryarray;
+      if (categories && categories.length > 12) {
+        // Every county named, even on a shorter screen: smaller ticks rather than gaps.
+        layout.yaxis.tickfont = { size: 15 };
+      }
       delete layout.height;
     }
     if (element.getAttribute("data-drawn")) {

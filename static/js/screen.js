@@ -4,9 +4,9 @@
 (function () {
   "use strict";
 
-  var POLL_MS = 5000;
   var root = document.getElementById("screen");
   if (!root) { return; }
+  var POLL_MS = parseInt(root.getAttribute("data-poll-ms"), 10) || 5000;
 
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })

@@ -30,7 +30,7 @@ def get(client, url, lang="en"):
 def board_rows(html):
     """(rank, movement, name) of each leaderboard row, in order."""
     rows = re.findall(
-        r'<tr data-rank="(\d+)" data-movement="(\w+)">.*?<td>(?:<a [^>]*>)?([^<]+)<',
+        r'<tr data-rank="(\d+)" data-movement="(\w+)">.*?<td class="name">(?:<a [^>]*>)?([^<]+)<',
         html, re.S,
     )
     return [(int(rank), move, name.strip()) for rank, move, name in rows]
@@ -193,6 +193,10 @@ def test_screen_content_gives_the_new_board_and_figures_to_swap_in(reader, holid
 def test_screen_page_polls_its_state_and_loads_no_page_chrome(reader, holiday):
     html = get(reader, f"/holidays/{holiday.slug}/screen/")
     assert f'data-state-url="/holidays/{holiday.slug}/screen/state/"' in html
+    assert 'data-poll-ms="5000"' in html
+    assert 'data-poll-ms="2000"' in get(reader, f"/holidays/{holiday.slug}/screen/?poll=2")
+    assert 'data-poll-ms="1000"' in get(reader, f"/holidays/{holiday.slug}/screen/?poll=0")
+    assert 'data-poll-ms="5000"' in get(reader, f"/holidays/{holiday.slug}/screen/?poll=x")
     assert "/static/js/screen.js" in html
     assert 'class="topbar"' not in html
 
