@@ -44,5 +44,17 @@
     }).then(function () { window.setTimeout(poll, POLL_MS); });
   }
 
+  // Full screen needs a click (browsers refuse it otherwise); hidden where unsupported.
+  var full = document.getElementById("fullscreen");
+  if (full && document.documentElement.requestFullscreen) {
+    full.hidden = false;
+    full.addEventListener("click", function () {
+      document.documentElement.requestFullscreen().catch(function () {});
+    });
+    document.addEventListener("fullscreenchange", function () {
+      full.hidden = Boolean(document.fullscreenElement);
+    });
+  }
+
   window.setTimeout(poll, POLL_MS);
 })();
