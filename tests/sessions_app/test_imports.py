@@ -508,11 +508,14 @@ def test_the_filled_in_template_imports(official, file_format):
 # --- Pages --------------------------------------------------------------------------------------
 
 
-def test_officials_are_refused_the_import_page(client, official_user):
+def test_officials_are_refused_the_import_page(client, official_user, staff_user, official):
+    batch = _stage(staff_user, _csv([_row(official)]))
     client.force_login(official_user)
 
     assert client.get(reverse("session_import:upload")).status_code == 403
     assert client.post(reverse("session_import:upload")).status_code == 403
+    assert client.post(reverse("session_import:confirm", args=[batch.pk])).status_code == 403
+    assert not LivestreamSession.objects.exists()
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client):
