@@ -254,4 +254,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # axes logs every successful login at INFO; lockouts are warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
