@@ -43,31 +43,37 @@ def _holiday_or_404(slug: str) -> Holiday:
     return holiday
 
 
-def entry_name(entry) -> str:
+def _entry_name(entry) -> str:
     return entry.official.name if entry.official_id else entry.county.display_name
 
 
-def _figures(*, holiday: Holiday, metric: str, summary: dict) -> dict:
-    """The dashboard's four figures as JSON data, keyed by the element id they fill."""
-    officials = leaderboard_get(
+def _figures(*, holiday: Holiday, metric: str, summary: dict, only=None) -> dict:
+    """The dashboard's figures as JSON data, keyed by the id of the element each fills;
+    `only` names the ones wanted (the big screen shows two)."""
+    builders = {
+        "chart-top-officials": lambda: charts.top_officials_bar(
+            rows=_top_official_rows(holiday=holiday, metric=metric), metric=metric
+        ),
+        "chart-by-day": lambda: charts.revenue_by_day(days=summary["by_day"]),
+        "chart-by-county": lambda: charts.revenue_by_county(counties=[
+            {"label": c["name_zh"] if _chinese() else c["name"], "revenue": c["revenue"],
+             "poverty_relief_key": c["poverty_relief_key"]}
+            for c in summary["by_county"]
+        ]),
+        "chart-by-platform": lambda: charts.platform_split(platforms=summary["by_platform"]),
+    }
+    return {
+        key: charts.figure_json(build())
+        for key, build in builders.items()
+        if only is None or key in only
+    }
+
+
+def _top_official_rows(*, holiday: Holiday, metric: str) -> list[dict]:
+    board = leaderboard_get(
         holiday=holiday, metric=metric, scope=Scope.OFFICIAL, limit=TOP_OFFICIALS_CHARTED
     )
-    rows = [{"name": entry_name(e), "rank": e.rank, "value": e.value} for e in officials.entries]
-    counties = [
-        {"label": c["name_zh"] if _chinese() else c["name"], "revenue": c["revenue"],
-         "poverty_relief_key": c["poverty_relief_key"]}
-        for c in summary["by_county"]
-    ]
-    return {
-        "chart-top-officials": charts.figure_json(
-            charts.top_officials_bar(rows=rows, metric=metric)
-        ),
-        "chart-by-day": charts.figure_json(charts.revenue_by_day(days=summary["by_day"])),
-        "chart-by-county": charts.figure_json(charts.revenue_by_county(counties=counties)),
-        "chart-by-platform": charts.figure_json(
-            charts.platform_split(platforms=summary["by_platform"])
-        ),
-    }
+    return [{"name": _entry_name(e), "rank": e.rank, "value": e.value} for e in board.entries]
 
 
 def _chinese() -> bool:
@@ -130,11 +136,11 @@ def _poll_seconds(request) -> int:
 def _screen_content(*, holiday: Holiday, metric: str, scope: str) -> dict:
     board = leaderboard_get(holiday=holiday, metric=metric, scope=scope, limit=SCREEN_BOARD_LENGTH)
     summary = holiday_summary(holiday=holiday)
-    figures = _figures(holiday=holiday, metric=metric, summary=summary)
     return {
         "summary": summary,
         "screen": True,
-        "figures": {k: figures[k] for k in ("chart-top-officials", "chart-by-county")},
+        "figures": _figures(holiday=holiday, metric=metric, summary=summary,
+                            only=("chart-top-officials", "chart-by-county")),
         **_board_context(board=board),
     }
 
