@@ -69,6 +69,10 @@ class LivestreamSessionForm(forms.ModelForm):
         for name in ("started_at", "ended_at"):
             self.fields[name].input_formats = [DATETIME_LOCAL, "%Y-%m-%d %H:%M",
                                                "%Y-%m-%d %H:%M:%S"]
+        # Inactive officials host no new sessions, but an old session keeps its official.
+        self.fields["official"].queryset = self.fields["official"].queryset.filter(
+            Q(active=True) | Q(pk=self.instance.official_id)
+        )
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
         else:

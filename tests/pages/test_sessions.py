@@ -192,3 +192,12 @@ def test_list_is_paginated_and_pages_keep_the_filters(staff, holiday):
     assert 'href="?platform=jd&amp;page=2"' in html
     second = staff.get("/sessions/?platform=jd&page=2").content.decode()
     assert second.count("<tr data-session=") == 5
+
+
+def test_inactive_officials_are_offered_only_on_their_own_old_sessions(staff, holiday):
+    retired = OfficialFactory(name="Retired host", active=False)
+    OfficialFactory(name="Active host")
+    new_form = staff.get("/sessions/new/").content.decode()
+    assert "Active host" in new_form and "Retired host" not in new_form
+    old = SessionFactory(official=retired)
+    assert "Retired host" in staff.get(f"/sessions/{old.pk}/edit/").content.decode()
