@@ -10,7 +10,8 @@ import pytest
 import schemathesis
 import yaml
 from django.core.management import call_command
-from django.db import transaction
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -77,7 +78,19 @@ def test_docs_load_swagger_ui_from_our_static_files_not_a_cdn(official_api):
 EXAMPLES_PER_OPERATION = 25
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(db):
+@pytest.fixture
+def connections_kept_open():
+    # The WSGI app closes "old" database connections at the start and end of each request;
+    # inside the test's transaction that would close the test's own connection. Django's
+    # test client unhooks this the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(db, connections_kept_open):
     staff = UserFactory(username="fuzz-staff", group="city_staff")
     headers = {"Authorization": f"Token {Token.objects.create(user=staff).key}"}
     holiday = HolidayFactory()
