@@ -91,3 +91,21 @@ def test_the_page_shows_the_users_role(client, staff_user, official_user):
     assert "City staff" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     client.force_login(official_user)
     assert "Official" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_logging_out_ends_the_session(client, staff_user):
+    client.force_login(staff_user)
+    assert client.get("/").status_code == 200
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302 and response["Location"] == reverse("login")
+    assert client.get("/").status_code == 302
+
+
+def test_login_form_logs_in_and_lands_on_the_dashboard(client, staff_user):
+    response = client.post("/accounts/login/", {"username": "staff",
+                                                "password": "pw-for-tests-1"})
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
+    bad = client.post("/accounts/login/", {"username": "staff", "password": "wrong"},
+                      HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert bad.status_code == 200
+    assert "请输入一个正确的用户名和密码" in bad.content.decode()
