@@ -215,6 +215,9 @@ class CountySerializer(DescribedModelSerializer):
         model = County
         fields = ["id", "slug", "name", "name_zh", "kind", "poverty_relief_key"]
 
+    def validate_slug(self, value):
+        return _slug_not_only_digits(value)
+
 
 class ApiViewSetMixin:
     authentication_classes = API_AUTHENTICATION
@@ -302,11 +305,23 @@ class HolidaySerializer(DescribedModelSerializer):
         model = Holiday
         fields = ["id", "name", "slug", "start_date", "end_date", "rankings_stale"]
 
+    def validate_slug(self, value):
+        return _slug_not_only_digits(value)
+
     def validate_start_date(self, value):
         return _in_year_range(value)
 
     def validate_end_date(self, value):
         return _in_year_range(value)
+
+
+def _slug_not_only_digits(value: str) -> str:
+    # Holidays and counties are named by id or slug in URLs and filters; digits mean an id.
+    if value.isdigit():
+        raise serializers.ValidationError(
+            gettext("A slug must not be only digits: digits name an id.")
+        )
+    return value
 
 
 def _in_year_range(value):

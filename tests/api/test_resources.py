@@ -1,0 +1,67 @@
+"""Counties, officials and holidays: plain CRUD, holidays by id or slug, their rules."""
+
+import pytest
+
+from sessions_app.models import Holiday
+
+
+def test_holiday_is_created_through_the_service_and_readable_by_slug(staff_api):
+    response = staff_api.post("/api/v1/holidays/", {
+        "name": "National Day 2020", "slug": "national-day-2020",
+        "start_date": "2020-10-01", "end_date": "2020-10-08"}, format="json")
+
+    assert response.status_code == 201, response.data
+    holiday = Holiday.objects.get(slug="national-day-2020")
+    assert holiday.data_version >= 1  # holiday_save marks its rankings stale
+    body = staff_api.get("/api/v1/holidays/national-day-2020/").json()
+    assert body["id"] == holiday.pk and body["end_date"] == "2020-10-08"
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"end_date": "2020-09-30"}, "end_date"),
+        ({"start_date": "1899-10-01"}, "start_date"),
+        ({"end_date": "not a date"}, "end_date"),
+        ({"slug": "2020"}, "slug"),
+        ({"slug": "labor-day-2020"}, "slug"),
+        ({"slug": "has spaces"}, "slug"),
+    ],
+)
+def test_a_bad_holiday_is_a_400_with_the_field(staff_api, holiday, change, field):
+    body = {"name": "National Day 2020", "slug": "national-day-2020",
+            "start_date": "2020-10-01", "end_date": "2020-10-08", **change}
+
+    response = staff_api.post("/api/v1/holidays/", body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert Holiday.objects.count() == 1
+
+
+def test_an_unknown_holiday_is_404(staff_api):
+    assert staff_api.get("/api/v1/holidays/no-such-holiday/").status_code == 404
+
+
+def test_the_city_can_flag_a_county_as_a_key_poverty_relief_county(staff_api, other_county):
+    response = staff_api.patch(f"/api/v1/counties/{other_county.pk}/",
+                               {"poverty_relief_key": True}, format="json")
+
+    assert response.status_code == 200
+    other_county.refresh_from_db()
+    assert other_county.poverty_relief_key is True
+
+
+def test_officials_filter_by_county_slug_and_active(staff_api, official, other_county):
+    response = staff_api.get("/api/v1/officials/", {"county": "jixian", "active": "true"})
+
+    assert [o["id"] for o in response.json()["results"]] == [official.pk]
+    assert staff_api.get("/api/v1/officials/", {"county": "nowhere"}).status_code == 400
+
+
+def test_an_official_needs_an_existing_county(staff_api):
+    response = staff_api.post("/api/v1/officials/", {"name": "Zhao", "title": "Mayor",
+                                                     "county": 999999}, format="json")
+
+    assert response.status_code == 400
+    assert "county" in response.json()
