@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from sessions_app.models import LivestreamSession
-from tests.factories import SessionFactory
+from tests.factories import OfficialFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +109,11 @@ def test_login_form_logs_in_and_lands_on_the_dashboard(client, staff_user):
                       HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert bad.status_code == 200
     assert "请输入一个正确的用户名和密码" in bad.content.decode()
+
+
+def test_an_official_with_a_linked_account_gets_a_link_to_their_own_page(client, official_user):
+    client.force_login(official_user)
+    assert 'data-nav="own-page"' not in client.get("/").content.decode()
+    official = OfficialFactory(user=official_user)
+    html = client.get("/").content.decode()
+    assert f'<a href="/officials/{official.pk}/" data-nav="own-page">' in html
