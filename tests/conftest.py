@@ -3,8 +3,12 @@ for a password login, and the test client's login() has none."""
 
 import contextlib
 import importlib
+import os
+import time
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from kombu import Connection
 
 from sessions_app.models import County
 
@@ -87,3 +91,37 @@ def celery_broker(url: str):
     finally:
         app.conf.update(saved)
         drop_pools()
+
+
+BROKER = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+
+
+def _broker_reachable() -> bool:
+    try:
+        with Connection(BROKER, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def celery_worker_on_redis(transactional_db):
+    if not BROKER.startswith("redis://") or not _broker_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the Redis broker at {BROKER}")
+        pytest.skip(f"no Redis broker at {BROKER}")
+    with celery_broker(BROKER) as app, Connection(BROKER) as conn:
+        conn.default_channel.client.flushdb()  # no messages left over from other runs
+        with start_worker(app, pool="solo", perform_ping_check=False,
+                          shutdown_timeout=30) as worker:
+            yield worker
+
+
+def wait_for(predicate, seconds=15.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

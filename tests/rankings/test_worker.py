@@ -1,53 +1,16 @@
 """With a real Celery worker on the real Redis broker, saving a session produces a new
 snapshot: the path production takes (commit -> message -> worker -> snapshot)."""
 
-import os
-import time
 from decimal import Decimal
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from kombu import Connection
 
 from rankings.models import RankingSnapshot
 from rankings.selectors import leaderboard_get
 from sessions_app import services
 
-from ..conftest import celery_broker
+from ..conftest import wait_for
 from ..factories import HolidayFactory, OfficialFactory, beijing
-
-BROKER = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
-
-
-def _broker_reachable() -> bool:
-    try:
-        with Connection(BROKER, connect_timeout=2) as conn:
-            conn.ensure_connection(max_retries=1)
-        return True
-    except Exception:
-        return False
-
-
-@pytest.fixture
-def celery_worker_on_redis(transactional_db):
-    if not BROKER.startswith("redis://") or not _broker_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the Redis broker at {BROKER}")
-        pytest.skip(f"no Redis broker at {BROKER}")
-    with celery_broker(BROKER) as app, Connection(BROKER) as conn:
-        conn.default_channel.client.flushdb()  # no messages left over from other runs
-        with start_worker(app, pool="solo", perform_ping_check=False,
-                          shutdown_timeout=30) as worker:
-            yield worker
-
-
-def wait_for(predicate, seconds=15.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.worker

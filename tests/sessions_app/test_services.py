@@ -122,7 +122,7 @@ def test_overlapping_holidays_are_both_marked(holiday):
     assert sorted(ids) == sorted([holiday.pk, week.pk])
 
 
-def test_the_save_succeeds_quickly_when_the_broker_is_down(holiday, caplog):
+def test_the_save_succeeds_quickly_when_the_broker_is_down(holiday):
     from ..conftest import celery_broker
 
     began = time.monotonic()
@@ -135,4 +135,3 @@ def test_the_save_succeeds_quickly_when_the_broker_is_down(holiday, caplog):
     holiday.refresh_from_db()
     assert holiday.rankings_stale  # beat's sweep recomputes it once the broker is back
     assert holiday.recompute_queued is False  # released: the next write or beat retries
-    assert "Could not run or enqueue" in caplog.text
