@@ -152,7 +152,7 @@ IMPORT_COLUMNS: tuple[ImportColumn, ...] = (
 )
 
 PLATFORM_NAMES: dict[str, tuple[str, ...]] = {
-    Platform.DOUYIN: ("抖音", "Douyin", "TikTok"),
+    Platform.DOUYIN: ("抖音", "Douyin"),
     Platform.KUAISHOU: ("快手", "Kuaishou"),
     Platform.TAOBAO_LIVE: ("淘宝直播", "淘宝", "Taobao Live", "Taobao"),
     Platform.WECHAT_CHANNELS: ("微信视频号", "视频号", "WeChat Channels", "WeChat"),
@@ -236,7 +236,8 @@ class ImportCheck:
 
     @property
     def error_row_count(self) -> int:
-        return len({error.row for error in self.errors})
+        """Data rows with an error (row 1, the headers, is not one)."""
+        return len({error.row for error in self.errors if error.row > 1})
 
     @property
     def preview_rows(self) -> list[ImportRow]:
@@ -569,7 +570,7 @@ def _amount(value: Any) -> Decimal:
 
 
 def _cents(amount: Decimal) -> Decimal:
-    """"1.50", "1.5000" and "1.5" are the same amount; "1.505" stays as it is, to be refused."""
+    """1.5000 and 1.5 become 1.50 (the same amount); 1.505 stays as it is, to be refused."""
     try:
         rounded = amount.quantize(CENT)
     except InvalidOperation:  # more digits than any revenue: the field's check refuses it
