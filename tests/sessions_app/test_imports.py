@@ -126,6 +126,20 @@ def test_it_reads_a_gbk_csv_saved_by_chinese_excel(official):
     assert check.rows[0].official_id == official.id
 
 
+def test_it_reads_excels_unicode_text_export(official):
+    lines = ["\t".join(CN_HEADERS), "\t".join(_row(official))]
+    content = "\r\n".join(lines).encode("utf-16")
+
+    check = import_check(filename="unicode.txt", content=content)
+
+    assert check.ok, _errors(check)
+
+
+def test_a_csv_in_an_unknown_encoding_gets_a_clear_error():
+    with pytest.raises(SpreadsheetRejected, match="neither UTF-8 nor GBK"):
+        import_check(filename="x.csv", content=",".join(CN_HEADERS).encode() + b"\n\x80\xff,1")
+
+
 def test_it_reads_a_utf8_csv_with_bom_and_loose_english_headers(official):
     headers = ["Official", "County", "Platform", "Title", "Products", "Started at", "Ended at",
                "Audience", "Orders", "Revenue (yuan)"]
