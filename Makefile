@@ -36,9 +36,13 @@ browser-deps:
 lint: install
 	$(BIN)/ruff check .
 
-# Benchmarks need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/linfen_bench
+# Benchmarks need PostgreSQL (and Redis for the worker): see README, "Benchmarks".
 bench: install
 	$(BIN)/python bench/rankings.py
+	$(BIN)/python bench/api.py
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/linfen_bench_import} \
+		$(BIN)/python bench/import_sessions.py
+	$(BIN)/python bench/load.py
 
 messages: install
 	$(BIN)/python manage.py makemessages -l zh_Hans -l en --no-location

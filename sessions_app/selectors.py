@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Count, DecimalField, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -50,14 +51,31 @@ def _figures(row: dict | None) -> dict:
     return {k: row[k] if row else (_ZERO if k == "revenue" else 0) for k in _METRICS}
 
 
+SUMMARY_CACHE_SECONDS = 300
+
+
 def holiday_summary(*, holiday: Holiday) -> dict:
     """Totals of a holiday's sessions and their breakdowns.
+
+    Cached under the holiday's data_version, which every session write touching the holiday
+    bumps, so a cached summary is never behind the sessions of the version it was read at;
+    the timeout bounds how long a county's renamed or re-flagged poverty-relief status
+    takes to show.
 
     Returns sessions, audience, orders, revenue, poverty_relief_revenue (sessions held in
     counties flagged as key poverty-relief counties) and its share, then `by_day` (every day
     of the holiday, Beijing dates, zeros included), `by_county` (every county, zeros
     included, by revenue descending then name) and `by_platform` (platforms with sessions).
     """
+    key = f"sessions:summary:{holiday.pk}:{holiday.data_version}"
+    summary = cache.get(key)
+    if summary is None:
+        summary = _holiday_summary(holiday)
+        cache.set(key, summary, SUMMARY_CACHE_SECONDS)
+    return summary
+
+
+def _holiday_summary(holiday: Holiday) -> dict:
     qs = LivestreamSession.objects.in_holiday(holiday)
     totals = qs.aggregate(**_METRICS)
     poverty = qs.filter(county__poverty_relief_key=True).aggregate(

@@ -125,3 +125,13 @@ def wait_for(predicate, seconds=15.0):
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Ids repeat across tests (rolled back), so cached boards and summaries must not."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

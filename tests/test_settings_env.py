@@ -15,7 +15,9 @@ PROBE = (
     " 'cache': settings.CACHES['default']['BACKEND'], 'tz': settings.TIME_ZONE,"
     " 'lang': settings.LANGUAGE_CODE, 'secret': settings.SECRET_KEY}))"
 )
-CONFIG_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SECRET_KEY", "DEBUG")
+# The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment must not.
+CONFIG_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SECRET_KEY", "DEBUG",
+               "DJANGO_ALLOW_ASYNC_UNSAFE")
 
 
 def _settings_with(**env) -> dict:

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('sessions_app', '0004_import_batch'),
+        ('sessions_app', '0001_initial'),
     ]
 
     operations = [
