@@ -85,7 +85,7 @@ def test_a_dropped_database_connection_is_a_clean_503_with_nothing_saved(
     versions_before = Holiday.objects.get(pk=holiday.pk).data_version
 
     response = client.post("/api/v1/sessions/", session_payload(official),
-                           content_type="application/json")
+                           content_type="application/json", HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 503
     assert "nothing was saved" in response.json()["detail"]
