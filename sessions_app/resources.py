@@ -8,7 +8,7 @@ stale once, at the end.
 from import_export import fields, resources, widgets
 
 from .models import County, LivestreamSession, Official
-from .services import local_date, rankings_mark_stale
+from .services import SESSION_EDITABLE_FIELDS, local_date, rankings_mark_stale
 
 
 class SessionResource(resources.ModelResource):
@@ -25,19 +25,7 @@ class SessionResource(resources.ModelResource):
 
     class Meta:
         model = LivestreamSession
-        fields = (
-            "id",
-            "official",
-            "county",
-            "platform",
-            "title",
-            "products",
-            "started_at",
-            "ended_at",
-            "audience",
-            "orders",
-            "revenue",
-        )
+        fields = ("id", *SESSION_EDITABLE_FIELDS)
         clean_model_instances = True
         skip_unchanged = True
         report_skipped = False
