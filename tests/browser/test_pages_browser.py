@@ -16,9 +16,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models import F
 
 from rankings.services import holiday_rankings_recompute
-from sessions_app.models import County
+from sessions_app.models import County, Holiday
 from sessions_app.services import session_create
 from tests.factories import HolidayFactory, OfficialFactory, UserFactory, beijing
 
@@ -199,3 +200,16 @@ def test_screenshots_of_the_demo_dashboard_and_big_screen(
     page.goto(f"{server.url}/holidays/labor-day-2020/screen/")
     shoot("screen.png", full_page=False)
     assert foreign_requests() == []
+
+
+def test_dashboard_waiting_for_rankings_reloads_itself_when_they_are_ready(
+    page, server, login, official_user, holiday
+):
+    enter_session(official=OfficialFactory(name="Waited for"), start=beijing(2020, 5, 1, 9),
+                  revenue="100")
+    Holiday.objects.filter(pk=holiday.pk).update(data_version=F("data_version") + 1)
+    login(page, official_user)
+    assert page.locator('[data-status="pending"]').count() == 1
+    holiday_rankings_recompute(holiday_id=holiday.pk)
+    page.locator('[data-status="ready"]').wait_for(timeout=8_000)
+    assert board_names(page) == ["Waited for"]

@@ -63,10 +63,14 @@ def test_after_a_change_the_dashboard_says_rankings_are_being_updated(reader, ho
     SessionFactory()
     holiday_rankings_recompute(holiday_id=holiday.pk)
     assert 'data-status="ready"' in get(reader, "/")
+    assert "js/dashboard.js" not in get(reader, "/")
     Holiday.objects.filter(pk=holiday.pk).update(data_version=5)
     html = get(reader, "/")
     assert 'data-status="pending"' in html
     assert "Rankings are being updated" in html
+    # The page waits for the new snapshot by itself.
+    assert f'data-wait-for-rankings="/holidays/{holiday.slug}/screen/state/"' in html
+    assert "/static/js/dashboard.js" in html
 
 
 def test_headline_shows_totals_and_the_poverty_relief_share(reader, holiday):
