@@ -84,12 +84,20 @@ def celery_broker(url: str):
         app.amqp._producer_pool = None
 
     saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url")}
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration (CI sets
+    # it), so both must say `url`.
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = url
     app.conf.update(task_always_eager=False, broker_url=url)
     drop_pools()
     try:
         yield app
     finally:
         app.conf.update(saved)
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         drop_pools()
 
 
