@@ -7,6 +7,7 @@ figures (`charts.py`) and render. Reading needs a login; every role may read.
 from collections import Counter
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -18,7 +19,7 @@ from sessions_app.models import Holiday, Official
 from sessions_app.selectors import holiday_current_or_latest, holiday_get, holiday_summary
 
 from . import charts
-from .models import Metric, Scope
+from .models import Metric, RankingSnapshot, Scope
 from .selectors import Leaderboard, leaderboard_get, official_rankings
 
 TOP_OFFICIALS_CHARTED = 10
@@ -47,9 +48,24 @@ def _entry_name(entry) -> str:
     return entry.official.name if entry.official_id else entry.county.display_name
 
 
+FIGURE_CACHE_SECONDS = 300
+
+
 def _figures(*, holiday: Holiday, metric: str, summary: dict, only=None) -> dict:
     """The dashboard's figures as JSON data, keyed by the id of the element each fills;
-    `only` names the ones wanted (the big screen shows two)."""
+    `only` names the ones wanted (the big screen shows two).
+
+    Building a Plotly figure costs tens of milliseconds, most of a page's time, so each is
+    cached under what it is drawn from: the top officials under the latest snapshot, the
+    others under the holiday's data_version (as the summary), both per language."""
+    snapshot = RankingSnapshot.objects.latest_for(holiday.pk)
+    language = get_language() or ""
+    drawn_from = {
+        "chart-top-officials": f"snapshot-{snapshot.pk if snapshot else 0}-{metric}",
+        "chart-by-day": f"data-{holiday.data_version}",
+        "chart-by-county": f"data-{holiday.data_version}",
+        "chart-by-platform": f"data-{holiday.data_version}",
+    }
     builders = {
         "chart-top-officials": lambda: charts.top_officials_bar(
             rows=_top_official_rows(holiday=holiday, metric=metric), metric=metric
@@ -62,11 +78,17 @@ def _figures(*, holiday: Holiday, metric: str, summary: dict, only=None) -> dict
         ]),
         "chart-by-platform": lambda: charts.platform_split(platforms=summary["by_platform"]),
     }
-    return {
-        key: charts.figure_json(build())
-        for key, build in builders.items()
-        if only is None or key in only
-    }
+    figures = {}
+    for key, build in builders.items():
+        if only is not None and key not in only:
+            continue
+        cache_key = f"rankings:figure:{holiday.pk}:{key}:{drawn_from[key]}:{language}"
+        figure = cache.get(cache_key)
+        if figure is None:
+            figure = charts.figure_json(build())
+            cache.set(cache_key, figure, FIGURE_CACHE_SECONDS)
+        figures[key] = figure
+    return figures
 
 
 def _top_official_rows(*, holiday: Holiday, metric: str) -> list[dict]:
