@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
 from django.utils import translation
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
@@ -87,8 +86,8 @@ def test_chinese_pages_get_chinese_labels():
 
 
 def test_django_filter_labels_have_zh_hans_translations_from_the_vendor_catalog():
-    paths = [LOCALE, VENDOR]
-    with override_settings(LOCALE_PATHS=paths), translation.override("zh-hans"):
+    assert VENDOR in [Path(p) for p in settings.LOCALE_PATHS]
+    with translation.override("zh-hans"):
         assert translation.gettext("Multiple values may be separated by commas.") == (
             "多个值可以用逗号分隔。")
         assert translation.gettext("Past 7 days") == "过去 7 天"
