@@ -26,7 +26,12 @@ logger = logging.getLogger(__name__)
 )
 def recompute_holiday_rankings(holiday_id: int) -> dict:
     """Recompute one holiday's rankings; send a follow-up if writes arrived meanwhile."""
-    result = services.holiday_rankings_recompute(holiday_id=holiday_id)
+    try:
+        result = services.holiday_rankings_recompute(holiday_id=holiday_id)
+    except Holiday.DoesNotExist:
+        # Deleted after the message was sent: nothing left to rank, nothing to retry.
+        logger.info("Holiday %s no longer exists; nothing to recompute", holiday_id)
+        return {"holiday_id": holiday_id, "snapshot_id": None}
     if result.skipped:
         logger.info("Holiday %s: another recompute is running; coalesced", holiday_id)
     else:

@@ -152,3 +152,12 @@ def test_recompute_rankings_command_refuses_an_unknown_holiday(db):
 
     with pytest.raises(CommandError, match="No holiday"):
         call_command("recompute_rankings", "--holiday", "nope")
+
+
+def test_a_recompute_of_a_deleted_holiday_does_nothing_and_does_not_fail(holiday):
+    from rankings.tasks import recompute_holiday_rankings
+
+    holiday_id = holiday.pk
+    holiday.delete()
+    assert recompute_holiday_rankings(holiday_id) == {"holiday_id": holiday_id,
+                                                      "snapshot_id": None}
