@@ -55,7 +55,9 @@ class County(models.Model):
 
 class Official(models.Model):
     name = models.CharField(_("name"), max_length=80)
-    title = models.CharField(_("title"), max_length=80, help_text=_('e.g. "County head"'))
+    title = models.CharField(
+        _("job title"), max_length=80, help_text=_('e.g. "County head"')
+    )
     county = models.ForeignKey(
         County, on_delete=models.PROTECT, related_name="officials", verbose_name=_("county")
     )

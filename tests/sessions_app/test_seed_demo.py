@@ -59,3 +59,14 @@ def test_seed_demo_prints_the_logins(capsys):
     for username in ("admin", "staff", "official"):
         assert username in out
     assert "linfen-staff-2020" in out
+
+
+def test_demo_users_have_their_role_and_only_admin_is_a_superuser(seeded):
+    from django.contrib.auth import get_user_model
+
+    users = {u.username: u for u in get_user_model().objects.all()}
+    assert (users["admin"].is_superuser, users["staff"].is_superuser,
+            users["official"].is_superuser) == (True, False, False)
+    assert users["staff"].is_staff and not users["official"].is_staff
+    assert users["staff"].has_perm("sessions_app.add_livestreamsession")
+    assert not users["official"].has_perm("sessions_app.add_livestreamsession")

@@ -29,7 +29,9 @@ class Command(BaseCommand):
         for username, password, group, superuser in DEMO_USERS:
             user, _ = User.objects.get_or_create(username=username)
             user.set_password(password)
-            user.is_superuser = user.is_staff = superuser or group == "city_staff"
+            user.is_superuser = superuser
+            # City staff use the admin too (design.md), without being superusers.
+            user.is_staff = superuser or group == "city_staff"
             user.save()
             if group:
                 user.groups.add(Group.objects.get(name=group))
