@@ -543,23 +543,9 @@ def _history_value(value):
 def session_history_entries(*, session_id: int) -> list[dict]:
     """The audit trail of one session, newest first: who, when, and old -> new per changed
     field (a creation lists every field with old null)."""
-    records = list(
-        LivestreamSession.history.filter(id=session_id)
-        .select_related("history_user")
-        .order_by("history_date", "history_id")
-    )
-    fields = [LivestreamSession._meta.get_field(name) for name in
-              services.SESSION_EDITABLE_FIELDS]
-    entries, previous = [], None
-    for record in records:
-        changes = []
-        for field in fields:
-            new = getattr(record, field.attname)
-            old = getattr(previous, field.attname) if previous is not None else None
-            if previous is None or old != new:
-                changes.append(
-                    {"field": field.name, "old": _history_value(old), "new": _history_value(new)}
-                )
+    entries = []
+    for entry in selectors.session_history(session_id=session_id):
+        record, previous = entry.record, entry.previous
         user = record.history_user
         entries.append({
             "history_id": record.history_id,
@@ -568,10 +554,14 @@ def session_history_entries(*, session_id: int) -> list[dict]:
             "history_user": user.pk if user else None,
             "history_user_name": user.get_username() if user else None,
             "version": record.version,
-            "changes": [] if record.history_type == "-" else changes,
+            "changes": [] if record.history_type == "-" else [
+                {"field": field.name,
+                 "old": _history_value(
+                     getattr(previous, field.attname) if previous is not None else None),
+                 "new": _history_value(getattr(record, field.attname))}
+                for field in entry.changed_fields
+            ],
         })
-        previous = record
-    entries.reverse()
     return entries
 
 

@@ -1,6 +1,8 @@
 """Reads of counties, officials, holidays and sessions."""
 
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Count, DecimalField, QuerySet, Sum
@@ -8,6 +10,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from .models import County, Holiday, LivestreamSession
+from .services import SESSION_EDITABLE_FIELDS
 
 
 def holiday_current_or_latest(*, today=None) -> Holiday | None:
@@ -27,6 +30,37 @@ def holiday_get(*, key: str | int) -> Holiday | None:
     if key.isdigit():
         return Holiday.objects.filter(pk=int(key)).first()
     return Holiday.objects.filter(slug=key).first()
+
+
+@dataclass(frozen=True)
+class SessionHistoryEntry:
+    """One saved version of a session and the previous version it changed."""
+
+    record: Any  # the historical record: values as saved, history_user/date/type
+    previous: Any | None  # None for the first record (the creation)
+    changed_fields: list  # editable model fields whose value differs (all, at creation)
+
+
+def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
+    """The audit trail of a session, newest first: every saved version (created, changed,
+    deleted) with who and when, the version before it, and which editable fields differ
+    from it. A deleted session keeps its trail."""
+    records = list(
+        LivestreamSession.history.filter(id=session_id)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    fields = [LivestreamSession._meta.get_field(name) for name in SESSION_EDITABLE_FIELDS]
+    entries = []
+    for previous, record in zip([None, *records], records, strict=False):
+        changed = [
+            f for f in fields
+            if previous is None or getattr(previous, f.attname) != getattr(record, f.attname)
+        ]
+        entries.append(SessionHistoryEntry(record=record, previous=previous,
+                                           changed_fields=changed))
+    entries.reverse()
+    return entries
 
 
 def session_list() -> QuerySet[LivestreamSession]:

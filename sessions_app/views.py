@@ -20,8 +20,8 @@ from django.utils.translation import gettext as _
 
 from .forms import LivestreamSessionForm, SessionListFilter
 from .models import LivestreamSession
-from .selectors import session_list
-from .services import SESSION_EDITABLE_FIELDS, session_delete
+from .selectors import session_history, session_list
+from .services import session_delete
 
 PAGE_SIZE = 25
 
@@ -101,26 +101,20 @@ def session_delete_page(request, pk: int):
 def session_audit_trail(*, session: LivestreamSession) -> list[dict]:
     """The session's history, newest first: who, when, what kind of change, and for each
     changed editable field its old and new value as a person would read them."""
-    records = list(session.history.select_related("history_user").order_by("-history_id"))
-    trail = []
-    for newer, older in zip(records, records[1:] + [None], strict=True):
-        changes = []
-        if older is not None:
-            delta = newer.diff_against(older, included_fields=list(SESSION_EDITABLE_FIELDS))
-            for change in delta.changes:
-                field = LivestreamSession._meta.get_field(change.field)
-                changes.append({
-                    "field": field.verbose_name,
-                    "old": _display(older, field),
-                    "new": _display(newer, field),
-                })
-        trail.append({
-            "who": newer.history_user,
-            "when": newer.history_date,
-            "type": newer.get_history_type_display(),
-            "changes": changes,
-        })
-    return trail
+    return [
+        {
+            "who": entry.record.history_user,
+            "when": entry.record.history_date,
+            "type": entry.record.get_history_type_display(),
+            "changes": [] if entry.previous is None else [
+                {"field": field.verbose_name,
+                 "old": _display(entry.previous, field),
+                 "new": _display(entry.record, field)}
+                for field in entry.changed_fields
+            ],
+        }
+        for entry in session_history(session_id=session.pk)
+    ]
 
 
 def _display(record, field) -> str:
