@@ -10,6 +10,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from sessions_app.models import Holiday
+from sessions_app.services import rankings_recompute_request
 
 from . import services
 
@@ -40,14 +41,9 @@ def recompute_holiday_rankings(holiday_id: int) -> dict:
             holiday_id, result.snapshot_id, result.sessions, result.entries, result.seconds,
         )
         # Writes that committed after this run read its version, or that coalesced into it
-        # while it held the lock, still need a pass.
-        holiday = Holiday.objects.filter(pk=holiday_id).first()
-        if holiday is not None and holiday.rankings_stale:
-            claimed = Holiday.objects.filter(pk=holiday_id, recompute_queued=False).update(
-                recompute_queued=True
-            )
-            if claimed:
-                recompute_holiday_rankings.delay(holiday_id)
+        # while it held the lock, still need a pass: the same claim a session write makes,
+        # which sends nothing unless the holiday is still stale.
+        rankings_recompute_request(holiday_ids=[holiday_id])
     return {"holiday_id": holiday_id, "snapshot_id": result.snapshot_id}
 
 
