@@ -20,6 +20,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 ALLOWED_HOSTS = ["*"]
+# The test process is the only one reading and writing (workers in tests are threads of it),
+# so the per-process caches of linfen_tracker/generations.py are exact without Redis.
+LOCAL_CACHE_SECONDS = 60
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file (WAL, see settings), not Django's in-memory test database: that one is a shared

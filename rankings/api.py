@@ -6,7 +6,10 @@ Read-only views over `rankings.selectors.leaderboard_get`. The response shape is
 snapshot yet is an empty list with status `not_computed`, not an error.
 """
 
+import hashlib
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -14,6 +17,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from linfen_tracker import generations
 from linfen_tracker.permissions import API_AUTHENTICATION, CanViewSessions
 from sessions_app.api import (
     CSV_RESPONSE,
@@ -118,6 +122,9 @@ class LeaderboardSerializer(DescribedSerializer):
     results = RankingEntrySerializer(many=True)
 
 
+RANKING_QUERY_NAMES = tuple(RankingQuerySerializer().fields)
+
+
 def _county(county) -> dict:
     return {"id": county.id, "slug": county.slug, "name": county.name,
             "name_zh": county.name_zh, "poverty_relief_key": county.poverty_relief_key}
@@ -175,7 +182,16 @@ class RankingsView(_RankingView):
                       "or revenue, from its latest complete ranking snapshot."),
     )
     def get(self, request):
-        return Response(leaderboard_data(self.leaderboard(request)))
+        # The hot read of REST clients: the whole payload is cached in each process under the
+        # `rankings` generation, which every session write, recompute and rename bumps. The
+        # key is the raw query (and today, which picks the default holiday); a query that
+        # fails validation raises inside the build and is never cached.
+        query = [(name, request.query_params.getlist(name)) for name in RANKING_QUERY_NAMES]
+        key = hashlib.sha256(repr((query, timezone.localdate().isoformat())).encode())
+        return Response(generations.cached(
+            generations.RANKINGS, f"board:{key.hexdigest()}",
+            lambda: leaderboard_data(self.leaderboard(request)), request=request,
+        ))
 
 
 class RankingsExportView(_RankingView):

@@ -10,3 +10,6 @@ class RankingsConfig(AppConfig):
         # Register the tasks in every process (web too), so that sessions_app can send
         # them by name, and in-process (eager) mode can run them.
         from . import tasks  # noqa: F401
+        from .signals import connect_signals
+
+        connect_signals()

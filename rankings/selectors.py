@@ -2,14 +2,12 @@
 
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.db.models import QuerySet
 
+from linfen_tracker import generations
 from sessions_app.models import Holiday
 
 from .models import Metric, RankingEntry, RankingSnapshot, Scope
-
-BOARD_CACHE_SECONDS = 300
 
 
 @dataclass
@@ -55,16 +53,17 @@ def leaderboard_get(
     snapshot = RankingSnapshot.objects.latest_for(holiday.pk)
     board = Leaderboard(holiday=holiday, metric=metric, scope=scope, snapshot=snapshot)
     if snapshot is not None:
-        # A snapshot never changes once complete, so its boards are cached by its id: a new
-        # snapshot is a new key. The timeout only bounds how long a renamed official or
-        # county keeps its old name on a board.
-        key = f"rankings:board:{snapshot.pk}:{metric}:{scope}:{limit or 'all'}"
-        entries = cache.get(key)
-        if entries is None:
+        # A snapshot never changes once complete, but the names on its board can: the
+        # entries are cached in this process under the snapshot and the `rankings`
+        # generation, which renames bump.
+        def entries() -> list[RankingEntry]:
             qs = leaderboard_entries(snapshot=snapshot, metric=metric, scope=scope)
-            entries = list(qs[:limit] if limit else qs)
-            cache.set(key, entries, BOARD_CACHE_SECONDS)
-        board.entries = entries
+            return list(qs[:limit] if limit else qs)
+
+        board.entries = generations.cached(
+            generations.RANKINGS, f"entries:{snapshot.pk}:{metric}:{scope}:{limit or 'all'}",
+            entries,
+        )
     return board
 
 

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from linfen_tracker.generations import RANKINGS, generation_bump
 from sessions_app.models import Holiday
 
 from .models import RankingEntry, RankingSnapshot
@@ -169,6 +170,7 @@ def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
     Holiday.objects.filter(pk=holiday_id, ranked_version__lt=holiday.data_version).update(
         ranked_version=holiday.data_version
     )
+    generation_bump(RANKINGS)  # every process's cached leaderboards read the new snapshot
     return RecomputeResult(
         holiday_id=holiday_id,
         snapshot_id=snapshot.pk,

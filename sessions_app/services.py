@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linfen_tracker.celery_app import app as celery_app
+from linfen_tracker.generations import RANKINGS, generation_bump
 
 from .models import County, Holiday, LivestreamSession, Official
 
@@ -70,6 +71,7 @@ def rankings_mark_stale(*, days: Iterable[date]) -> list[int]:
     ]
     if ids:
         Holiday.objects.filter(id__in=ids).update(data_version=F("data_version") + 1)
+        generation_bump(RANKINGS)  # cached leaderboards now show status "pending"
         transaction.on_commit(partial(rankings_recompute_request, holiday_ids=ids))
     return ids
 

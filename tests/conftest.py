@@ -138,8 +138,10 @@ def wait_for(predicate, seconds=15.0):
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Ids repeat across tests (rolled back), so cached boards and summaries must not."""
-    from django.core.cache import cache
+    from django.core.cache import caches
 
-    cache.clear()
+    for alias in ("default", "local"):
+        caches[alias].clear()
     yield
-    cache.clear()
+    for alias in ("default", "local"):
+        caches[alias].clear()

@@ -13,11 +13,12 @@ PROBE = (
     " 'name': str(settings.DATABASES['default']['NAME']),"
     " 'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'broker': settings.CELERY_BROKER_URL,"
     " 'cache': settings.CACHES['default']['BACKEND'], 'tz': settings.TIME_ZONE,"
-    " 'lang': settings.LANGUAGE_CODE, 'secret': settings.SECRET_KEY}))"
+    " 'lang': settings.LANGUAGE_CODE, 'secret': settings.SECRET_KEY,"
+    " 'local_seconds': settings.LOCAL_CACHE_SECONDS}))"
 )
 # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment must not.
 CONFIG_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SECRET_KEY", "DEBUG",
-               "DJANGO_ALLOW_ASYNC_UNSAFE")
+               "DJANGO_ALLOW_ASYNC_UNSAFE", "LOCAL_CACHE_SECONDS")
 
 
 def _settings_with(**env) -> dict:
@@ -33,6 +34,8 @@ def test_unset_environment_means_sqlite_and_in_process_tasks():
     assert found["engine"] == "django.db.backends.sqlite3"
     assert found["eager"] is True
     assert found["cache"].endswith("LocMemCache")
+    # Per-process generations could not reach other processes: no per-process copies.
+    assert found["local_seconds"] == 0
     assert (found["tz"], found["lang"]) == ("Asia/Shanghai", "zh-hans")
 
 
@@ -46,7 +49,8 @@ def test_set_environment_means_postgresql_redis_and_a_worker():
     assert found["name"] == "linfen"
     assert found["eager"] is False
     assert found["broker"] == "redis://broker.example:6379/0"
-    assert found["cache"].endswith("RedisCache")
+    assert found["cache"] == "django_redis.cache.RedisCache"
+    assert found["local_seconds"] == 60
 
 
 def test_a_secret_starting_with_a_dollar_is_taken_literally():

@@ -1,6 +1,6 @@
 """Token authentication, django-axes lockout on the token endpoint, throttling."""
 
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from linfen_tracker.throttling import AnonFixedWindowThrottle, UserFixedWindowThrottle
 
 from .conftest import english_client
 
@@ -76,7 +76,7 @@ def test_failures_below_the_limit_do_not_lock_out(anon_api, staff_user, settings
 
 
 def test_anonymous_clients_are_throttled(anon_api, monkeypatch, db):
-    monkeypatch.setattr(AnonRateThrottle, "rate", "3/minute", raising=False)
+    monkeypatch.setattr(AnonFixedWindowThrottle, "rate", "3/minute", raising=False)
 
     statuses = [anon_api.post(TOKEN, BAD, format="json").status_code for _ in range(4)]
 
@@ -84,8 +84,32 @@ def test_anonymous_clients_are_throttled(anon_api, monkeypatch, db):
 
 
 def test_authenticated_clients_are_throttled(staff_api, monkeypatch):
-    monkeypatch.setattr(UserRateThrottle, "rate", "2/minute", raising=False)
+    monkeypatch.setattr(UserFixedWindowThrottle, "rate", "2/minute", raising=False)
 
     statuses = [staff_api.get("/api/v1/counties/").status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
+
+
+def test_a_throttled_client_is_told_when_to_retry_and_is_served_in_the_next_window(
+    staff_api, monkeypatch
+):
+    now = [615.0]  # 15 s into the minute that began at 600
+    monkeypatch.setattr(UserFixedWindowThrottle, "rate", "2/minute", raising=False)
+    monkeypatch.setattr(UserFixedWindowThrottle, "timer", lambda self: now[0])
+
+    within = [staff_api.get("/api/v1/counties/") for _ in range(3)]
+    now[0] = 660.0
+    next_window = staff_api.get("/api/v1/counties/")
+
+    assert [r.status_code for r in within] == [200, 200, 429]
+    assert within[2]["Retry-After"] == "45"
+    assert next_window.status_code == 200
+
+
+def test_throttle_counts_are_per_user(staff_api, superuser_api, monkeypatch):
+    monkeypatch.setattr(UserFixedWindowThrottle, "rate", "1/minute", raising=False)
+
+    assert staff_api.get("/api/v1/counties/").status_code == 200
+    assert superuser_api.get("/api/v1/counties/").status_code == 200
+    assert staff_api.get("/api/v1/counties/").status_code == 429

@@ -23,6 +23,7 @@ from sessions_app.imports import (
     sessions_import,
 )
 from sessions_app.models import County, Holiday, ImportBatch, LivestreamSession
+from sessions_app.services import rankings_recompute_request
 
 from ..factories import HolidayFactory, OfficialFactory, SessionFactory, UserFactory, beijing
 
@@ -392,7 +393,8 @@ def test_confirm_saves_every_row_and_marks_each_holiday_stale_once(
     assert not ImportBatch.objects.exists()
     holiday.refresh_from_db()
     assert holiday.data_version == 1
-    assert len(callbacks) == 1
+    requests = [c for c in callbacks if getattr(c, "func", None) is rankings_recompute_request]
+    assert [r.keywords for r in requests] == [{"holiday_ids": [holiday.id]}]
 
 
 def test_nothing_is_saved_when_any_row_has_an_error(official, staff_user):

@@ -1,0 +1,109 @@
+"""Generations: exact invalidation of what each process caches for the API's hot reads.
+
+A generation is a random token kept in the shared cache (`default`: Redis when REDIS_URL is
+set). What a process caches in its own memory (`caches["local"]`) is filed under the current
+token of its generation, and stays good while that token stands. A write that changes what
+such entries were built from bumps the generation (a new token), so every process misses on
+its next request and reads the database again. One round trip to the shared cache per
+request then stands in for the queries of authentication, permissions and the leaderboard.
+
+- `auth`: tokens, users, groups and permissions (who may do what). Bumped by the signal
+  receivers in `linfen_tracker.apps`.
+- `rankings`: what a leaderboard shows (holidays, snapshots, names, and the data versions
+  behind its status). Bumped by session writes, recomputes and `rankings.signals`.
+
+Tokens are random, not counters: a generation evicted from the shared cache comes back as a
+new token, never as an old value that stale entries were filed under. A bump happens at once
+(later reads of the same transaction, and tests, which never commit, see it) and again after
+commit (a reader that cached the old rows while the transaction was open is left behind).
+
+Without a shared cache (REDIS_URL unset) `default` is per process too, and a write in one
+process could not reach the copies of another: LOCAL_CACHE_SECONDS is then 0 (nothing is
+cached here) unless set, which is right only when a single process serves everything. If
+the shared cache fails, reads go to the database (nothing is cached) rather than fail.
+"""
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+from uuid import uuid4
+
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+AUTH = "auth"
+RANKINGS = "rankings"
+NAMES = (AUTH, RANKINGS)
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+def _key(name: str) -> str:
+    return f"generation:{name}"
+
+
+def generations_get(request=None) -> dict[str, str] | None:
+    """The current token of every generation, in one shared-cache round trip (once per
+    request: memoized on `request`); None if the shared cache cannot be reached."""
+    memo = getattr(request, "_generations", _MISSING)
+    if memo is not _MISSING:
+        return memo
+    try:
+        found = cache.get_many([_key(name) for name in NAMES])
+        current = {}
+        for name in NAMES:
+            token = found.get(_key(name))
+            if token is None:
+                # First use, or evicted: a new token (add: concurrent starters agree).
+                cache.add(_key(name), uuid4().hex, None)
+                token = cache.get(_key(name))
+            current[name] = token
+        if None in current.values():
+            current = None
+    except Exception:
+        logger.warning("Shared cache unavailable: reading from the database", exc_info=True)
+        current = None
+    if request is not None:
+        request._generations = current
+    return current
+
+
+def _bump(name: str) -> None:
+    try:
+        cache.set(_key(name), uuid4().hex, None)
+    except Exception:
+        # Local entries then live out LOCAL_CACHE_SECONDS; the write itself stands.
+        logger.exception("Could not bump the %s generation", name)
+
+
+def generation_bump(name: str) -> None:
+    """Invalidate every process's entries of generation `name`: now, and after commit if a
+    transaction is open."""
+    _bump(name)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(partial(_bump, name))
+
+
+def cached(name: str, key: str, build: Callable[[], T], *, request=None) -> T:
+    """`build()`, cached in this process under the current token of generation `name`.
+
+    The value is pickled (a copy per read: callers may change it). Exceptions from `build`
+    are not cached.
+    """
+    if settings.LOCAL_CACHE_SECONDS <= 0:
+        return build()
+    current = generations_get(request)
+    if current is None:
+        return build()
+    local = caches["local"]
+    full_key = f"{name}:{current[name]}:{key}"
+    value = local.get(full_key, _MISSING)
+    if value is _MISSING:
+        value = build()
+        local.set(full_key, value, settings.LOCAL_CACHE_SECONDS)
+    return value
