@@ -29,6 +29,8 @@ class FixedWindowMixin:
             count = self.cache.incr(key)
         except ValueError:  # the window's first request (or its key was evicted)
             count = 1 if self.cache.add(key, 1, self.duration + 1) else self.cache.incr(key)
+        if count is None:  # the cache is unreachable (REDIS_CACHE_OPTIONS): let it through
+            return True
         if count > self.num_requests:
             self.retry_after = (window + 1) * self.duration - self.now
             return False
