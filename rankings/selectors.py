@@ -58,7 +58,18 @@ def leaderboard_get(
         # generation, which renames bump.
         def entries() -> list[RankingEntry]:
             qs = leaderboard_entries(snapshot=snapshot, metric=metric, scope=scope)
-            return list(qs[:limit] if limit else qs)
+            if not limit:
+                return list(qs)
+            # Ties are listed by name, so the first `limit` entries need the names of all
+            # entries ranked up to the limit's rank, but no more: read that rank first (along
+            # entry_board_idx), rather than join and sort a whole board of 10,000 officials.
+            cutoff = list(
+                RankingEntry.objects.filter(snapshot=snapshot, metric=metric, scope=scope)
+                .order_by("rank").values_list("rank", flat=True)[limit - 1:limit]
+            )
+            if cutoff:
+                qs = qs.filter(rank__lte=cutoff[0])
+            return list(qs[:limit])
 
         board.entries = generations.cached(
             generations.RANKINGS, f"entries:{snapshot.pk}:{metric}:{scope}:{limit or 'all'}",

@@ -191,3 +191,17 @@ def test_summary_of_an_empty_holiday_is_zeros(staff_api, holiday):
 def test_summary_of_an_unknown_holiday_is_404(staff_api):
     assert staff_api.get("/api/v1/holidays/no-such/summary/").status_code == 404
     assert staff_api.get(f"/api/v1/holidays/{'9' * 30}/summary/").status_code == 404
+
+
+@pytest.mark.parametrize("scope", ["official", "county"])
+def test_every_limit_gives_the_head_of_the_whole_board_ties_by_name(
+    staff_api, ranked_holiday, scope
+):
+    # 15 counties without sessions share the last rank: most limits cut into that tie.
+    whole = staff_api.get(URL, {"holiday": ranked_holiday.slug, "scope": scope}).json()
+    results = whole["results"]
+
+    for limit in range(1, len(results) + 2):
+        head = staff_api.get(URL, {"holiday": ranked_holiday.slug, "scope": scope,
+                                   "limit": limit}).json()["results"]
+        assert head == results[:limit], limit
