@@ -222,7 +222,8 @@ def main() -> None:
         all_lat = [x for r in results.values() for x in r["latencies"]]
         print(Result("all", len(all_lat), total_errors, elapsed, all_lat).line())
 
-        lost = verify(holiday, created)
+        token = next(spec["headers"] for spec in setup["plan"] if spec["kind"] != "official-page")
+        lost = verify(holiday, created, port=port, headers=token)
         print(f"errors: {total_errors}  lost writes: {lost}")
         if total_errors or lost:
             raise SystemExit(1)
@@ -233,9 +234,10 @@ def main() -> None:
             p.wait(timeout=30)
 
 
-def verify(holiday, created: list[int]) -> int:
-    """After the load: every acknowledged session is stored, and the final rankings (once
-    the worker caught up) count exactly the holiday's sessions and revenue."""
+def verify(holiday, created: list[int], *, port: int, headers: dict) -> int:
+    """After the load: every acknowledged session is stored, the final rankings (once the
+    worker caught up) count exactly the holiday's sessions and revenue, and the API shows
+    that snapshot from every web process, whatever each had cached during the load."""
     from django.db.models import Sum
 
     from rankings.models import RankingEntry, RankingSnapshot
@@ -261,7 +263,28 @@ def verify(holiday, created: list[int]) -> int:
           f"sessions (database: {db_count}), revenue {ranked_revenue} (database: {db_revenue})")
     if snapshot.sessions != db_count or ranked_revenue != db_revenue:
         return lost + 1
-    return lost
+    stale = api_stale_reads(port=port, headers=headers, holiday=holiday,
+                            revenue=db_revenue, computed_at=snapshot.computed_at)
+    return lost + stale
+
+
+def api_stale_reads(*, port: int, headers: dict, holiday, revenue: Decimal, computed_at,
+                    requests: int = 30) -> int:
+    """How many of `requests` API reads (each on a new connection, so spread over the web
+    processes) do not show the final snapshot: its time, `ready`, the revenue to the cent."""
+    stale = 0
+    for _ in range(requests):
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        conn.request("GET", f"/api/v1/rankings/?holiday={holiday.slug}&metric=revenue"
+                            "&scope=county", headers=headers)
+        body = json.loads(conn.getresponse().read())
+        conn.close()
+        shown = sum(Decimal(r["value"]) for r in body["results"])
+        if (body["status"] != "ready" or shown != revenue
+                or datetime.fromisoformat(body["computed_at"]) != computed_at):
+            stale += 1
+    print(f"API after the load: {requests - stale}/{requests} reads show the final snapshot")
+    return stale
 
 
 if __name__ == "__main__":
