@@ -1,14 +1,15 @@
 """Generations: exact invalidation of what each process caches for the API's hot reads.
 
 A generation is a random token kept in the shared cache (`default`: Redis when REDIS_URL is
-set). What a process caches in its own memory (`caches["local"]`) is filed under the current
-token of its generation, and stays good while that token stands. A write that changes what
-such entries were built from bumps the generation (a new token), so every process misses on
-its next request and reads the database again. One round trip to the shared cache per
-request then stands in for the queries of authentication, permissions and the leaderboard.
+set). What a process caches in its own memory (`caches["local"]`) is kept with the token
+its generation had when it was built, and stays good while that token stands. A write that
+changes what such entries were built from bumps the generation (a new token), so every
+process misses on its next request and reads the database again. One round trip to the
+shared cache per request then stands in for the queries of authentication, permissions and
+the leaderboard.
 
 - `auth`: tokens, users, groups and permissions (who may do what). Bumped by the signal
-  receivers in `linfen_tracker.apps`.
+  receivers in `linfen_tracker.signals`.
 - `rankings`: what a leaderboard shows (holidays, snapshots, names, and the data versions
   behind its status). Bumped by session writes, recomputes and `rankings.signals`.
 
@@ -101,9 +102,12 @@ def cached(name: str, key: str, build: Callable[[], T], *, request=None) -> T:
     if current is None:
         return build()
     local = caches["local"]
-    full_key = f"{name}:{current[name]}:{key}"
-    value = local.get(full_key, _MISSING)
-    if value is _MISSING:
-        value = build()
-        local.set(full_key, value, settings.LOCAL_CACHE_SECONDS)
+    # One slot per key, holding the generation it was built under: a bump leaves one stale
+    # entry per key to be replaced, not a new set of entries per write.
+    full_key = f"{name}:{key}"
+    entry = local.get(full_key)
+    if entry is not None and entry[0] == current[name]:
+        return entry[1]
+    value = build()
+    local.set(full_key, (current[name], value), settings.LOCAL_CACHE_SECONDS)
     return value

@@ -121,7 +121,9 @@ else:
 CACHES["local"] = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "linfen-local",
-    "OPTIONS": {"MAX_ENTRIES": 10_000},
+    # One entry per active token and per distinct leaderboard query (up to ~300 KB for a
+    # board of 1,000): past this, a third is dropped and read again from the database.
+    "OPTIONS": {"MAX_ENTRIES": 2_000},
 }
 LOCAL_CACHE_SECONDS = env.int("LOCAL_CACHE_SECONDS", default=60 if REDIS_URL else 0)
 

@@ -175,6 +175,17 @@ def test_a_bump_changes_that_generation_only(db):
     assert after[generations.RANKINGS] != before[generations.RANKINGS]
 
 
+def test_a_bump_replaces_a_process_entry_rather_than_adding_one(db):
+    built = []
+    for i in range(5):
+        built.append(generations.cached(generations.RANKINGS, "k", lambda i=i: i))
+        generations.generation_bump(generations.RANKINGS)
+
+    assert built == [0, 1, 2, 3, 4]
+    # Memory grows with the distinct keys, not with the writes (LocMemCache's own store).
+    assert len(caches["local"]._cache) == 1
+
+
 def test_an_evicted_generation_never_comes_back_as_an_old_value(db):
     from django.core.cache import cache
 
