@@ -83,7 +83,8 @@ def _api_ping_urlpatterns() -> list:
     from rest_framework.response import Response
     from rest_framework.views import APIView
 
-    from linfen_tracker.permissions import API_AUTHENTICATION, CanViewSessions
+    from linfen_tracker.authentication import API_AUTHENTICATION
+    from linfen_tracker.permissions import CanViewSessions
 
     class ApiPing(APIView):
         authentication_classes = API_AUTHENTICATION

@@ -96,7 +96,8 @@ def edit_to_visible(holiday, edits: int) -> list[float]:
     for _ in range(edits):
         began = time.perf_counter()
         session_update(session=session, updated_by=None,
-                       data={"revenue": session.revenue + Decimal("1.00")})
+                       data={"revenue": session.revenue + Decimal("1.00")},
+                       expected_version=session.version)
         wanted = Holiday.objects.get(pk=holiday.pk).data_version
         while True:
             latest = RankingSnapshot.objects.latest_for(holiday.pk)

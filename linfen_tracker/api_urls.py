@@ -13,7 +13,7 @@ from sessions_app.api import (
     OfficialViewSet,
 )
 
-from .permissions import API_AUTHENTICATION, AuthTokenView
+from .auth_views import AuthTokenView
 
 app_name = "api"
 
@@ -26,8 +26,7 @@ router.register("sessions", LivestreamSessionViewSet, basename="session")
 # The schema and its docs describe what a logged-in user may call: like every endpoint but
 # the token one, they are closed to anonymous visitors. Swagger UI comes from the sidecar's
 # static files (settings: SWAGGER_UI_DIST = "SIDECAR"), not a CDN.
-_docs_access = {"authentication_classes": API_AUTHENTICATION,
-                "permission_classes": [IsAuthenticated]}
+_docs_access = {"permission_classes": [IsAuthenticated]}
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),

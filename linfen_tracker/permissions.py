@@ -1,58 +1,12 @@
-"""How API clients authenticate, and what they may do: decided by model permissions, never
-by group names.
+"""What API clients may do: decided by model permissions, never by group names
+(authentication is linfen_tracker/authentication.py, the token endpoint auth_views.py).
 
 The `city_staff` group carries view/add/change/delete on counties, officials, holidays and
 sessions; `officials` carries view only (migration sessions_app/0003). A user with neither
 is authenticated but may read nothing.
 """
 
-from axes.helpers import get_cool_off
-from django.contrib.auth import authenticate
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny, BasePermission, DjangoModelPermissions
-from rest_framework.response import Response
-from rest_framework.views import APIView
-
-from . import generations
-from .throttling import AnonFixedWindowThrottle
-
-
-class CachedTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication, with the token's user and their permissions cached in
-    each process under the `auth` generation (linfen_tracker/generations.py).
-
-    A REST client polling a leaderboard would otherwise cost three queries a request (the
-    token and its user, then the user's own and group permissions). Any change to tokens,
-    users, groups or permissions bumps the generation, so a revoked token, a deactivated
-    user or a withdrawn role takes effect on the next request, in every process sharing the
-    cache. Failures are not cached.
-    """
-
-    def authenticate(self, request):
-        self.request = request  # DRF makes one instance per request
-        return super().authenticate(request)
-
-    def authenticate_credentials(self, key):
-        def load():
-            user, token = super(CachedTokenAuthentication, self).authenticate_credentials(key)
-            # Fills the user's permission cache (ModelBackend keeps it on the instance), so
-            # it is cached along with the user.
-            user.get_all_permissions()
-            return user, token
-
-        return generations.cached(generations.AUTH, f"token:{key}", load,
-                                  request=getattr(self, "request", None))
-
-
-# Token first: its `WWW-Authenticate` header is what turns "not logged in" into 401 rather
-# than 403 (DRF answers 403 when the first authenticator offers no challenge, as sessions
-# do not).
-API_AUTHENTICATION = [CachedTokenAuthentication, SessionAuthentication]
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
 
 VIEW_SESSIONS = "sessions_app.view_livestreamsession"
 CHANGE_SESSIONS = "sessions_app.change_livestreamsession"
@@ -83,60 +37,3 @@ class CanAuditSessions(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm(CHANGE_SESSIONS))
-
-
-class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150, help_text=_("Username."))
-    password = serializers.CharField(
-        max_length=128, trim_whitespace=False, style={"input_type": "password"},
-        help_text=_("Password."),
-    )
-
-
-class AuthTokenView(APIView):
-    """Exchange a username and password for the user's API token.
-
-    `authenticate()` gets the request, as django-axes needs: failed attempts count towards
-    the lockout, and a locked-out user gets 429 (never their token, even with the right
-    password) until the cool-off ends.
-    """
-
-    # No session authentication here: a browser's session would demand a CSRF token, and
-    # the credentials in the body are the whole point.
-    authentication_classes = []
-    permission_classes = [AllowAny]
-    throttle_classes = [AnonFixedWindowThrottle]
-
-    @extend_schema(
-        request=TokenRequestSerializer,
-        responses={
-            200: inline_serializer("AuthToken", {"token": serializers.CharField(
-                help_text=_("Send it as `Authorization: Token <token>`."))}),
-            400: OpenApiResponse(description=_("Missing fields or wrong credentials.")),
-            429: OpenApiResponse(description=_("Locked out after repeated failures, or "
-                                               "throttled.")),
-        },
-        description=_("Exchange a username and password for an API token."),
-        auth=[],
-    )
-    def post(self, request):
-        credentials = TokenRequestSerializer(data=request.data)
-        credentials.is_valid(raise_exception=True)
-        user = authenticate(request=request, **credentials.validated_data)
-        # axes marks the request it was given (this DRF request), so the check is ours.
-        if getattr(request, "axes_locked_out", False):
-            cool_off = get_cool_off(request)
-            response = Response(
-                {"detail": gettext("Too many failed logins: this account is locked for a "
-                                   "while. Try again later, or ask an administrator.")},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-            )
-            if cool_off:
-                response["Retry-After"] = str(int(cool_off.total_seconds()))
-            return response
-        if user is None or not user.is_active:
-            raise serializers.ValidationError(
-                {"non_field_errors": [gettext("Unable to log in with these credentials.")]}
-            )
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})

@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "import_export",
     "simple_history",
     "axes",
     "sessions_app",
@@ -184,9 +183,6 @@ IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=5 * 1024 * 
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_UPLOAD_BYTES + 1024 * 1024
 
-IMPORT_EXPORT_USE_TRANSACTIONS = True
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
-IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 
 # --- Security (production) ------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -209,12 +205,16 @@ SESSION_COOKIE_HTTPONLY = True
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: its `WWW-Authenticate` header is what turns "not logged in" into 401
+    # rather than 403. The token's user is cached per process (linfen_tracker/permissions.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "linfen_tracker.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # Model permissions decide, never group names; reading needs view_<model>.
+    "DEFAULT_PERMISSION_CLASSES": ["linfen_tracker.permissions.ModelRolePermissions"],
+    "DEFAULT_PAGINATION_CLASS": "linfen_tracker.api.DescribedPageNumberPagination",
+    "EXCEPTION_HANDLER": "linfen_tracker.api.exception_handler",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

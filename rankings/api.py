@@ -18,13 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from linfen_tracker import generations
-from linfen_tracker.permissions import API_AUTHENTICATION, CanViewSessions
-from sessions_app.api import (
-    CSV_RESPONSE,
-    DescribedSerializer,
-    HolidayRefSerializer,
-    csv_response,
-)
+from linfen_tracker.api import CSV_RESPONSE, DescribedSerializer
+from linfen_tracker.exports import csv_response
+from linfen_tracker.permissions import CanViewSessions
+from sessions_app.api import HolidayRefSerializer
 from sessions_app.filters import IdOrSlugField
 from sessions_app.models import Holiday
 from sessions_app.selectors import holiday_current_or_latest
@@ -165,7 +162,6 @@ def leaderboard_data(board: Leaderboard) -> dict:
 
 
 class _RankingView(APIView):
-    authentication_classes = API_AUTHENTICATION
     permission_classes = [CanViewSessions]
 
     def leaderboard(self, request) -> Leaderboard:

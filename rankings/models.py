@@ -73,7 +73,9 @@ class RankingEntry(models.Model):
         County, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
         db_constraint=False, db_index=False,
     )
-    value = models.DecimalField(_("value"), max_digits=20, decimal_places=2)
+    # Wide enough for any holiday's sum: per-session figures are at most 10^12
+    # (sessions_app/validators.py), so even 2^63 sessions stay under 10^32.
+    value = models.DecimalField(_("value"), max_digits=38, decimal_places=2)
     rank = models.PositiveIntegerField(_("rank"))
     previous_rank = models.PositiveIntegerField(_("previous rank"), null=True, blank=True)
     sessions = models.PositiveIntegerField(_("sessions"))

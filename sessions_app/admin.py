@@ -1,12 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
+from .exports import sessions_csv_response
+from .forms import SessionAdminForm
 from .models import County, Holiday, LivestreamSession, Official
-from .resources import SessionResource
 
 
 @admin.register(County)
@@ -55,8 +57,12 @@ class HolidayListFilter(admin.SimpleListFilter):
 
 
 @admin.register(LivestreamSession)
-class LivestreamSessionAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
-    resource_classes = [SessionResource]
+class LivestreamSessionAdmin(SimpleHistoryAdmin):
+    """Sessions in the admin: the same form rules as the pages (SessionAdminForm), saves and
+    deletes through the services, the import page for spreadsheets (one importer, one set
+    of checks) and a CSV export written by the API's exporter."""
+
+    form = SessionAdminForm
     list_display = (
         "title",
         "official",
@@ -70,18 +76,52 @@ class LivestreamSessionAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
     list_filter = (HolidayListFilter, "county", "platform", "started_at")
     search_fields = ("title", "products", "official__name", "county__name_zh", "county__name")
     date_hierarchy = "started_at"
-    autocomplete_fields = ("official", "county")
     list_select_related = ("official", "county")
-    readonly_fields = ("entered_by", "created_at", "updated_at", "version")
+    readonly_fields = ("entered_by", "created_at", "updated_at")
+    actions = ["export_csv"]
+    change_list_template = "admin/sessions_app/livestreamsession/change_list.html"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # `version` is the form's own hidden field (the version the edit started from), not
+        # a model field the admin may edit: keep it out of the fields the admin asks for.
+        if kwargs.get("fields"):
+            kwargs["fields"] = [f for f in kwargs["fields"] if f != "version"]
+        return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        data = {f: getattr(obj, f) for f in services.SESSION_EDITABLE_FIELDS}
-        if change:
-            services.session_update(session=obj, updated_by=request.user, data=data)
-        else:
-            county = data.pop("county", None)
-            saved = services.session_create(entered_by=request.user, county=county, **data)
-            obj.pk = saved.pk
+        data = form.session_values()
+        try:
+            if change:
+                services.session_update(session=obj, updated_by=request.user, data=data,
+                                        expected_version=form.cleaned_data["version"])
+            else:
+                saved = services.session_create(entered_by=request.user, **data)
+                obj.pk = saved.pk
+        except (ValidationError, services.SessionEditConflict) as error:
+            # The form checked every rule a moment ago; a concurrent write got in between.
+            # Nothing was saved: say so and send the user back to the form, not to a 500.
+            request._session_not_saved = True
+            text = str(error) if isinstance(error, services.SessionEditConflict) else " ".join(
+                error.messages)
+            messages.error(request, _("Nothing was saved: %(reason)s") % {"reason": text})
+
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "_session_not_saved", False):
+            return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_session_not_saved", False):
+            return super().log_change(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "_session_not_saved", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_session_not_saved", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
 
     def delete_model(self, request, obj):
         services.session_delete(session=obj, deleted_by=request.user)
@@ -90,3 +130,8 @@ class LivestreamSessionAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
         with transaction.atomic():
             for session in queryset:
                 services.session_delete(session=session, deleted_by=request.user)
+
+    @admin.action(description=_("Export the selected sessions as CSV"),
+                  permissions=["view"])
+    def export_csv(self, request, queryset):
+        return sessions_csv_response(sessions=queryset.order_by("-started_at", "id"))

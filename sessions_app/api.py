@@ -1,21 +1,15 @@
 """REST API v1 of counties, officials, holidays and sessions (design.md, "HTTP").
 
-Serializers check the shape of a payload; the rules (end after start, one session per
-official and start time, the county default) live in `services`, and their ValidationError
-becomes a 400 with the same field names. Reads of summaries go through `selectors`.
+Serializers only parse a payload into values (the messages of validators.PARSE_MESSAGES);
+the rules live on the model and in `services`, whose ValidationError becomes a 400 with the
+same field names and messages as on the pages and in the import (linfen_tracker.api's
+exception handler). Reads of summaries go through `selectors`.
 """
 
-import csv
 import re
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import ProtectedError
-from django.http import StreamingHttpResponse
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -25,179 +19,35 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
-from linfen_tracker.permissions import (
-    API_AUTHENTICATION,
-    CanAuditSessions,
-    CanViewSessions,
-    ModelRolePermissions,
+from linfen_tracker.api import (
+    CSV_RESPONSE,
+    DescribedModelSerializer,
+    DescribedSerializer,
+    PreconditionRequired,
 )
+from linfen_tracker.permissions import CanAuditSessions, CanViewSessions
 
 from . import selectors, services
-from .filters import (
-    LivestreamSessionFilter,
-    OfficialFilter,
-    date_range_message,
-    year_in_range,
-)
+from .exports import sessions_csv_response
+from .filters import LivestreamSessionFilter, OfficialFilter
 from .models import County, Holiday, LivestreamSession, Official, Platform
+from .validators import PARSE_MESSAGES, year_range_message
 
 # Ids are 64-bit; a larger number would overflow the database integer instead of naming
 # nothing, so it is refused as a value before any query.
 MAX_ID = 2**63 - 1
-# Far above any real livestream, and low enough that a holiday's sums fit the ranking table.
-MAX_COUNT = 10**12 - 1
 
 
 def _id_field() -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = _("The request conflicts with the stored data.")
-    default_code = "conflict"
-
-
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Turn a service's ValidationError (field -> messages) into DRF's 400, same fields."""
-    try:
-        yield
-    except DjangoValidationError as error:
-        if hasattr(error, "error_dict"):
-            detail = {
-                (api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field): messages
-                for field, messages in error.message_dict.items()
-            }
-        else:
-            detail = {api_settings.NON_FIELD_ERRORS_KEY: error.messages}
-        raise serializers.ValidationError(detail) from error
-
-
-# --- Descriptions in the schema ----------------------------------------------------------
-
-# What each data name means, for fields whose model field has no help text: the schema
-# describes every field (issue 4), and one table keeps the wording the same everywhere.
-FIELD_HELP = {
-    "id": _("Identifier."),
-    "slug": _("Short name used in URLs and filters."),
-    "name": _("Name (for counties: English)."),
-    "name_zh": _("Chinese name."),
-    "kind": _("district, county-level city or county."),
-    "poverty_relief_key": _("Whether the city reports it as a key poverty-relief county."),
-    "title": _("Title: of an official, e.g. County head; of a session, what it was called."),
-    "active": _("Whether the official still hosts sessions."),
-    "platform": _("Livestream platform."),
-    "products": _("What was sold."),
-    "orders": _("Orders placed during the session."),
-    "created_at": _("When the session was entered."),
-    "updated_at": _("When the session was last changed."),
-    "start_date": _("First day, Beijing time."),
-    "end_date": _("Last day (inclusive), Beijing time."),
-    "holiday": _("The holiday."),
-    "metric": _("What is summed: audience, orders or revenue."),
-    "scope": _("Who is ranked: officials or counties."),
-    "results": _("The entries."),
-    "history_id": _("Identifier of the history record."),
-    "history_type": _("What happened: created, changed or deleted."),
-    "history_user_name": _("Username of who made the change."),
-    "version": _("Edit counter of the session after this change."),
-    "count": _("Number of items in all pages."),
-    "next": _("URL of the next page, or null."),
-    "previous": _("URL of the previous page, or null."),
-}
-
-
-class DescribedFieldsMixin:
-    """Gives every field without help text its description from FIELD_HELP."""
-
-    def get_fields(self):
-        fields = super().get_fields()
-        for name, field in fields.items():
-            if not field.help_text and name in FIELD_HELP:
-                field.help_text = FIELD_HELP[name]
-        return fields
-
-
-class DescribedSerializer(DescribedFieldsMixin, serializers.Serializer):
-    pass
-
-
-class DescribedModelSerializer(DescribedFieldsMixin, serializers.ModelSerializer):
-    pass
-
-
-class DescribedPageNumberPagination(PageNumberPagination):
-    """The settings' page-number pagination, with its fields described in the schema."""
-
-    def get_paginated_response_schema(self, schema: dict) -> dict:
-        paginated = super().get_paginated_response_schema(schema)
-        for name in ("count", "next", "previous", "results"):
-            paginated["properties"][name]["description"] = str(FIELD_HELP[name])
-        return paginated
-
-
-# --- CSV export ------------------------------------------------------------------------------
-
-# A cell starting with one of these is a formula to Excel; a quote makes it plain text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_response(*, header: list, rows: Iterable[list], filename: str) -> StreamingHttpResponse:
-    """A streamed CSV download in UTF-8 with a byte-order mark, which is what makes Excel
-    read Chinese text as UTF-8 rather than the system code page."""
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield "\ufeff" + writer.writerow([str(h) for h in header])
-        for row in rows:
-            yield writer.writerow([_csv_cell(v) for v in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-CSV_RESPONSE = {
-    (200, "text/csv"): OpenApiResponse(
-        response=OpenApiTypes.STR,
-        description=_("CSV in UTF-8 with a byte-order mark (opens in Excel with Chinese text)."),
-    )
-}
-
-
 # --- Counties and officials -----------------------------------------------------------------
-
-
-class ProtectedDeleteMixin:
-    """A county or official that sessions point to cannot be deleted: 409, not 500."""
-
-    def perform_destroy(self, instance) -> None:
-        try:
-            instance.delete()
-        except ProtectedError as error:
-            raise Conflict(
-                gettext("It cannot be deleted while livestream sessions or officials refer "
-                        "to it.")
-            ) from error
 
 
 def _id_param(description) -> OpenApiParameter:
@@ -219,12 +69,6 @@ class CountySerializer(DescribedModelSerializer):
         return _slug_not_only_digits(value)
 
 
-class ApiViewSetMixin:
-    authentication_classes = API_AUTHENTICATION
-    permission_classes = [ModelRolePermissions]
-    pagination_class = DescribedPageNumberPagination
-
-
 @extend_schema_view(
     list=extend_schema(description=_("The 17 county-level divisions of Linfen.")),
     retrieve=extend_schema(description=_("One county."), parameters=[_COUNTY_ID]),
@@ -242,7 +86,8 @@ class ApiViewSetMixin:
         parameters=[_COUNTY_ID],
     ),
 )
-class CountyViewSet(ApiViewSetMixin, ProtectedDeleteMixin, viewsets.ModelViewSet):
+class CountyViewSet(viewsets.ModelViewSet):
+    # Deleting a county that sessions or officials refer to is a 409 (exception handler).
     queryset = County.objects.all()
     serializer_class = CountySerializer
     lookup_value_regex = "[0-9]{1,18}"
@@ -283,7 +128,7 @@ class OfficialSerializer(DescribedModelSerializer):
         parameters=[_OFFICIAL_ID],
     ),
 )
-class OfficialViewSet(ApiViewSetMixin, ProtectedDeleteMixin, viewsets.ModelViewSet):
+class OfficialViewSet(viewsets.ModelViewSet):
     queryset = Official.objects.all()
     serializer_class = OfficialSerializer
     filterset_class = OfficialFilter
@@ -308,12 +153,6 @@ class HolidaySerializer(DescribedModelSerializer):
     def validate_slug(self, value):
         return _slug_not_only_digits(value)
 
-    def validate_start_date(self, value):
-        return _in_year_range(value)
-
-    def validate_end_date(self, value):
-        return _in_year_range(value)
-
 
 def _slug_not_only_digits(value: str) -> str:
     # Holidays and counties are named by id or slug in URLs and filters; digits mean an id.
@@ -321,12 +160,6 @@ def _slug_not_only_digits(value: str) -> str:
         raise serializers.ValidationError(
             gettext("A slug must not be only digits: digits name an id.")
         )
-    return value
-
-
-def _in_year_range(value):
-    if not year_in_range(value):
-        raise serializers.ValidationError(date_range_message())
     return value
 
 
@@ -343,7 +176,7 @@ class FiguresSerializer(DescribedSerializer):
     audience = serializers.IntegerField(help_text=_("Sum of audiences."))
     orders = serializers.IntegerField(help_text=_("Sum of orders."))
     revenue = serializers.DecimalField(
-        max_digits=18, decimal_places=2, help_text=_("Sum of revenue, yuan.")
+        max_digits=38, decimal_places=2, help_text=_("Sum of revenue, yuan.")
     )
 
 
@@ -366,7 +199,7 @@ class PlatformFiguresSerializer(FiguresSerializer):
 class HolidaySummarySerializer(FiguresSerializer):
     holiday = HolidayRefSerializer()
     poverty_relief_revenue = serializers.DecimalField(
-        max_digits=18, decimal_places=2,
+        max_digits=38, decimal_places=2,
         help_text=_("Revenue of sessions held for key poverty-relief counties, yuan."),
     )
     poverty_relief_share = serializers.DecimalField(
@@ -401,7 +234,7 @@ _HOLIDAY_KEY = OpenApiParameter(
     destroy=extend_schema(description=_("Delete a holiday and its rankings (city staff); "
                                         "its sessions stay."), parameters=[_HOLIDAY_KEY]),
 )
-class HolidayViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
+class HolidayViewSet(viewsets.ModelViewSet):
     queryset = Holiday.objects.all()
     serializer_class = HolidaySerializer
     lookup_value_regex = "[-a-zA-Z0-9_]+"
@@ -418,17 +251,15 @@ class HolidayViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
         return holiday
 
     def perform_create(self, serializer) -> None:
-        with service_errors():
-            serializer.instance = services.holiday_save(
-                holiday=Holiday(**serializer.validated_data), user=self.request.user
-            )
+        serializer.instance = services.holiday_save(
+            holiday=Holiday(**serializer.validated_data), user=self.request.user
+        )
 
     def perform_update(self, serializer) -> None:
         holiday = serializer.instance
         for field, value in serializer.validated_data.items():
             setattr(holiday, field, value)
-        with service_errors():
-            services.holiday_save(holiday=holiday, user=self.request.user)
+        services.holiday_save(holiday=holiday, user=self.request.user)
 
     @extend_schema(
         description=_("Totals of the holiday's sessions (those that started on one of its "
@@ -450,30 +281,112 @@ class HolidayViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
 # --- Sessions -------------------------------------------------------------------------------
 
 
+def _parse_errors(invalid: str | None = None) -> dict:
+    """Error messages of a serializer field that only parses: the rules are the model's."""
+    messages = {key: PARSE_MESSAGES["required"] for key in ("required", "null", "blank")}
+    if invalid:
+        messages.update({key: PARSE_MESSAGES[invalid] for key in (
+            "invalid", "max_string_length", "date", "make_aware", "overflow"
+        )})
+    return messages
+
+
+class EmptyIsMissingMixin:
+    """An empty string is a missing value ("This field is required."), as in a form or a
+    spreadsheet cell, not a malformed number or time."""
+
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and not data.strip():
+            self.fail("required")
+        return super().validate_empty_values(data)
+
+
+class WholeNumberField(EmptyIsMissingMixin, serializers.IntegerField):
+    pass
+
+
+class AmountField(EmptyIsMissingMixin, serializers.DecimalField):
+    pass
+
+
+class MomentField(EmptyIsMissingMixin, serializers.DateTimeField):
+    def enforce_timezone(self, value):
+        try:
+            return super().enforce_timezone(value)
+        except OverflowError:
+            # Year 1 or 9999 cannot be converted to UTC: the same refusal as the model's.
+            raise serializers.ValidationError(year_range_message(), code="year_range") from None
+
+
+class KnownRelatedField(serializers.PrimaryKeyRelatedField):
+    """An official or county by id, refused with the message every entry path uses."""
+
+    def __init__(self, *, unknown: str, **kwargs):
+        self.unknown = unknown
+        super().__init__(pk_field=_id_field(), **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            raise serializers.ValidationError(
+                PARSE_MESSAGES[self.unknown] % {"value": str(data)[:40]}, code="unknown"
+            ) from None
+
+
+class PlatformField(serializers.ChoiceField):
+    """A platform code (the schema lists them), refused with the model's message."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Platform.choices, error_messages=_parse_errors(), **kwargs)
+
+    def to_internal_value(self, data):
+        if data == "":
+            self.fail("required")
+        if isinstance(data, str) and data in self.choice_strings_to_values:
+            return self.choice_strings_to_values[data]
+        raise serializers.ValidationError(
+            PARSE_MESSAGES["platform_unknown"] % {"value": str(data)[:40]}, code="invalid_choice"
+        )
+
+
 class LivestreamSessionSerializer(DescribedModelSerializer):
-    official = serializers.PrimaryKeyRelatedField(
-        queryset=Official.objects.all(), pk_field=_id_field(), help_text=_("Official id.")
+    official = KnownRelatedField(
+        queryset=Official.objects.all(), unknown="official_unknown",
+        error_messages=_parse_errors(), help_text=_("Official id."),
     )
-    county = serializers.PrimaryKeyRelatedField(
-        queryset=County.objects.all(),
-        pk_field=_id_field(),
-        required=False,
+    county = KnownRelatedField(
+        queryset=County.objects.all(), unknown="county_unknown",
+        required=False, error_messages=_parse_errors(),
         help_text=_("County id; defaults to the official's county when the session is "
                     "entered, and is then kept when the official moves."),
     )
-    audience = serializers.IntegerField(
-        min_value=0, max_value=MAX_COUNT,
+    platform = PlatformField(help_text=_("Livestream platform."))
+    title = serializers.CharField(error_messages=_parse_errors(),
+                                  help_text=_("What the session was called."))
+    products = serializers.CharField(required=False, allow_blank=True,
+                                     error_messages=_parse_errors(), help_text=_("What was sold."))
+    started_at = MomentField(
+        error_messages=_parse_errors("moment"),
+        help_text=_("ISO 8601; without an offset, Beijing time."),
+    )
+    ended_at = MomentField(
+        error_messages=_parse_errors("moment"),
+        help_text=_("ISO 8601; must be after started_at, at most 24 hours later."),
+    )
+    audience = WholeNumberField(
+        error_messages=_parse_errors("whole_number"),
         help_text=_("Viewer count reported by the platform."),
     )
-    orders = serializers.IntegerField(min_value=0, max_value=MAX_COUNT)
-    revenue = serializers.DecimalField(
-        max_digits=14, decimal_places=2, min_value=Decimal("0"),
+    orders = WholeNumberField(error_messages=_parse_errors("whole_number"))
+    revenue = AmountField(
+        max_digits=None, decimal_places=None, error_messages=_parse_errors("amount"),
         help_text=_("Revenue in yuan, a decimal string with at most 2 decimal places."),
     )
     version = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False,
-        help_text=_("Edit counter. Send the version you read with an update (or an If-Match "
-                    "header); if someone saved in between, the update gets 409."),
+        help_text=_("Edit counter. An update must send the version it read (this field or "
+                    "an If-Match header): 428 without one, 409 if someone saved in between."),
     )
 
     class Meta:
@@ -487,18 +400,7 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
         extra_kwargs = {
             "entered_by": {"help_text": _("Id of the user who entered the session; set from "
                                           "the request, never from the payload.")},
-            "started_at": {"help_text": _("ISO 8601; without an offset, Beijing time.")},
-            "ended_at": {"help_text": _("ISO 8601; must be after started_at.")},
         }
-        # The uniqueness of (official, started_at) is the service's rule: it reports it on
-        # started_at, as the forms do.
-        validators = []
-
-    def validate_started_at(self, value):
-        return _in_year_range(value)
-
-    def validate_ended_at(self, value):
-        return _in_year_range(value)
 
 
 class FieldChangeSerializer(DescribedSerializer):
@@ -575,6 +477,8 @@ _IF_MATCH_HEADER = OpenApiParameter(
 _EDIT_RESPONSES = {
     200: LivestreamSessionSerializer,
     409: OpenApiResponse(description=_("Someone saved the session since that version.")),
+    428: OpenApiResponse(description=_("The update did not say which version it started "
+                                       "from.")),
 }
 
 
@@ -601,7 +505,7 @@ _EDIT_RESPONSES = {
     destroy=extend_schema(description=_("Delete a session (city staff); its audit history "
                                         "stays."), parameters=[_SESSION_ID]),
 )
-class LivestreamSessionViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
+class LivestreamSessionViewSet(viewsets.ModelViewSet):
     serializer_class = LivestreamSessionSerializer
     filterset_class = LivestreamSessionFilter
     lookup_value_regex = "[0-9]{1,18}"
@@ -619,35 +523,29 @@ class LivestreamSessionViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
         return response
 
     def update(self, request, *args, **kwargs):
-        try:
-            response = super().update(request, *args, **kwargs)
-        except services.SessionEditConflict as conflict:
-            return Response(
-                {"detail": str(conflict), "current_version": conflict.current_version},
-                status=status.HTTP_409_CONFLICT,
-            )
+        response = super().update(request, *args, **kwargs)
         response["ETag"] = f'"{response.data["version"]}"'
         return response
 
     def perform_create(self, serializer) -> None:
         data = dict(serializer.validated_data)
         data.pop("version", None)
-        with service_errors():
-            serializer.instance = services.session_create(entered_by=self.request.user, **data)
+        serializer.instance = services.session_create(entered_by=self.request.user, **data)
 
     def perform_update(self, serializer) -> None:
         data = dict(serializer.validated_data)
         expected = self._expected_version(data.pop("version", None))
-        # A SessionEditConflict goes up to update(), which answers 409.
-        with service_errors():
-            services.session_update(
-                session=serializer.instance, updated_by=self.request.user, data=data,
-                expected_version=expected,
-            )
+        # A stale version raises SessionEditConflict: 409 (linfen_tracker.api).
+        services.session_update(
+            session=serializer.instance, updated_by=self.request.user, data=data,
+            expected_version=expected,
+        )
 
-    def _expected_version(self, from_payload: int | None) -> int | None:
+    def _expected_version(self, from_payload: int | None) -> int:
         header = self.request.headers.get("If-Match")
         if header is None or header.strip() == "*":
+            if from_payload is None:
+                raise PreconditionRequired()
             return from_payload
         match = _IF_MATCH.match(header)
         if match is None:
@@ -687,27 +585,4 @@ class LivestreamSessionViewSet(ApiViewSetMixin, viewsets.ModelViewSet):
     )
     @action(detail=False, methods=["get"], pagination_class=None)
     def export(self, request):
-        sessions = self.filter_queryset(self.get_queryset())
-        header = [
-            LivestreamSession._meta.get_field(name).verbose_name
-            for name in ("id", "official")
-        ] + [_("official id"), _("title (of the official)"), _("county"), _("county id")] + [
-            LivestreamSession._meta.get_field(name).verbose_name
-            for name in ("platform", "title", "products", "started_at", "ended_at",
-                         "audience", "orders", "revenue", "entered_by")
-        ]
-        platforms = dict(Platform.choices)
-
-        def rows():
-            for s in sessions.iterator(chunk_size=2000):
-                yield [
-                    s.id, s.official.name, s.official_id, s.official.title,
-                    s.county.display_name, s.county_id, str(platforms.get(s.platform, s.platform)),
-                    s.title, s.products,
-                    timezone.localtime(s.started_at).strftime("%Y-%m-%d %H:%M"),
-                    timezone.localtime(s.ended_at).strftime("%Y-%m-%d %H:%M"),
-                    s.audience, s.orders, s.revenue,
-                    s.entered_by.get_username() if s.entered_by else "",
-                ]
-
-        return csv_response(header=header, rows=rows(), filename="sessions.csv")
+        return sessions_csv_response(sessions=self.filter_queryset(self.get_queryset()))

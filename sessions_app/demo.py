@@ -126,7 +126,7 @@ def demo_sessions(poverty_relief_slugs: set[str]) -> list[DemoSession]:
             (rest, SESSIONS_IN_HOLIDAY - POVERTY_RELIEF_SESSIONS,
              REVENUE_TOTAL - REVENUE_POVERTY_RELIEF, 135_000)]
     days = [HOLIDAY["start_date"] + timedelta(days=d) for d in range(5)]
-    sessions, used = [], set()
+    sessions, used = [], []
     for hosts, n, total, median in plan:
         # Every host streams at least once; the rest go to a few busy hosts.
         busy = hosts[: max(3, len(hosts) // 2)]
@@ -146,18 +146,30 @@ def demo_sessions(poverty_relief_slugs: set[str]) -> list[DemoSession]:
 def _session(rng, index, cents, day, used, start=None) -> DemoSession:
     name, _title, county = OFFICIALS[index]
     start = start or _start(rng, day)
-    while (index, start) in used:  # one session per official per start time
-        start += timedelta(hours=5)
-    used.add((index, start))
     orders, audience = _figures(rng, cents)
+    platform = rng.choice(PLATFORMS)
+    length = timedelta(minutes=rng.choice([60, 90, 120, 120, 150, 180, 240, 300]))
+    # One session per official per start time, and never two at once on one platform (the
+    # rule every entry path applies): else the first half hour of the same day that fits.
+    def clashes(moment) -> bool:
+        return any(
+            i == index and (s == moment or (p == platform and s < moment + length and moment < e))
+            for i, p, s, e in used
+        )
+
+    if clashes(start):
+        morning = start.replace(hour=8, minute=0)
+        start = next(m for m in (morning + timedelta(minutes=30 * k) for k in range(30))
+                     if not clashes(m))
+    used.append((index, platform, start, start + length))
     products = PRODUCTS[county]
     return DemoSession(
         official_index=index,
-        platform=rng.choice(PLATFORMS),
+        platform=platform,
         title=f"{name}直播带货：{products.split('、')[0]}",
         products=products,
         started_at=start,
-        ended_at=start + timedelta(minutes=rng.choice([60, 90, 120, 120, 150, 180, 240, 300])),
+        ended_at=start + length,
         audience=audience,
         orders=orders,
         revenue=Decimal(cents) / 100,

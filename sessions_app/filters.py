@@ -15,26 +15,11 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
 from .models import County, Holiday, LivestreamSession, Official, Platform
-
-# Years a session, a holiday or a date filter may name. Livestream selling starts well after
-# 2000, so anything outside is a typo; the bound also keeps far dates (year 1, year 9999)
-# from overflowing when they are converted between Beijing time and UTC.
-FIRST_YEAR, LAST_YEAR = 2000, 2099
-_DATE_RANGE_MESSAGE = _("Dates must fall in the years %(first)s to %(last)s.")
+from .validators import year_in_range, year_range_message
 
 # Ids are 64-bit: a longer number would overflow the database's integer, so it names nothing.
 _ID_RE = re.compile(r"[0-9]{1,18}")
 _SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,60}")
-
-
-def year_in_range(value) -> bool:
-    # Compared on the year as given, without arithmetic, which would overflow near year 1.
-    return FIRST_YEAR <= value.year <= LAST_YEAR
-
-
-def date_range_message() -> str:
-    """The refusal of a date outside FIRST_YEAR..LAST_YEAR, in the request's language."""
-    return str(_DATE_RANGE_MESSAGE) % {"first": FIRST_YEAR, "last": LAST_YEAR}
 
 
 class IdOrSlugField(forms.ModelChoiceField):
@@ -78,7 +63,7 @@ class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     def to_python(self, value):
         result = super().to_python(value)
         if result is not None and not year_in_range(result):
-            raise ValidationError(date_range_message(), code="out_of_range")
+            raise ValidationError(year_range_message(), code="out_of_range")
         return result
 
 

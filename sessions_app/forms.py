@@ -8,10 +8,26 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .models import County, Holiday, LivestreamSession, Official, Platform
-from .services import SessionEditConflict, session_create, session_update
+from .services import (
+    SESSION_EDITABLE_FIELDS,
+    SessionEditConflict,
+    session_create,
+    session_database_check,
+    session_update,
+)
+from .validators import PARSE_MESSAGES
 
 # What <input type="datetime-local"> sends and shows; read in the current time zone (Beijing).
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+DATETIME_INPUT_FORMATS = [DATETIME_LOCAL, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
+def parse_errors(invalid: str | None = None, **more) -> dict:
+    """Error messages of a form field that only parses: the rules are the model's."""
+    messages = {"required": PARSE_MESSAGES["required"], **more}
+    if invalid:
+        messages["invalid"] = PARSE_MESSAGES[invalid]
+    return messages
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -26,85 +42,88 @@ class OfficialChoiceField(forms.ModelChoiceField):
         return f"{obj.name} · {obj.title} · {obj.county.display_name}"
 
 
-class LivestreamSessionForm(forms.ModelForm):
-    """Enter or correct a session. `save()` goes through `session_create`/`session_update`,
-    so the form applies exactly the rules every other entry path does; the service's field
-    errors come back next to their fields.
+class SessionFieldsForm(forms.ModelForm):
+    """The fields of a session as the page form and the admin form read them.
 
-    Editing carries the `version` the form was loaded at: if someone saved the session in
-    between, the save is refused with a form error and nothing is overwritten.
+    The fields only parse text into values (messages: validators.PARSE_MESSAGES); every
+    rule is the model's (`_post_clean` runs its validators and `clean()`) and the
+    database's (`session_database_check`), so a bad value gets the same message here as in
+    the API and the import. `version` is the version an edit started from: a stale one is
+    refused, nothing is overwritten.
     """
 
     official = OfficialChoiceField(
         label=_("official"),
         queryset=Official.objects.select_related("county").order_by("name", "id"),
+        error_messages=parse_errors(invalid_choice=PARSE_MESSAGES["official_unknown"]),
     )
     county = forms.ModelChoiceField(
         label=_("county"),
         queryset=County.objects.all(),
         required=False,
         help_text=_("Leave empty to use the official's county."),
+        error_messages=parse_errors(invalid_choice=PARSE_MESSAGES["county_unknown"]),
+    )
+    platform = forms.ChoiceField(
+        label=_("platform"), choices=[("", "---------"), *Platform.choices],
+        error_messages=parse_errors(invalid_choice=PARSE_MESSAGES["platform_unknown"]),
+    )
+    title = forms.CharField(label=_("title"), error_messages=parse_errors())
+    products = forms.CharField(
+        label=_("products"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    started_at = forms.DateTimeField(
+        label=_("started at"), input_formats=DATETIME_INPUT_FORMATS, widget=DateTimeLocalInput(),
+        help_text=_("Beijing time."), error_messages=parse_errors("moment"),
+    )
+    ended_at = forms.DateTimeField(
+        label=_("ended at"), input_formats=DATETIME_INPUT_FORMATS, widget=DateTimeLocalInput(),
+        help_text=_("Beijing time."), error_messages=parse_errors("moment"),
+    )
+    audience = forms.IntegerField(
+        label=_("audience"), help_text=_("Viewer count reported by the platform."),
+        error_messages=parse_errors("whole_number"),
+    )
+    orders = forms.IntegerField(label=_("orders"), error_messages=parse_errors("whole_number"))
+    revenue = forms.DecimalField(
+        label=_("revenue (yuan)"), error_messages=parse_errors("amount"),
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = LivestreamSession
-        fields = [
-            "official", "county", "platform", "title", "products", "started_at", "ended_at",
-            "audience", "orders", "revenue",
-        ]
-        field_classes = {"started_at": forms.DateTimeField, "ended_at": forms.DateTimeField}
-        widgets = {
-            "started_at": DateTimeLocalInput(),
-            "ended_at": DateTimeLocalInput(),
-            "products": forms.Textarea(attrs={"rows": 2}),
-        }
-        help_texts = {
-            "started_at": _("Beijing time."),
-            "ended_at": _("Beijing time."),
-        }
+        fields = list(SESSION_EDITABLE_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("started_at", "ended_at"):
-            self.fields[name].input_formats = [DATETIME_LOCAL, "%Y-%m-%d %H:%M",
-                                               "%Y-%m-%d %H:%M:%S"]
-        # Inactive officials host no new sessions, but an old session keeps its official.
-        self.fields["official"].queryset = self.fields["official"].queryset.filter(
-            Q(active=True) | Q(pk=self.instance.official_id)
-        )
+        # Inactive officials host no new sessions (a rule of the service); the choices offer
+        # the active ones, and an old session keeps its own official.
+        field = self.fields["official"]
+        field.choices = [("", "---------")] + [
+            (official.pk, field.label_from_instance(official))
+            for official in field.queryset.filter(
+                Q(active=True) | Q(pk=self.instance.official_id)
+            )
+        ]
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
-        else:
-            del self.fields["version"]
-        # The browser checks nothing the server would not: every error is explained here.
-        for field in self.fields.values():
-            field.widget.attrs.pop("min", None)
+            self.fields["version"].required = True
 
-    def save(self, *, user, commit: bool = True) -> LivestreamSession:
-        """Create or update through the services; on a rule broken, add the errors to the
-        form and raise ValidationError (the view re-renders the form)."""
-        if not commit:
-            raise ValueError("The session form always saves through the services.")
-        data = {name: self.cleaned_data[name] for name in self._meta.fields}
-        data["county"] = data["county"] or data["official"].county
-        try:
-            if self.instance.pk:
-                return session_update(
-                    session=self.instance,
-                    updated_by=user,
-                    data=data,
-                    expected_version=self.cleaned_data.get("version"),
-                )
-            return session_create(entered_by=user, **data)
-        except SessionEditConflict as conflict:
-            self.add_error(None, str(conflict))
-            raise ValidationError(str(conflict)) from conflict
-        except ValidationError as error:
-            self._add_service_errors(error)
-            raise
+    def _post_clean(self) -> None:
+        if self.cleaned_data.get("official") and not self.cleaned_data.get("county"):
+            self.cleaned_data["county"] = self.cleaned_data["official"].county
+        super()._post_clean()  # the model's validators and clean(), on the instance
 
-    def _add_service_errors(self, error: ValidationError) -> None:
+    def validate_unique(self) -> None:
+        # Nothing to do here: `clean()` repeats every check constraint (so the constraints
+        # need not be tested with a query each), and the overlap rule is the service's.
+        pass
+
+    def session_values(self) -> dict:
+        return {name: self.cleaned_data[name] for name in SESSION_EDITABLE_FIELDS}
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show a service's ValidationError next to the fields it names."""
         if not hasattr(error, "error_dict"):
             self.add_error(None, error)
             return
@@ -114,6 +133,65 @@ class LivestreamSessionForm(forms.ModelForm):
                 messages = [f"{field}: {message}" for message in messages]
             for message in messages:
                 self.add_error(target, message)
+
+
+class LivestreamSessionForm(SessionFieldsForm):
+    """Enter or correct a session on the pages. `save()` goes through `session_create` /
+    `session_update`, so the form applies exactly the rules every other entry path does;
+    the service's errors come back next to their fields."""
+
+    def save(self, *, user, commit: bool = True) -> LivestreamSession:
+        """Create or update through the services; on a rule broken, add the errors to the
+        form and raise ValidationError (the view re-renders the form)."""
+        if not commit:
+            raise ValueError("The session form always saves through the services.")
+        data = self.session_values()
+        try:
+            if self.instance.pk:
+                return session_update(
+                    session=self.instance,
+                    updated_by=user,
+                    data=data,
+                    expected_version=self.cleaned_data["version"],
+                )
+            return session_create(entered_by=user, **data)
+        except SessionEditConflict as conflict:
+            self.add_error(None, str(conflict))
+            raise ValidationError(str(conflict)) from conflict
+        except ValidationError as error:
+            self.add_service_errors(error)
+            raise
+
+
+class SessionAdminForm(SessionFieldsForm):
+    """The admin's session form: the same fields, and the rules that read the database and
+    the version checked before the admin saves (through the service, LivestreamSessionAdmin),
+    so a broken rule is a form error there too."""
+
+    def clean(self):
+        cleaned = super().clean()
+        version = cleaned.get("version")
+        if self.instance.pk and version is not None:
+            current = LivestreamSession.objects.filter(pk=self.instance.pk).values_list(
+                "version", flat=True
+            ).first()
+            if current != version:
+                raise ValidationError(str(SessionEditConflict(current_version=current or 0)))
+        return cleaned
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors:
+            return
+        previous = None
+        if self.instance.pk:
+            previous = LivestreamSession.objects.filter(pk=self.instance.pk).values_list(
+                "official_id", flat=True
+            ).first()
+        try:
+            session_database_check(session=self.instance, previous_official_id=previous)
+        except ValidationError as error:
+            self.add_service_errors(error)
 
 
 class SessionListFilter(django_filters.FilterSet):

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import imports
+from . import imports, services
+from .models import ImportBatch
 
 STAFF_PERMISSION = "sessions_app.add_livestreamsession"
 # The multipart envelope around the file: boundaries, headers, the CSRF token.
@@ -50,7 +51,7 @@ def _upload_page(
 def _preview_page(
     request: HttpRequest,
     check: imports.ImportCheck,
-    batch: imports.ImportBatch | None = None,
+    batch: ImportBatch | None = None,
     status: int = 200,
 ):
     context = {
@@ -108,7 +109,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         return _upload_page(request, form, status=400)
     if not check.ok:
         return _preview_page(request, check)
-    batch = imports.import_batch_stage(user=request.user, check=check)
+    batch = services.import_batch_stage(user=request.user, check=check)
     # Rendered here rather than redirected to the preview URL: that would read and validate
     # the file a second time before the user sees anything.
     return _preview_page(request, check, batch=batch)
@@ -131,7 +132,7 @@ def import_preview(request: HttpRequest, batch_id: int) -> HttpResponse:
 @require_POST
 def import_confirm(request: HttpRequest, batch_id: int) -> HttpResponse:
     try:
-        outcome = imports.import_batch_confirm(batch_id=batch_id, user=request.user)
+        outcome = services.import_batch_confirm(batch_id=batch_id, user=request.user)
     except imports.ImportBatchGone:
         messages.warning(request, _("This upload was already imported, cancelled or has "
                                     "expired: upload the file again."))
@@ -152,6 +153,6 @@ def import_confirm(request: HttpRequest, batch_id: int) -> HttpResponse:
 @_staff_only
 @require_POST
 def import_cancel(request: HttpRequest, batch_id: int) -> HttpResponse:
-    imports.import_batch_cancel(batch_id=batch_id, user=request.user)
+    services.import_batch_cancel(batch_id=batch_id, user=request.user)
     messages.info(request, _("Import cancelled: nothing was saved."))
     return redirect("session_import:upload")

@@ -1,16 +1,17 @@
 """Counties, officials, holidays and the livestream sessions they host.
 
-The rules on a session (non-negative figures, ended after started, one session per official
-per start time) are database constraints, so no entry path can store a bad row; `clean()`
-repeats them with field-level messages for forms, the API and imports.
+The rules on a session and a holiday (sessions_app/validators.py: bounds, years, lengths, end
+after start, at most one session of an official at a time on one platform) are field
+validators and `clean()`, which give each error on its field, and database constraints,
+so that no path can store a bad row even past the model. `services` validates every write
+with them.
 """
 
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -18,9 +19,17 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from . import validators
+from .validators import MESSAGES
+
 
 def _localised(english: str, chinese: str) -> str:
     return chinese if (get_language() or "").startswith("zh") and chinese else english
+
+
+# Names and titles end up in exports and charts: no NUL (PostgreSQL refuses it in text) and
+# nothing a spreadsheet would run as a formula.
+_TEXT_VALIDATORS = [ProhibitNullCharactersValidator(), validators.NoFormulaValidator()]
 
 
 class County(models.Model):
@@ -54,9 +63,10 @@ class County(models.Model):
 
 
 class Official(models.Model):
-    name = models.CharField(_("name"), max_length=80)
+    name = models.CharField(_("name"), max_length=80, validators=_TEXT_VALIDATORS)
     title = models.CharField(
-        _("job title"), max_length=80, help_text=_('e.g. "County head"')
+        _("job title"), max_length=80, help_text=_('e.g. "County head"'),
+        validators=_TEXT_VALIDATORS,
     )
     county = models.ForeignKey(
         County, on_delete=models.PROTECT, related_name="officials", verbose_name=_("county")
@@ -90,8 +100,11 @@ class HolidayQuerySet(models.QuerySet):
 class Holiday(models.Model):
     name = models.CharField(_("name"), max_length=80)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
-    start_date = models.DateField(_("first day"))
-    end_date = models.DateField(_("last day"), help_text=_("Inclusive, in Beijing time."))
+    start_date = models.DateField(_("first day"), validators=[validators.YearRangeValidator()])
+    end_date = models.DateField(
+        _("last day"), help_text=_("Inclusive, in Beijing time."),
+        validators=[validators.YearRangeValidator()],
+    )
     # Bumped in the same transaction as every session write that touches the holiday; a
     # ranking snapshot records the version it covered, so "stale" survives a lost message.
     data_version = models.PositiveBigIntegerField(default=0, editable=False)
@@ -115,18 +128,32 @@ class Holiday(models.Model):
             models.CheckConstraint(
                 condition=Q(end_date__gte=F("start_date")),
                 name="holiday_ends_on_or_after_start",
-                violation_error_message=_("The last day must not be before the first day."),
-            )
+                violation_error_message=MESSAGES["holiday_order"],
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    end_date__lt=F("start_date") + timedelta(days=validators.MAX_HOLIDAY_DAYS)
+                ),
+                name="holiday_at_most_max_days",
+                violation_error_message=MESSAGES["holiday_length"],
+            ),
+            models.CheckConstraint(
+                condition=Q(start_date__gte=validators.FIRST_DATE,
+                            end_date__lte=validators.LAST_DATE),
+                name="holiday_dates_in_year_range",
+                violation_error_message=MESSAGES["year_range"],
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
-        if self.start_date and self.end_date and self.end_date < self.start_date:
-            raise ValidationError(
-                {"end_date": _("The last day must not be before the first day.")}
-            )
+        errors = validators.holiday_dates_check(
+            start_date=self.start_date, end_date=self.end_date
+        )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def rankings_stale(self) -> bool:
@@ -163,6 +190,22 @@ class LivestreamSessionQuerySet(models.QuerySet):
         return self.filter(started_at__gte=start, started_at__lt=end)
 
 
+class LivestreamSessionManager(models.Manager.from_queryset(LivestreamSessionQuerySet)):
+    """Sessions in the years sessions may have (validators.FIRST_YEAR to LAST_YEAR).
+
+    Before that rule, the form stored sessions in year 1, whose UTC time is BC: the database
+    driver cannot read such a row back, so every query that returned it failed (lists,
+    history, the admin). A row outside the years counts in no holiday anyway; leaving it
+    out of every query keeps the pages up, and `manage.py session_rules_check` lists it
+    for mending. The rule itself (a constraint since migration 0006) keeps new ones out.
+    """
+
+    def get_queryset(self) -> LivestreamSessionQuerySet:
+        return super().get_queryset().filter(
+            started_at__gte=validators.FIRST_MOMENT, started_at__lt=validators.END_MOMENT
+        )
+
+
 class LivestreamSession(models.Model):
     official = models.ForeignKey(
         Official, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("official")
@@ -172,22 +215,36 @@ class LivestreamSession(models.Model):
     county = models.ForeignKey(
         County, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("county")
     )
-    platform = models.CharField(_("platform"), max_length=20, choices=Platform.choices)
-    title = models.CharField(_("title"), max_length=200)
-    products = models.TextField(_("products"), blank=True)
-    started_at = models.DateTimeField(_("started at"))
-    ended_at = models.DateTimeField(_("ended at"))
+    platform = models.CharField(
+        _("platform"), max_length=20, choices=Platform.choices,
+        error_messages={"invalid_choice": validators.PARSE_MESSAGES["platform_unknown"]},
+    )
+    title = models.CharField(
+        _("title"), max_length=validators.TITLE_MAX_LENGTH, validators=_TEXT_VALIDATORS
+    )
+    products = models.TextField(
+        _("products"), blank=True,
+        validators=[MaxLengthValidator(validators.PRODUCTS_MAX_LENGTH), *_TEXT_VALIDATORS],
+    )
+    started_at = models.DateTimeField(
+        _("started at"),
+        validators=[validators.YearRangeValidator(), validators.WholeSecondsValidator()],
+    )
+    ended_at = models.DateTimeField(
+        _("ended at"),
+        validators=[validators.YearRangeValidator(), validators.WholeSecondsValidator()],
+    )
     audience = models.BigIntegerField(
         _("audience"),
-        validators=[MinValueValidator(0)],
+        validators=validators.count_validators(),
         help_text=_("Viewer count reported by the platform."),
     )
-    orders = models.BigIntegerField(_("orders"), validators=[MinValueValidator(0)])
+    orders = models.BigIntegerField(_("orders"), validators=validators.count_validators())
     revenue = models.DecimalField(
         _("revenue (yuan)"),
-        max_digits=14,
-        decimal_places=2,
-        validators=[MinValueValidator(Decimal("0"))],
+        max_digits=validators.REVENUE_MAX_DIGITS,
+        decimal_places=validators.REVENUE_DECIMAL_PLACES,
+        validators=validators.amount_validators(),
     )
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -204,40 +261,56 @@ class LivestreamSession(models.Model):
     version = models.PositiveIntegerField(default=1, editable=False)
     history = HistoricalRecords()
 
-    objects = LivestreamSessionQuerySet.as_manager()
+    objects = LivestreamSessionManager()
 
     class Meta:
         verbose_name = _("livestream session")
         verbose_name_plural = _("livestream sessions")
         ordering = ["-started_at", "id"]
         indexes = [models.Index(fields=["started_at"], name="session_started_at_idx")]
+        # "At most one session of an official at a time on one platform" is an exclusion
+        # constraint on PostgreSQL (migration 0006, not expressible here for every backend);
+        # services checks it for every backend (SQLite serialises writers, so the check in
+        # the write's transaction is enough there).
         constraints = [
             models.CheckConstraint(
                 condition=Q(audience__gte=0),
                 name="session_audience_non_negative",
-                violation_error_message=_("Audience cannot be negative."),
+                violation_error_message=MESSAGES["audience_non_negative"],
             ),
             models.CheckConstraint(
                 condition=Q(orders__gte=0),
                 name="session_orders_non_negative",
-                violation_error_message=_("Orders cannot be negative."),
+                violation_error_message=MESSAGES["orders_non_negative"],
+            ),
+            models.CheckConstraint(
+                condition=Q(audience__lte=validators.MAX_COUNT, orders__lte=validators.MAX_COUNT),
+                name="session_counts_at_most_max",
+                violation_error_message=MESSAGES["count_max"],
             ),
             models.CheckConstraint(
                 condition=Q(revenue__gte=0),
                 name="session_revenue_non_negative",
-                violation_error_message=_("Revenue cannot be negative."),
+                violation_error_message=MESSAGES["revenue_non_negative"],
             ),
             models.CheckConstraint(
                 condition=Q(ended_at__gt=F("started_at")),
                 name="session_ends_after_start",
-                violation_error_message=_("A session must end after it starts."),
+                violation_error_message=MESSAGES["end_after_start"],
             ),
-            models.UniqueConstraint(
-                fields=["official", "started_at"],
-                name="one_session_per_official_start",
-                violation_error_message=_(
-                    "This official already has a session starting at this time."
+            models.CheckConstraint(
+                condition=Q(
+                    ended_at__lte=F("started_at")
+                    + timedelta(hours=validators.MAX_SESSION_HOURS)
                 ),
+                name="session_at_most_max_hours",
+                violation_error_message=MESSAGES["max_duration"],
+            ),
+            models.CheckConstraint(
+                condition=Q(started_at__gte=validators.FIRST_MOMENT,
+                            started_at__lt=validators.END_MOMENT),
+                name="session_starts_in_year_range",
+                violation_error_message=MESSAGES["year_range"],
             ),
         ]
 
@@ -245,19 +318,12 @@ class LivestreamSession(models.Model):
         return self.title
 
     def clean(self) -> None:
-        # Field-level messages for rules the constraints also hold, so a form shows each error
-        # next to its field; full_clean() then skips the constraints on fields that failed.
-        errors = {}
-        if self.started_at and self.ended_at and self.ended_at <= self.started_at:
-            errors["ended_at"] = _("A session must end after it starts.")
-        if self.official_id and self.started_at:
-            clash = LivestreamSession.objects.filter(
-                official_id=self.official_id, started_at=self.started_at
-            ).exclude(pk=self.pk)
-            if clash.exists():
-                errors["started_at"] = _(
-                    "This official already has a session starting at this time."
-                )
+        # The rules between fields, each on the field a person would correct. They repeat
+        # the check constraints, so full_clean() never needs a query to test those; the rules
+        # that need the database (overlaps, an inactive official) are in services.
+        errors = validators.session_times_check(
+            started_at=self.started_at, ended_at=self.ended_at
+        )
         if errors:
             raise ValidationError(errors)
 

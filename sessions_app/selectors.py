@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from .models import County, Holiday, LivestreamSession
 from .services import SESSION_EDITABLE_FIELDS
+from .validators import END_MOMENT, FIRST_MOMENT
 
 
 def holiday_current_or_latest(*, today=None) -> Holiday | None:
@@ -46,7 +47,10 @@ def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
     deleted) with who and when, the version before it, and which editable fields differ
     from it. A deleted session keeps its trail."""
     records = list(
-        LivestreamSession.history.filter(id=session_id)
+        LivestreamSession.history.filter(
+            # Versions whose times the driver cannot read (see LivestreamSessionManager).
+            id=session_id, started_at__gte=FIRST_MOMENT, started_at__lt=END_MOMENT
+        )
         .select_related("history_user")
         .order_by("history_date", "history_id")
     )
@@ -76,7 +80,8 @@ _METRICS = {
     "audience": Coalesce(Sum("audience"), 0),
     "orders": Coalesce(Sum("orders"), 0),
     # An explicit output field so SQLite's sums come back quantized to cents, as PostgreSQL's.
-    "revenue": Coalesce(Sum("revenue"), _ZERO, output_field=DecimalField(max_digits=18,
+    # 38 digits: the sums of any holiday fit (validators.MAX_COUNT), so no summary overflows.
+    "revenue": Coalesce(Sum("revenue"), _ZERO, output_field=DecimalField(max_digits=38,
                                                                         decimal_places=2)),
 }
 
@@ -113,7 +118,7 @@ def _holiday_summary(holiday: Holiday) -> dict:
     qs = LivestreamSession.objects.in_holiday(holiday)
     totals = qs.aggregate(**_METRICS)
     poverty = qs.filter(county__poverty_relief_key=True).aggregate(
-        r=Coalesce(Sum("revenue"), _ZERO)
+        r=_METRICS["revenue"]
     )["r"]
     days = {
         row["day"]: row

@@ -8,21 +8,32 @@ rule is written once. A write that changes what a holiday's rankings cover bumps
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from simple_history.utils import bulk_create_with_history
 
 from linfen_tracker.celery_app import app as celery_app
 from linfen_tracker.generations import RANKINGS, generation_bump
 
-from .models import County, Holiday, LivestreamSession, Official
+from .imports.rows import (
+    IMPORT_BATCH_TTL,
+    ImportBatchGone,
+    ImportCheck,
+    ImportRow,
+    RowError,
+    import_batch_check,
+)
+from .models import County, Holiday, ImportBatch, LivestreamSession, Official
+from .validators import MESSAGES, overlap_error, session_rules_check
 
 logger = logging.getLogger(__name__)
 
@@ -103,23 +114,82 @@ def rankings_recompute_request(*, holiday_ids: Iterable[int]) -> list[int]:
     return sent
 
 
-def _integrity_error_to_validation(error: IntegrityError) -> ValidationError:
-    if "one_session_per_official_start" in str(error) or "UNIQUE" in str(error):
-        return ValidationError(
-            {"started_at": _("This official already has a session starting at this time.")}
+# Database constraints and the field whose input breaks them (the message is the
+# constraint's own, the same as `clean()` gives).
+_CONSTRAINT_FIELDS = {
+    "session_audience_non_negative": "audience",
+    "session_orders_non_negative": "orders",
+    "session_counts_at_most_max": "audience",
+    "session_revenue_non_negative": "revenue",
+    "session_ends_after_start": "ended_at",
+    "session_at_most_max_hours": "ended_at",
+    "session_starts_in_year_range": "started_at",
+}
+# The PostgreSQL exclusion constraint of migration 0006.
+OVERLAP_CONSTRAINT = "session_no_overlap_per_official_platform"
+
+
+def session_database_check(
+    *, session: LivestreamSession, previous_official_id: int | None = None
+) -> None:
+    """Check the rules that read other rows; raise ValidationError (field -> messages).
+
+    - At most one session of an official at a time on one platform: [start, end) ranges of
+      the same official and platform must not overlap (touching is fine). A simulcast on
+      another platform is allowed (anomaly review flags it, not entry).
+    - An inactive official hosts no new session; an old session keeps its official.
+    """
+    errors: dict[str, list] = {}
+    official = session.official
+    if not official.active and official.pk != previous_official_id:
+        errors["official"] = [ValidationError(MESSAGES["inactive_official"], code="inactive")]
+    clash = (
+        LivestreamSession.objects.filter(
+            official_id=official.pk,
+            platform=session.platform,
+            started_at__lt=session.ended_at,
+            ended_at__gt=session.started_at,
         )
+        .exclude(pk=session.pk)
+        .order_by("started_at")
+        .first()
+    )
+    if clash is not None:
+        errors["started_at"] = [overlap_error(
+            title=clash.title, started_at=clash.started_at, ended_at=clash.ended_at
+        )]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _integrity_error_to_validation(error: IntegrityError) -> ValidationError:
+    text = str(error)
+    if OVERLAP_CONSTRAINT in text:
+        return ValidationError({"started_at": ValidationError(
+            MESSAGES["overlap"], code="overlap",
+            params={"title": "?", "start": "?", "end": "?"},
+        )})
+    for constraint in LivestreamSession._meta.constraints:
+        if constraint.name in text:
+            field = _CONSTRAINT_FIELDS.get(constraint.name, NON_FIELD_ERRORS)
+            return ValidationError({field: constraint.get_violation_error_message()})
     return ValidationError(_("The session breaks a rule of the database: %(error)s") % {
         "error": error
     })
 
 
-def _session_save(*, session: LivestreamSession, user: AbstractBaseUser | None) -> None:
+def _session_save(*, session: LivestreamSession, user: AbstractBaseUser | None,
+                  previous_official_id: int | None = None) -> None:
+    """Validate every rule, then save inside the caller's transaction."""
+    session_rules_check(session=session)
+    session_database_check(session=session, previous_official_id=previous_official_id)
     session._history_user = user
     try:
         with transaction.atomic():
             session.save()
     except IntegrityError as error:
-        # A concurrent write won the race past full_clean(); report it like a form error.
+        # A concurrent write won the race past the checks (PostgreSQL's constraints hold
+        # the rule); report it like a form error, naming the other session when it can.
         raise _integrity_error_to_validation(error) from error
 
 
@@ -139,7 +209,8 @@ def session_create(
 ) -> LivestreamSession:
     """Create a session; its county defaults to the official's county at entry time.
 
-    Raises ValidationError (field -> messages) for a bad row; nothing is saved then.
+    Every rule is checked (`session_rules_check`, `session_database_check`); a bad row
+    raises ValidationError (field -> messages) and nothing is saved.
     """
     session = LivestreamSession(
         official=official,
@@ -154,7 +225,6 @@ def session_create(
         revenue=revenue,
         entered_by=entered_by,
     )
-    session.full_clean()
     with transaction.atomic():
         _session_save(session=session, user=entered_by)
         rankings_mark_stale(days={local_date(session.started_at)})
@@ -166,27 +236,29 @@ def session_update(
     session: LivestreamSession,
     updated_by: AbstractBaseUser | None,
     data: dict[str, Any],
-    expected_version: int | None = None,
+    expected_version: int,
 ) -> LivestreamSession:
     """Apply `data` (field -> value) to a session and save it.
 
-    With `expected_version`, the edit is refused with SessionEditConflict when the stored
-    version differs (someone saved in between). Recomputes are requested for the holidays of
-    both the old and the new start date, since an edit can move a session between holidays.
+    `expected_version` is the version the edit started from: when the stored version
+    differs (someone saved in between), the edit is refused with SessionEditConflict and
+    nothing is overwritten. Every path that edits (page, admin, API, import) must send it.
+    Recomputes are requested for the holidays of both the old and the new start date, since
+    an edit can move a session between holidays.
     """
     unknown = set(data) - set(SESSION_EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Not editable: {sorted(unknown)}")
     with transaction.atomic():
         current = LivestreamSession.objects.select_for_update().get(pk=session.pk)
-        if expected_version is not None and current.version != expected_version:
+        if current.version != expected_version:
             raise SessionEditConflict(current_version=current.version)
         old_day = local_date(current.started_at)
         for field, value in data.items():
             setattr(session, field, value)
-        session.full_clean()
         session.version = current.version + 1
-        _session_save(session=session, user=updated_by)
+        _session_save(session=session, user=updated_by,
+                      previous_official_id=current.official_id)
         rankings_mark_stale(days={old_day, local_date(session.started_at)})
     return session
 
@@ -212,3 +284,105 @@ def holiday_save(*, holiday: Holiday, user: AbstractBaseUser | None) -> Holiday:
         transaction.on_commit(partial(rankings_recompute_request, holiday_ids=[holiday.pk]))
     holiday.refresh_from_db(fields=["data_version"])
     return holiday
+
+
+# --- Spreadsheet import (checks in sessions_app/imports/) ----------------------------------
+
+# Rows a bulk insert writes at a time.
+IMPORT_BULK_BATCH_SIZE = 1000
+
+
+def sessions_import(
+    *, rows: list[ImportRow], user: AbstractBaseUser | None, source: str = ""
+) -> list[LivestreamSession]:
+    """Save validated rows in one transaction, each with its audit history row.
+
+    The history names `user` (also `entered_by`) and the change reason "import: <source>".
+    The holidays the rows fall in are marked stale once, so one recompute per holiday
+    follows the commit. A clash with a concurrent write on the overlap rule (PostgreSQL's exclusion
+    constraint) raises IntegrityError and saves nothing.
+    """
+    sessions = [
+        LivestreamSession(
+            official_id=row.official_id,
+            county_id=row.county_id,
+            platform=row.platform,
+            title=row.title,
+            products=row.products,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            audience=row.audience,
+            orders=row.orders,
+            revenue=row.revenue,
+            entered_by=user,
+        )
+        for row in rows
+    ]
+    with transaction.atomic():
+        created = bulk_create_with_history(
+            sessions,
+            LivestreamSession,
+            batch_size=IMPORT_BULK_BATCH_SIZE,
+            default_user=user,
+            default_change_reason=f"import: {source}"[:100],
+        )
+        rankings_mark_stale(days={local_date(row.started_at) for row in rows})
+    return created
+
+
+def import_batch_stage(*, user: AbstractBaseUser, check: ImportCheck) -> ImportBatch:
+    """Keep a checked upload's rows in the database until it is confirmed or cancelled (the
+    preview and the confirm may reach different processes); purge expired ones."""
+    if check.read is None or not check.ok:
+        raise ValueError("Only a file checked without errors can be staged.")
+    ImportBatch.objects.filter(created_at__lt=timezone.now() - IMPORT_BATCH_TTL).delete()
+    return ImportBatch.objects.create(
+        user=user, filename=check.filename[:255], content=check.read.to_json()
+    )
+
+
+def import_batch_cancel(*, batch_id: int, user: AbstractBaseUser) -> bool:
+    """Drop the user's staged upload; return whether there was one. Nothing is saved."""
+    deleted, _detail = ImportBatch.objects.filter(pk=batch_id, user=user).delete()
+    return bool(deleted)
+
+
+@dataclass
+class ImportOutcome:
+    check: ImportCheck
+    created: int = 0
+
+
+def import_batch_confirm(*, batch_id: int, user: AbstractBaseUser) -> ImportOutcome:
+    """Validate the staged upload again and save all its rows, or none.
+
+    The batch row is locked and deleted in the import's transaction, so a double-clicked
+    confirm imports once (the second finds no batch: ImportBatchGone). With any error the
+    transaction saves nothing and the batch stays for the user to see the errors and cancel.
+    A concurrent write that wins the overlap race is reported as row errors
+    found by validating again, not as a server error.
+    """
+    try:
+        with transaction.atomic():
+            batch = (
+                ImportBatch.objects.select_for_update()
+                .filter(pk=batch_id, user=user,
+                        created_at__gte=timezone.now() - IMPORT_BATCH_TTL)
+                .first()
+            )
+            if batch is None:
+                raise ImportBatchGone
+            check = import_batch_check(batch=batch)
+            if not check.ok:
+                return ImportOutcome(check=check)
+            created = sessions_import(rows=check.rows, user=user, source=batch.filename)
+            batch.delete()
+    except IntegrityError:
+        logger.info("Import of batch %s lost a race on a unique constraint", batch_id)
+        check = import_batch_check(batch=batch)
+        if check.ok:
+            check.errors.append(RowError(0, "", _(
+                "Another change was saved at the same time: upload the file again."
+            )))
+        return ImportOutcome(check=check)
+    return ImportOutcome(check=check, created=len(created))

@@ -75,8 +75,11 @@ class SessionFactory(factory.django.DjangoModelFactory):
     platform = "douyin"
     title = factory.Sequence(lambda n: f"Walnuts live {n}")
     products = "walnuts"
+    # A minute apart and a minute long: factory sessions of one official never overlap on a
+    # platform (PostgreSQL's exclusion constraint would refuse them). Tests that need a
+    # realistic length give ended_at.
     started_at = factory.Sequence(lambda n: beijing(2020, 5, 2, 10) + timedelta(minutes=n))
-    ended_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(hours=2))
+    ended_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(minutes=1))
     audience = 200_000
     orders = 2_000
     revenue = Decimal("230000.00")

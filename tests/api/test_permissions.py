@@ -40,7 +40,7 @@ def world(holiday, official, county):
 def session_body(w):
     return {"official": w.official.pk, "platform": "jd", "title": "Millet",
             "started_at": "2020-05-03T09:00:00+08:00", "ended_at": "2020-05-03T10:00:00+08:00",
-            "audience": 1, "orders": 1, "revenue": "1.00"}
+            "audience": 1, "orders": 1, "revenue": "1.00", "version": 1}
 
 
 def county_body(w):
@@ -98,7 +98,7 @@ ENDPOINTS = [
     ("sessions-update", "put", lambda w: f"/api/v1/sessions/{w.session.pk}/", session_body,
      WRITE, 200),
     ("sessions-partial", "patch", lambda w: f"/api/v1/sessions/{w.session.pk}/",
-     lambda w: {"orders": 7}, WRITE, 200),
+     lambda w: {"orders": 7, "version": 1}, WRITE, 200),
     ("sessions-delete", "delete", lambda w: f"/api/v1/sessions/{w.session.pk}/", None,
      WRITE, 204),
     ("sessions-history", "get", lambda w: f"/api/v1/sessions/{w.session.pk}/history/", None,

@@ -117,8 +117,22 @@ def test_it_rejects_a_second_session_of_an_official_at_the_same_start(
     response = staff_api.post(LIST, payload, format="json")
 
     assert response.status_code == 400
-    assert "already has a session" in response.json()["started_at"][0]
+    assert "already has a session on this platform" in response.json()["started_at"][0]
     assert LivestreamSession.objects.count() == 1
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_an_update_without_a_version_is_428_and_changes_nothing(staff_api, payload, official,
+                                                                method):
+    session = SessionFactory(official=official, revenue=Decimal("10.00"))
+
+    response = getattr(staff_api, method)(detail(session), {**payload, "revenue": "20.00"},
+                                          format="json")
+
+    assert response.status_code == 428
+    assert "version" in response.json()["detail"]
+    session.refresh_from_db()
+    assert (session.revenue, session.version) == (Decimal("10.00"), 1)
 
 
 def test_it_rejects_a_payload_that_is_not_an_object(staff_api):
@@ -136,7 +150,8 @@ def test_it_rejects_malformed_json(staff_api):
 def test_partial_update_changes_the_field_and_bumps_the_version(staff_api, staff_user, official):
     session = SessionFactory(official=official, revenue=Decimal("10.00"))
 
-    response = staff_api.patch(detail(session), {"revenue": "20.00"}, format="json")
+    response = staff_api.patch(detail(session), {"revenue": "20.00", "version": 1},
+                               format="json")
 
     assert response.status_code == 200, response.data
     assert response.data["revenue"] == "20.00"
@@ -196,7 +211,7 @@ def test_a_full_update_rejects_end_before_start_and_keeps_the_row(staff_api, off
     body = {
         "official": official.pk, "platform": "kuaishou", "title": "t",
         "started_at": "2020-05-02T10:00:00+08:00", "ended_at": "2020-05-02T09:00:00+08:00",
-        "audience": 1, "orders": 1, "revenue": "1.00",
+        "audience": 1, "orders": 1, "revenue": "1.00", "version": 1,
     }
 
     response = staff_api.put(detail(session), body, format="json")
@@ -213,8 +228,8 @@ def test_moving_a_session_onto_another_of_the_officials_start_times_is_a_400(
     first = SessionFactory(official=official, started_at=beijing(2020, 5, 1, 10))
     second = SessionFactory(official=official, started_at=beijing(2020, 5, 1, 14))
 
-    response = staff_api.patch(detail(second), {"started_at": first.started_at.isoformat()},
-                               format="json")
+    response = staff_api.patch(detail(second), {"started_at": first.started_at.isoformat(),
+                                                 "version": 1}, format="json")
 
     assert response.status_code == 400
     assert "started_at" in response.json()
@@ -235,7 +250,7 @@ def test_delete_removes_the_session_and_keeps_its_history(staff_api, staff_user,
 def test_history_lists_who_changed_what_from_which_value(staff_api, staff_user, payload):
     created = staff_api.post(LIST, payload, format="json").json()
     url = f"{LIST}{created['id']}/"
-    staff_api.patch(url, {"revenue": "1.00", "title": "更正"}, format="json")
+    staff_api.patch(url, {"revenue": "1.00", "title": "更正", "version": 1}, format="json")
 
     response = staff_api.get(f"{url}history/")
 

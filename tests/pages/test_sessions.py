@@ -105,11 +105,13 @@ def test_bad_numbers_are_explained_next_to_their_fields(staff, holiday):
 def test_a_second_session_of_an_official_at_the_same_start_is_refused_at_started_at(
     staff, holiday
 ):
-    existing = SessionFactory(started_at=beijing(2020, 5, 2, 10, 0))
+    existing = SessionFactory(title="Earlier show", started_at=beijing(2020, 5, 2, 10, 0),
+                              ended_at=beijing(2020, 5, 2, 11, 0))
     response = post(staff, "/sessions/new/", form_data(
         existing.official, started_at="2020-05-02T10:00", ended_at="2020-05-02T11:00"))
     assert field_errors(response.content.decode(), "started_at") == [
-        "This official already has a session starting at this time."]
+        "This official already has a session on this platform at this time (Earlier show, "
+        "2020-05-02 10:00 to 2020-05-02 11:00)."]
     assert LivestreamSession.objects.count() == 1
 
 

@@ -66,7 +66,8 @@ def test_editing_a_session_into_another_holiday_recomputes_both(
     assert values(holiday) == [Decimal("100.00")]
     with django_capture_on_commit_callbacks(execute=True):
         services.session_update(session=session, updated_by=None, data={
-            "started_at": beijing(2020, 10, 2, 10), "ended_at": beijing(2020, 10, 2, 12)})
+            "started_at": beijing(2020, 10, 2, 10), "ended_at": beijing(2020, 10, 2, 12)},
+            expected_version=session.version)
     assert values(holiday) == []
     assert values(national) == [Decimal("100.00")]
 

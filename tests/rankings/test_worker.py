@@ -40,7 +40,8 @@ def test_edits_in_quick_succession_all_reach_the_rankings(celery_worker_on_redis
     )
     for cents in range(2, 12):
         services.session_update(session=session, updated_by=None,
-                                data={"revenue": Decimal(cents)})
+                                data={"revenue": Decimal(cents)},
+                                expected_version=session.version)
 
     def caught_up():
         holiday.refresh_from_db()

@@ -9,21 +9,25 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from sessions_app import imports
+from sessions_app import imports, services
 from sessions_app.imports import (
     SpreadsheetRejected,
+    import_check,
+    import_template_build,
+    spreadsheets,
+)
+from sessions_app.models import County, Holiday, ImportBatch, LivestreamSession
+from sessions_app.services import (
     import_batch_cancel,
     import_batch_confirm,
     import_batch_stage,
-    import_check,
-    import_template_build,
+    rankings_recompute_request,
     sessions_import,
 )
-from sessions_app.models import County, Holiday, ImportBatch, LivestreamSession
-from sessions_app.services import rankings_recompute_request
 
 from ..factories import HolidayFactory, OfficialFactory, SessionFactory, UserFactory, beijing
 
@@ -192,7 +196,7 @@ def test_rows_past_a_wrong_declared_sheet_dimension_are_still_read(official):
 
 
 def test_a_sheet_going_far_past_the_row_cap_is_refused_early(official, monkeypatch):
-    monkeypatch.setattr(imports, "IMPORT_MAX_ROW_NUMBER", 10)
+    monkeypatch.setattr(spreadsheets, "IMPORT_MAX_ROW_NUMBER", 10)
     content = _csv([_row(official)] + [[""] * 10] * 20)
 
     with pytest.raises(SpreadsheetRejected, match="past row 10"):
@@ -254,7 +258,8 @@ def test_it_reports_row_column_and_reason_for_every_bad_row(official):
 
 
 def test_it_refuses_repeats_within_the_file_and_sessions_already_stored(official):
-    SessionFactory(official=official, started_at=beijing(2020, 5, 2, 10))
+    SessionFactory(official=official, title="Stored walnuts", started_at=beijing(2020, 5, 2, 10),
+                   ended_at=beijing(2020, 5, 2, 12))
     content = _csv([
         _row(official),
         _row(official),
@@ -264,8 +269,10 @@ def test_it_refuses_repeats_within_the_file_and_sessions_already_stored(official
     check = import_check(filename="dup.csv", content=content)
 
     assert _errors(check) == [
-        (3, "开始时间", "Row 2 already has a session of this official starting at this time."),
-        (4, "开始时间", "This official already has a session starting at this time."),
+        (3, "开始时间", "Row 2 has a session of this official on this platform at an "
+                    "overlapping time."),
+        (4, "开始时间", "This official already has a session on this platform at this time "
+                    "(Stored walnuts, 2020-05-02 10:00 to 2020-05-02 12:00)."),
     ]
 
 
@@ -299,11 +306,15 @@ def test_values_in_columns_without_a_header_are_reported_not_dropped(official):
 
 def test_a_formula_cell_in_an_xlsx_is_refused_with_a_clear_error(official):
     content = _xlsx([[official.id, "", "douyin", '=HYPERLINK("http://evil.example","x")', "",
-                      "2020-05-01 10:00", "2020-05-01 11:00", 1, 1, 1]])
+                      "2020-05-01 10:00", "2020-05-01 11:00", "=1+1", 1, 1]])
 
     check = import_check(filename="f.xlsx", content=content)
 
-    assert _errors(check) == [(2, "title", "Formulas are not accepted: paste the values only.")]
+    assert _errors(check) == [
+        (2, "title", "Text may not start with =, +, -, @, a tab or a line break (a spreadsheet "
+                     "would run it as a formula)."),
+        (2, "audience", "Formulas are not accepted: paste the values only."),
+    ]
 
 
 def test_csv_text_that_would_run_as_a_formula_on_export_is_refused(official):
@@ -356,7 +367,7 @@ def test_an_upload_over_the_size_limit_is_refused(settings):
 
 
 def test_a_file_with_more_rows_than_the_cap_is_refused(official, monkeypatch):
-    monkeypatch.setattr(imports, "IMPORT_MAX_ROWS", 3)
+    monkeypatch.setattr(spreadsheets, "IMPORT_MAX_ROWS", 3)
     rows = [_row(official, started_at=f"2020-05-01 1{i}:00", ended_at=f"2020-05-01 1{i}:30")
             for i in range(4)]
 
@@ -424,29 +435,36 @@ def test_only_a_checked_file_without_errors_can_be_staged(official, staff_user):
 def test_confirm_validates_again_against_data_saved_since_the_preview(official, staff_user):
     batch = _stage(staff_user, _csv([_row(official)]), "s.csv")
     assert imports.import_batch_check(batch=batch).ok
-    SessionFactory(official=official, started_at=beijing(2020, 5, 1, 10))
+    SessionFactory(official=official, title="Saved meanwhile",
+                   started_at=beijing(2020, 5, 1, 10, 30), ended_at=beijing(2020, 5, 1, 12, 30))
 
     outcome = import_batch_confirm(batch_id=batch.id, user=staff_user)
 
     assert outcome.created == 0
     assert _errors(outcome.check) == [
-        (2, "开始时间", "This official already has a session starting at this time.")
+        (2, "开始时间", "This official already has a session on this platform at this time "
+                    "(Saved meanwhile, 2020-05-01 10:30 to 2020-05-01 12:30).")
     ]
     assert LivestreamSession.objects.count() == 1
 
 
-def test_a_concurrent_write_winning_the_unique_race_becomes_a_row_error(
+@pytest.mark.skipif(
+    not connection.vendor == "postgresql",
+    reason="SQLite serialises writers, so the check in the import's transaction cannot be "
+           "raced; PostgreSQL's exclusion constraint is what this tests",
+)
+def test_a_concurrent_write_winning_the_overlap_race_becomes_a_row_error(
     official, staff_user, monkeypatch
 ):
     batch = _stage(staff_user, _csv([_row(official)]), "s.csv")
-    real_bulk_create = imports.bulk_create_with_history
+    real_bulk_create = services.bulk_create_with_history
 
     def another_writer_commits_first(objs, model, **kwargs):
         # Between validation and insert, someone saves the same official and start time.
         SessionFactory(official=official, started_at=beijing(2020, 5, 1, 10))
         return real_bulk_create(objs, model, **kwargs)
 
-    monkeypatch.setattr(imports, "bulk_create_with_history", another_writer_commits_first)
+    monkeypatch.setattr(services, "bulk_create_with_history", another_writer_commits_first)
 
     outcome = import_batch_confirm(batch_id=batch.id, user=staff_user)
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from sessions_app import services
 from sessions_app.models import County, Holiday, LivestreamSession
@@ -56,20 +57,45 @@ def test_a_bad_row_is_refused_whole_with_field_errors(staff_user):
     assert LivestreamSession.objects.count() == 0
 
 
-def test_a_duplicate_start_is_a_started_at_error():
+def test_an_overlap_on_the_same_platform_is_a_started_at_error_naming_the_other():
     official = OfficialFactory()
-    create(official)
-    with pytest.raises(ValidationError) as caught:
-        create(official)
-    assert list(caught.value.message_dict) == ["started_at"]
+    create(official, title="First show")
+    with pytest.raises(ValidationError) as caught, translation.override("en"):
+        create(official, started_at=beijing(2020, 5, 2, 10, 30), ended_at=beijing(2020, 5, 2, 13))
+    with translation.override("en"):
+        assert caught.value.message_dict == {"started_at": [
+            "This official already has a session on this platform at this time (First show, "
+            "2020-05-02 10:00 to 2020-05-02 12:00)."]}
     assert LivestreamSession.objects.count() == 1
+
+
+def test_a_simulcast_on_another_platform_and_a_back_to_back_session_are_allowed():
+    official = OfficialFactory()
+    first = create(official)
+    create(official, platform="kuaishou", started_at=first.started_at, ended_at=first.ended_at)
+    create(official, started_at=first.ended_at, ended_at=first.ended_at + timedelta(hours=1))
+    assert LivestreamSession.objects.count() == 3
+
+
+def test_an_inactive_official_hosts_no_new_session_but_keeps_the_old_ones(staff_user):
+    official = OfficialFactory()
+    session = create(official)
+    official.active = False
+    official.save()
+    with pytest.raises(ValidationError) as caught:
+        create(official, started_at=beijing(2020, 5, 3, 10), ended_at=beijing(2020, 5, 3, 11))
+    assert list(caught.value.message_dict) == ["official"]
+    services.session_update(session=session, updated_by=staff_user, data={"orders": 1},
+                            expected_version=session.version)
+    assert LivestreamSession.objects.get().orders == 1
 
 
 def test_every_change_is_kept_with_who_and_old_and_new_values(staff_user):
     other = UserFactory(username="other-staff", group="city_staff")
     session = create(OfficialFactory(), user=staff_user)
     services.session_update(session=session, updated_by=other,
-                            data={"revenue": Decimal("120.00"), "orders": 12})
+                            data={"revenue": Decimal("120.00"), "orders": 12},
+                            expected_version=session.version)
     services.session_delete(session=session, deleted_by=staff_user)
     created, changed, deleted = session.history.order_by("history_date", "history_id")
     assert [h.history_type for h in (created, changed, deleted)] == ["+", "~", "-"]
@@ -98,7 +124,8 @@ def test_an_edit_from_a_stale_version_is_refused(staff_user):
 def test_an_update_refuses_fields_that_are_not_editable():
     session = SessionFactory()
     with pytest.raises(ValueError, match="entered_by"):
-        services.session_update(session=session, updated_by=None, data={"entered_by": None})
+        services.session_update(session=session, updated_by=None, data={"entered_by": None},
+                                expected_version=session.version)
 
 
 def test_a_write_marks_every_holiday_covering_its_old_and_new_dates(holiday):
@@ -108,7 +135,8 @@ def test_a_write_marks_every_holiday_covering_its_old_and_new_dates(holiday):
     session = SessionFactory(started_at=beijing(2020, 5, 2, 10))
     start = beijing(2020, 10, 2, 10)
     services.session_update(session=session, updated_by=None,
-                            data={"started_at": start, "ended_at": start + timedelta(hours=1)})
+                            data={"started_at": start, "ended_at": start + timedelta(hours=1)},
+                            expected_version=session.version)
     holiday.refresh_from_db()
     other.refresh_from_db()
     assert (holiday.data_version, other.data_version) == (1, 1)

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from sessions_app import demo
 from sessions_app.models import County, Holiday, LivestreamSession, Official
-from sessions_app.services import holiday_save, local_date, rankings_mark_stale
+from sessions_app.services import holiday_save, session_create
 
 DEMO_USERS = [
     # username, password, group, superuser
@@ -53,28 +53,20 @@ class Command(BaseCommand):
             Official.objects.filter(pk=officials[0].pk).update(user=official_user)
 
         key_slugs = {slug for slug, c in counties.items() if c.poverty_relief_key}
-        created, days = 0, set()
+        stored = set(LivestreamSession.objects.values_list("official_id", "started_at"))
+        created = 0
         for row in demo.demo_sessions(key_slugs):
             official = officials[row.official_index]
-            _, was_created = LivestreamSession.objects.get_or_create(
-                official=official,
-                started_at=row.started_at,
-                defaults={
-                    "county": official.county,
-                    "platform": row.platform,
-                    "title": row.title,
-                    "products": row.products,
-                    "ended_at": row.ended_at,
-                    "audience": row.audience,
-                    "orders": row.orders,
-                    "revenue": row.revenue,
-                    "entered_by": users["staff"],
-                },
+            if (official.pk, row.started_at) in stored:
+                continue
+            # Through the service, as every entry path: the demo keeps every rule.
+            session_create(
+                entered_by=users["staff"], official=official, county=official.county,
+                platform=row.platform, title=row.title, products=row.products,
+                started_at=row.started_at, ended_at=row.ended_at, audience=row.audience,
+                orders=row.orders, revenue=row.revenue,
             )
-            if was_created:
-                created += 1
-                days.add(local_date(row.started_at))
-        rankings_mark_stale(days=days)
+            created += 1
 
         in_holiday = LivestreamSession.objects.in_holiday(holiday)
         self.stdout.write(

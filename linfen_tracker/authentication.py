@@ -1,0 +1,42 @@
+"""How API clients authenticate (DRF's default authentication classes, settings.py).
+
+Kept apart from the views: DRF imports its default classes while `rest_framework.views`
+itself is being imported, so this module must not import DRF's views.
+"""
+
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+
+from . import generations
+
+
+class CachedTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, with the token's user and their permissions cached in
+    each process under the `auth` generation (linfen_tracker/generations.py).
+
+    A REST client polling a leaderboard would otherwise cost three queries a request (the
+    token and its user, then the user's own and group permissions). Any change to tokens,
+    users, groups or permissions bumps the generation, so a revoked token, a deactivated
+    user or a withdrawn role takes effect on the next request, in every process sharing the
+    cache. Failures are not cached.
+    """
+
+    def authenticate(self, request):
+        self.request = request  # DRF makes one instance per request
+        return super().authenticate(request)
+
+    def authenticate_credentials(self, key):
+        def load():
+            user, token = super(CachedTokenAuthentication, self).authenticate_credentials(key)
+            # Fills the user's permission cache (ModelBackend keeps it on the instance), so
+            # it is cached along with the user.
+            user.get_all_permissions()
+            return user, token
+
+        return generations.cached(generations.AUTH, f"token:{key}", load,
+                                  request=getattr(self, "request", None))
+
+
+# Token first: its `WWW-Authenticate` header is what turns "not logged in" into 401 rather
+# than 403 (DRF answers 403 when the first authenticator offers no challenge, as sessions
+# do not). The same list is DRF's default (settings.REST_FRAMEWORK).
+API_AUTHENTICATION = [CachedTokenAuthentication, SessionAuthentication]
