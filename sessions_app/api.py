@@ -32,6 +32,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from linfen_tracker.choices import ChoiceField
 from linfen_tracker.permissions import (
     API_AUTHENTICATION,
     CanAuditSessions,
@@ -131,7 +132,7 @@ class DescribedSerializer(DescribedFieldsMixin, serializers.Serializer):
 
 
 class DescribedModelSerializer(DescribedFieldsMixin, serializers.ModelSerializer):
-    pass
+    serializer_choice_field = ChoiceField  # a refused choice names the valid ones
 
 
 class DescribedPageNumberPagination(PageNumberPagination):

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
+from linfen_tracker.choices import ChoiceFilter
+
 from .models import County, Holiday, LivestreamSession, Official, Platform
 
 # Years a session, a holiday or a date filter may name. Livestream selling starts well after
@@ -107,7 +109,7 @@ class LivestreamSessionFilter(django_filters.FilterSet):
         {"type": "integer", "minimum": 1,
          "description": _("Sessions hosted by this official (id).")}
     )(IdOrSlugFilter(queryset=Official.objects.all(), label=_("official")))
-    platform = django_filters.ChoiceFilter(
+    platform = ChoiceFilter(
         choices=Platform.choices, label=_("platform"),
         help_text=_("Sessions on this platform."),
     )
