@@ -122,9 +122,22 @@ def test_a_failing_api_call_is_a_json_500(staff_user, holiday, monkeypatch):
     assert response.json() == {"detail": "A server error occurred."}
 
 
-def test_the_500_page_renders_without_the_request_or_the_database(django_assert_num_queries):
+def failing_context_processor(request):
+    raise RuntimeError("the database is down")
+
+
+def test_the_500_page_renders_without_the_request_or_the_database(
+    settings, django_assert_num_queries
+):
+    # What may have failed: the user, the session, anything the context processors read.
+    settings.TEMPLATES = [{
+        **settings.TEMPLATES[0],
+        "OPTIONS": {**settings.TEMPLATES[0]["OPTIONS"], "context_processors": [
+            *settings.TEMPLATES[0]["OPTIONS"]["context_processors"],
+            "tests.pages.test_errors.failing_context_processor",
+        ]},
+    }]
     request = RequestFactory().get("/holidays/labor-day-2020/")
-    # What may have failed: reading the user would raise (and query) here.
     request.user = SimpleLazyObject(lambda: 1 / 0)
     request.session = SimpleLazyObject(lambda: 1 / 0)
 
