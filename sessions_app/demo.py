@@ -100,7 +100,7 @@ def _split_exactly(rng: random.Random, total_cents: int, n: int, median: float) 
     return cents
 
 
-def _figures(rng: random.Random, cents: int) -> tuple[int, int]:
+def _orders_and_audience_for(rng: random.Random, cents: int) -> tuple[int, int]:
     """Orders and audience that fit a revenue: order value 30-250 yuan, about 2% of viewers
     buying."""
     yuan = cents / 100
@@ -149,7 +149,7 @@ def _session(rng, index, cents, day, used, start=None) -> DemoSession:
     while (index, start) in used:  # one session per official per start time
         start += timedelta(hours=5)
     used.add((index, start))
-    orders, audience = _figures(rng, cents)
+    orders, audience = _orders_and_audience_for(rng, cents)
     products = PRODUCTS[county]
     return DemoSession(
         official_index=index,
