@@ -14,12 +14,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# SQLite file, tasks in-process, demo data, http://127.0.0.1:8000/
+# SQLite file, tasks in-process, demo data, http://127.0.0.1:$(PORT)/ (`PORT=8001 make run`)
+PORT ?= 8000
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C stops)"
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
+	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # The whole suite. DATABASE_URL / CELERY_BROKER_URL pick PostgreSQL / Redis (see .ci/run).
 test: install browser-deps

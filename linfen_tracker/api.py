@@ -21,6 +21,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from sessions_app.services import SessionEditConflict
 
+from .choices import ChoiceField
+
 
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
@@ -111,7 +113,7 @@ class DescribedSerializer(DescribedFieldsMixin, serializers.Serializer):
 
 
 class DescribedModelSerializer(DescribedFieldsMixin, serializers.ModelSerializer):
-    pass
+    serializer_choice_field = ChoiceField  # a refused choice names the valid ones
 
 
 class DescribedPageNumberPagination(PageNumberPagination):

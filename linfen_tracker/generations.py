@@ -12,6 +12,13 @@ the leaderboard.
   receivers in `linfen_tracker.signals`.
 - `rankings`: what a leaderboard shows (holidays, snapshots, names, and the data versions
   behind its status). Bumped by session writes, recomputes and `rankings.signals`.
+- `reference`: what every holiday's summary and charts print about counties, officials and
+  holidays (names, poverty-relief flags, dates), not their sessions. Bumped by the signal
+  receivers in `sessions_app.signals` on any saved or deleted county, official or holiday.
+
+What is built per holiday is also stamped with a version of that holiday (`shared_cached`'s
+`version`: its `data_version`, which every session write touching it bumps in the write's
+transaction, or its latest snapshot): a write to one holiday leaves the others' copies good.
 
 Tokens are random, not counters: a generation evicted from the shared cache comes back as a
 new token, never as an old value that stale entries were filed under. A bump happens at once
@@ -38,7 +45,12 @@ logger = logging.getLogger(__name__)
 
 AUTH = "auth"
 RANKINGS = "rankings"
-NAMES = (AUTH, RANKINGS)
+REFERENCE = "reference"
+NAMES = (AUTH, RANKINGS, REFERENCE)
+
+# How long a shared entry may outlive a write that bypassed the bumps (raw SQL, a
+# QuerySet.update of a county): the generations and versions, not this, make entries exact.
+SHARED_CACHE_SECONDS = 3600
 
 T = TypeVar("T")
 _MISSING = object()
@@ -110,4 +122,29 @@ def cached(name: str, key: str, build: Callable[[], T], *, request=None) -> T:
         return entry[1]
     value = build()
     local.set(full_key, (current[name], value), settings.LOCAL_CACHE_SECONDS)
+    return value
+
+
+def shared_cached(name: str, key: str, build: Callable[[], T], *, version: object = None,
+                  request=None) -> T:
+    """`build()`, cached in the shared cache (Redis: one copy for every process) under the
+    current token of generation `name` and `version`.
+
+    For reads that cost more to build than to fetch (a holiday's summary, its charts), so
+    built once for all processes. Like `cached`, one slot per key holding the stamp it was
+    built under, and nothing cached where per-process copies are (LOCAL_CACHE_SECONDS 0:
+    without Redis, `default` is per process too). Exceptions from `build` are not cached.
+    """
+    if settings.LOCAL_CACHE_SECONDS <= 0:
+        return build()
+    current = generations_get(request)
+    if current is None:
+        return build()
+    stamp = (current[name], version)
+    full_key = f"{name}:{key}"
+    entry = cache.get(full_key)
+    if entry is not None and entry[0] == stamp:
+        return entry[1]
+    value = build()
+    cache.set(full_key, (stamp, value), SHARED_CACHE_SECONDS)
     return value

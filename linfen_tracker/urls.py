@@ -14,3 +14,7 @@ urlpatterns = [
     path("sessions/", include("sessions_app.urls")),
     path("", include("rankings.urls")),
 ]
+
+handler403 = "linfen_tracker.views.permission_denied"
+handler404 = "linfen_tracker.views.page_not_found"
+handler500 = "linfen_tracker.views.server_error"

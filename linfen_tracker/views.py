@@ -1,10 +1,19 @@
-"""Project-level views: the health check."""
+"""Project-level views: the health check and the error pages (403, 404, 500)."""
 
+import logging
+
+from django.core.exceptions import DisallowedHost
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from .celery_app import app as celery_app
+
+logger = logging.getLogger(__name__)
 
 
 def _database_ok() -> bool:
@@ -37,3 +46,49 @@ def healthz(request):
         {"status": "ok" if healthy else "unavailable", "database": database, "broker": broker},
         status=200 if healthy else 503,
     )
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _previous_page(request) -> str | None:
+    """The page the visitor came from, if it is one of ours and not this one: the error
+    pages link back to it."""
+    referer = request.META.get("HTTP_REFERER", "")
+    try:
+        ours = url_has_allowed_host_and_scheme(
+            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    except DisallowedHost:
+        return None
+    return referer if ours and referer != request.build_absolute_uri() else None
+
+
+def permission_denied(request, exception):
+    """handler403: a logged-in user without the permission (anonymous visitors are sent to
+    the login page first)."""
+    if _is_api(request):
+        return JsonResponse({"detail": _("You do not have permission to perform this action.")},
+                            status=403)
+    return render(request, "403.html", {"previous_page": _previous_page(request)}, status=403)
+
+
+def page_not_found(request, exception):
+    """handler404: no such page, or no such holiday, session or official."""
+    if _is_api(request):
+        return JsonResponse({"detail": _("Not found.")}, status=404)
+    return render(request, "404.html", {"previous_page": _previous_page(request)}, status=404)
+
+
+def server_error(request):
+    """handler500. Whatever failed (the database, the session, a template) may fail again, so
+    the page is rendered without the request: no user, no context processors, no query."""
+    if _is_api(request):
+        return JsonResponse({"detail": _("A server error occurred.")}, status=500)
+    try:
+        body = loader.get_template("500.html").render({})
+    except Exception:
+        logger.exception("The 500 page could not be rendered")
+        body = "<!doctype html><title>500</title><h1>Server error (500)</h1><a href=\"/\">/</a>"
+    return HttpResponseServerError(body)

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from linfen_tracker import generations
 from linfen_tracker.api import CSV_RESPONSE, DescribedSerializer
+from linfen_tracker.choices import ChoiceField
 from linfen_tracker.exports import csv_response
 from linfen_tracker.permissions import CanViewSessions
 from sessions_app.api import HolidayRefSerializer
@@ -38,10 +39,10 @@ class RankingQuerySerializer(DescribedSerializer):
         max_length=60,
         help_text=_("Holiday id or slug; by default the current holiday, else the latest."),
     )
-    metric = serializers.ChoiceField(
+    metric = ChoiceField(
         choices=Metric.choices, default=Metric.REVENUE, help_text=_("What is summed.")
     )
-    scope = serializers.ChoiceField(
+    scope = ChoiceField(
         choices=Scope.choices, default=Scope.OFFICIAL, help_text=_("Who is ranked.")
     )
     limit = serializers.IntegerField(

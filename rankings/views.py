@@ -7,16 +7,24 @@ figures (`charts.py`) and render. Reading needs a login; every role may read.
 from collections import Counter
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
-from django.db.models import Count, Sum
 from django.http import Http404, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 
-from sessions_app.models import Holiday, Official
-from sessions_app.selectors import holiday_current_or_latest, holiday_get, holiday_summary
+from linfen_tracker import generations
+from linfen_tracker.i18n import localised
+from sessions_app.models import Holiday
+from sessions_app.selectors import (
+    holiday_current_or_latest,
+    holiday_get,
+    holiday_list,
+    holiday_summary,
+    official_get,
+    official_sessions,
+    official_totals,
+)
 
 from . import charts
 from .models import Metric, RankingSnapshot, Scope
@@ -48,47 +56,52 @@ def _entry_name(entry) -> str:
     return entry.official.name if entry.official_id else entry.county.display_name
 
 
-FIGURE_CACHE_SECONDS = 300
+CHART_ELEMENTS = ("chart-top-officials", "chart-by-day", "chart-by-county", "chart-by-platform")
 
 
-def _figures(*, holiday: Holiday, metric: str, summary: dict, only=None) -> dict:
-    """The dashboard's figures as JSON data, keyed by the id of the element each fills;
-    `only` names the ones wanted (the big screen shows two).
+def _holiday_charts(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric: str,
+                    summary: dict, only: tuple[str, ...] = CHART_ELEMENTS,
+                    request=None) -> dict[str, str]:
+    """The dashboard's charts of a holiday as Plotly JSON, keyed by the id of the element
+    each fills; `only` names the ones wanted (the big screen shows two).
 
-    Building a Plotly figure costs tens of milliseconds, most of a page's time, so each is
-    cached under what it is drawn from: the top officials under the latest snapshot, the
-    others under the holiday's data_version (as the summary), both per language."""
-    snapshot = RankingSnapshot.objects.latest_for(holiday.pk)
+    Building a figure costs tens of milliseconds, most of a page's time, so each is cached
+    for all processes (generations.shared_cached) in the request's language, under the
+    `reference` generation (names, poverty-relief flags) and what it is drawn from: the top
+    officials under `snapshot` (the latest, whose board the page shows), the others under
+    the holiday's data_version, as the summary is."""
     language = get_language() or ""
-    drawn_from = {
-        "chart-top-officials": f"snapshot-{snapshot.pk if snapshot else 0}-{metric}",
-        "chart-by-day": f"data-{holiday.data_version}",
-        "chart-by-county": f"data-{holiday.data_version}",
-        "chart-by-platform": f"data-{holiday.data_version}",
-    }
     builders = {
-        "chart-top-officials": lambda: charts.top_officials_bar(
-            rows=_top_official_rows(holiday=holiday, metric=metric), metric=metric
+        "chart-top-officials": (
+            f"{metric}", snapshot.pk if snapshot else None,
+            lambda: charts.top_officials_bar(
+                rows=_top_official_rows(holiday=holiday, metric=metric), metric=metric),
         ),
-        "chart-by-day": lambda: charts.revenue_by_day(days=summary["by_day"]),
-        "chart-by-county": lambda: charts.revenue_by_county(counties=[
-            {"label": c["name_zh"] if _chinese() else c["name"], "revenue": c["revenue"],
-             "poverty_relief_key": c["poverty_relief_key"]}
-            for c in summary["by_county"]
-        ]),
-        "chart-by-platform": lambda: charts.platform_split(platforms=summary["by_platform"]),
+        "chart-by-day": (
+            "", holiday.data_version,
+            lambda: charts.revenue_by_day(days=summary["by_day"]),
+        ),
+        "chart-by-county": (
+            "", holiday.data_version,
+            lambda: charts.revenue_by_county(counties=[
+                {"label": localised(english=c["name"], chinese=c["name_zh"]),
+                 "revenue": c["revenue"], "poverty_relief_key": c["poverty_relief_key"]}
+                for c in summary["by_county"]
+            ]),
+        ),
+        "chart-by-platform": (
+            "", holiday.data_version,
+            lambda: charts.platform_split(platforms=summary["by_platform"]),
+        ),
     }
-    figures = {}
-    for key, build in builders.items():
-        if only is not None and key not in only:
-            continue
-        cache_key = f"rankings:figure:{holiday.pk}:{key}:{drawn_from[key]}:{language}"
-        figure = cache.get(cache_key)
-        if figure is None:
-            figure = charts.figure_json(build())
-            cache.set(cache_key, figure, FIGURE_CACHE_SECONDS)
-        figures[key] = figure
-    return figures
+    return {
+        element: generations.shared_cached(
+            generations.REFERENCE, f"chart:{holiday.pk}:{element}:{variant}:{language}",
+            lambda build=build: charts.figure_json(build()), version=version, request=request,
+        )
+        for element, (variant, version, build) in builders.items()
+        if element in only
+    }
 
 
 def _top_official_rows(*, holiday: Holiday, metric: str) -> list[dict]:
@@ -96,10 +109,6 @@ def _top_official_rows(*, holiday: Holiday, metric: str) -> list[dict]:
         holiday=holiday, metric=metric, scope=Scope.OFFICIAL, limit=TOP_OFFICIALS_CHARTED
     )
     return [{"name": _entry_name(e), "rank": e.rank, "value": e.value} for e in board.entries]
-
-
-def _chinese() -> bool:
-    return (get_language() or "").startswith("zh")
 
 
 def _board_context(*, board: Leaderboard) -> dict:
@@ -125,12 +134,13 @@ def dashboard(request, slug: str | None = None):
         return render(request, "rankings/no_holiday.html")
     metric, scope = _board_params(request)
     board = leaderboard_get(holiday=holiday, metric=metric, scope=scope)
-    summary = holiday_summary(holiday=holiday)
+    summary = holiday_summary(holiday=holiday, request=request)
     context = {
         "holiday": holiday,
-        "holidays": Holiday.objects.order_by("-start_date"),
+        "holidays": holiday_list(),
         "summary": summary,
-        "figures": _figures(holiday=holiday, metric=metric, summary=summary)
+        "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
+                                   summary=summary, request=request)
         if summary["sessions"] else {},
         **_board_context(board=board),
     }
@@ -145,7 +155,7 @@ def screen(request, slug: str):
     return render(request, "rankings/screen.html", {
         "holiday": holiday,
         "poll_ms": 1000 * _poll_seconds(request),
-        **_screen_content(holiday=holiday, metric=metric, scope=scope),
+        **_screen_content(holiday=holiday, metric=metric, scope=scope, request=request),
     })
 
 
@@ -155,14 +165,15 @@ def _poll_seconds(request) -> int:
     return min(max(int(value), 1), 60) if value.isdigit() else SCREEN_POLL_SECONDS
 
 
-def _screen_content(*, holiday: Holiday, metric: str, scope: str) -> dict:
+def _screen_content(*, holiday: Holiday, metric: str, scope: str, request) -> dict:
     board = leaderboard_get(holiday=holiday, metric=metric, scope=scope, limit=SCREEN_BOARD_LENGTH)
-    summary = holiday_summary(holiday=holiday)
+    summary = holiday_summary(holiday=holiday, request=request)
     return {
         "summary": summary,
         "screen": True,
-        "figures": _figures(holiday=holiday, metric=metric, summary=summary,
-                            only=("chart-top-officials", "chart-by-county")),
+        "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
+                                   summary=summary, request=request,
+                                   only=("chart-top-officials", "chart-by-county")),
         **_board_context(board=board),
     }
 
@@ -186,7 +197,8 @@ def screen_content(request, slug: str):
     """The big screen's new board (HTML fragment) and figures, swapped in without a reload."""
     holiday = _holiday_or_404(slug)
     metric, scope = _board_params(request)
-    context = {"holiday": holiday, **_screen_content(holiday=holiday, metric=metric, scope=scope)}
+    context = {"holiday": holiday,
+               **_screen_content(holiday=holiday, metric=metric, scope=scope, request=request)}
     board = context["board"]
     return JsonResponse({
         "snapshot": board.snapshot.pk if board.snapshot else None,
@@ -203,11 +215,9 @@ def screen_content(request, slug: str):
 @login_required
 def official_detail(request, pk: int):
     """An official's sessions, totals, and rank in each holiday they are ranked in."""
-    official = get_object_or_404(Official.objects.select_related("county"), pk=pk)
-    sessions = official.sessions.select_related("county").order_by("-started_at")
-    totals = sessions.aggregate(
-        count=Count("id"), audience=Sum("audience"), orders=Sum("orders"), revenue=Sum("revenue")
-    )
+    official = official_get(pk=pk)
+    if official is None:
+        raise Http404
     ranks: dict[int, dict] = {}
     for entry in official_rankings(official_id=official.pk):
         holiday = entry.snapshot.holiday
@@ -215,7 +225,7 @@ def official_detail(request, pk: int):
         row[entry.metric] = entry
     return render(request, "rankings/official_detail.html", {
         "official": official,
-        "sessions": sessions,
-        "totals": totals,
+        "sessions": official_sessions(official_id=official.pk),
+        "totals": official_totals(official_id=official.pk),
         "ranks": list(ranks.values()),
     })

@@ -274,7 +274,7 @@ class HolidayViewSet(viewsets.ModelViewSet):
             pagination_class=None, filter_backends=[])
     def summary(self, request, pk=None):
         holiday = self.get_object()
-        summary = selectors.holiday_summary(holiday=holiday)
+        summary = selectors.holiday_summary(holiday=holiday, request=request)
         return Response(HolidaySummarySerializer({**summary, "holiday": holiday}).data)
 
 

@@ -100,7 +100,7 @@ def _split_exactly(rng: random.Random, total_cents: int, n: int, median: float) 
     return cents
 
 
-def _figures(rng: random.Random, cents: int) -> tuple[int, int]:
+def _orders_and_audience_for(rng: random.Random, cents: int) -> tuple[int, int]:
     """Orders and audience that fit a revenue: order value 30-250 yuan, about 2% of viewers
     buying."""
     yuan = cents / 100
@@ -146,7 +146,7 @@ def demo_sessions(poverty_relief_slugs: set[str]) -> list[DemoSession]:
 def _session(rng, index, cents, day, used, start=None) -> DemoSession:
     name, _title, county = OFFICIALS[index]
     start = start or _start(rng, day)
-    orders, audience = _figures(rng, cents)
+    orders, audience = _orders_and_audience_for(rng, cents)
     platform = rng.choice(PLATFORMS)
     length = timedelta(minutes=rng.choice([60, 90, 120, 120, 150, 180, 240, 300]))
     # One session per official per start time, and never two at once on one platform (the

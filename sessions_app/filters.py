@@ -1,5 +1,5 @@
-"""Query filters of the API's lists (design.md: sessions by holiday, county, official,
-platform, started_after, started_before).
+"""Query filters of the API's lists and the session list page (design.md: sessions by
+holiday, county, official, platform, started_after, started_before).
 
 A filter value that names nothing (an unknown holiday, a platform we do not list, a date
 that is not a date) is a 400 with the parameter's name, never an empty list: a typo must
@@ -11,8 +11,11 @@ import re
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
+
+from linfen_tracker.choices import ChoiceFilter
 
 from .models import County, Holiday, LivestreamSession, Official, Platform
 from .validators import year_in_range, year_range_message
@@ -52,6 +55,18 @@ class IdOrSlugField(forms.ModelChoiceField):
             )
         return found
 
+    def prepare_value(self, value):
+        # A slug from the query string is shown as the chosen option of a select, which
+        # lists the choices by id.
+        if isinstance(value, str) and self.slug_field:
+            key = value.strip()
+            if not _ID_RE.fullmatch(key) and _SLUG_RE.fullmatch(key):
+                found = (self.queryset.filter(**{self.slug_field: key})
+                         .values_list("pk", flat=True).first())
+                if found is not None:
+                    return found
+        return super().prepare_value(value)
+
 
 class IdOrSlugFilter(django_filters.ModelChoiceFilter):
     field_class = IdOrSlugField
@@ -71,40 +86,51 @@ class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = BoundedIsoDateTimeField
 
 
+# The browser's own date and time picker; it sends "2020-05-01T10:00", Beijing time here.
+_DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"})
+
+
 def _id_or_slug_schema(description) -> dict:
     return {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$", "description": description}
 
 
 class LivestreamSessionFilter(django_filters.FilterSet):
+    """Sessions by holiday (id or slug), county (id or slug), official, platform and start
+    time: the API's list and export, and the session list page (`SessionListFilter`)."""
+
     holiday = extend_schema_field(
         _id_or_slug_schema(_("Sessions that started on a day of this holiday (id or slug), "
                              "in Beijing time."))
     )(
         IdOrSlugFilter(
             queryset=Holiday.objects.all(), slug_field="slug", method="filter_holiday",
-            label=_("holiday"),
+            label=_("holiday"), empty_label=_("All holidays"),
         )
     )
     county = extend_schema_field(
         _id_or_slug_schema(_("Sessions held for this county (id or slug)."))
-    )(IdOrSlugFilter(queryset=County.objects.all(), slug_field="slug", label=_("county")))
+    )(IdOrSlugFilter(queryset=County.objects.all(), slug_field="slug", label=_("county"),
+                     empty_label=_("All counties")))
     official = extend_schema_field(
         {"type": "integer", "minimum": 1,
          "description": _("Sessions hosted by this official (id).")}
-    )(IdOrSlugFilter(queryset=Official.objects.all(), label=_("official")))
-    platform = django_filters.ChoiceFilter(
-        choices=Platform.choices, label=_("platform"),
+    )(IdOrSlugFilter(queryset=Official.objects.all(), label=_("official"),
+                     empty_label=_("All officials")))
+    platform = ChoiceFilter(
+        choices=Platform.choices, label=_("platform"), empty_label=_("All platforms"),
         help_text=_("Sessions on this platform."),
     )
     started_after = BoundedIsoDateTimeFilter(
         field_name="started_at", lookup_expr="gte", label=_("started at or after"),
         help_text=_("Sessions that started at or after this moment (ISO 8601; without an "
                     "offset, Beijing time)."),
+        widget=_DATETIME_INPUT,
     )
     started_before = BoundedIsoDateTimeFilter(
         field_name="started_at", lookup_expr="lt", label=_("started before"),
         help_text=_("Sessions that started before this moment (ISO 8601; without an offset, "
                     "Beijing time)."),
+        widget=_DATETIME_INPUT,
     )
 
     class Meta:
@@ -113,6 +139,21 @@ class LivestreamSessionFilter(django_filters.FilterSet):
 
     def filter_holiday(self, queryset, name, value: Holiday):
         return queryset.in_holiday(value)
+
+
+class SessionListFilter(LivestreamSessionFilter):
+    """The session list page's filters: the API's, plus words in the title or products."""
+
+    q = django_filters.CharFilter(label=_("search"), method="filter_text")
+
+    class Meta(LivestreamSessionFilter.Meta):
+        fields = [*LivestreamSessionFilter.Meta.fields, "q"]
+
+    def filter_text(self, queryset, name, value: str):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(title__icontains=value) | Q(products__icontains=value))
 
 
 class OfficialFilter(django_filters.FilterSet):

@@ -1,13 +1,12 @@
-"""Forms of the session pages: the session form (writes through the services) and the list's
-filters."""
+"""Forms of the session pages: the session form (writes through the services). The list's
+filters are `filters.SessionListFilter`, the API's filterset plus a word search."""
 
-import django_filters
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .models import County, Holiday, LivestreamSession, Official, Platform
+from .models import County, LivestreamSession, Official, Platform
 from .services import (
     SESSION_EDITABLE_FIELDS,
     SessionEditConflict,
@@ -192,37 +191,3 @@ class SessionAdminForm(SessionFieldsForm):
             session_database_check(session=self.instance, previous_official_id=previous)
         except ValidationError as error:
             self.add_service_errors(error)
-
-
-class SessionListFilter(django_filters.FilterSet):
-    """The session list's filters: holiday (sessions starting on its days, Beijing time),
-    county, official, platform and words in the title or products."""
-
-    holiday = django_filters.ModelChoiceFilter(
-        label=_("holiday"), queryset=Holiday.objects.all(), method="filter_holiday",
-        empty_label=_("All holidays"),
-    )
-    county = django_filters.ModelChoiceFilter(
-        label=_("county"), queryset=County.objects.all(), empty_label=_("All counties")
-    )
-    official = django_filters.ModelChoiceFilter(
-        label=_("official"), queryset=Official.objects.order_by("name", "id"),
-        empty_label=_("All officials"),
-    )
-    platform = django_filters.ChoiceFilter(
-        label=_("platform"), choices=Platform.choices, empty_label=_("All platforms")
-    )
-    q = django_filters.CharFilter(label=_("search"), method="filter_text")
-
-    class Meta:
-        model = LivestreamSession
-        fields = ["holiday", "county", "official", "platform", "q"]
-
-    def filter_holiday(self, queryset, name, value):
-        return queryset.in_holiday(value) if value else queryset
-
-    def filter_text(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(Q(title__icontains=value) | Q(products__icontains=value))

@@ -15,17 +15,13 @@ from django.core.validators import MaxLengthValidator, ProhibitNullCharactersVal
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from linfen_tracker.i18n import localised
+
 from . import validators
 from .validators import MESSAGES
-
-
-def _localised(english: str, chinese: str) -> str:
-    return chinese if (get_language() or "").startswith("zh") and chinese else english
-
 
 # Names and titles end up in exports and charts: no NUL (PostgreSQL refuses it in text) and
 # nothing a spreadsheet would run as a formula.
@@ -59,7 +55,7 @@ class County(models.Model):
 
     @property
     def display_name(self) -> str:
-        return _localised(self.name, self.name_zh)
+        return localised(english=self.name, chinese=self.name_zh)
 
 
 class Official(models.Model):

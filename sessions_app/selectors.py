@@ -4,12 +4,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Count, DecimalField, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from .models import County, Holiday, LivestreamSession
+from linfen_tracker import generations
+
+from .models import County, Holiday, LivestreamSession, Official
 from .services import SESSION_EDITABLE_FIELDS
 from .validators import END_MOMENT, FIRST_MOMENT
 
@@ -23,6 +24,11 @@ def holiday_current_or_latest(*, today=None) -> Holiday | None:
         or Holiday.objects.filter(start_date__lte=today).order_by("-start_date").first()
         or Holiday.objects.order_by("start_date").first()
     )
+
+
+def holiday_list() -> QuerySet[Holiday]:
+    """Every holiday, the latest first (by start date)."""
+    return Holiday.objects.order_by("-start_date")
 
 
 def holiday_get(*, key: str | int) -> Holiday | None:
@@ -72,6 +78,24 @@ def session_list() -> QuerySet[LivestreamSession]:
     return LivestreamSession.objects.select_related("official", "county", "entered_by")
 
 
+def official_get(*, pk: int) -> Official | None:
+    """An official with their county; None if there is none."""
+    return Official.objects.select_related("county").filter(pk=pk).first()
+
+
+def official_sessions(*, official_id: int) -> QuerySet[LivestreamSession]:
+    """Every session the official hosted, wherever and whenever held (not only in a
+    holiday), with its county, newest first."""
+    return (LivestreamSession.objects.filter(official_id=official_id)
+            .select_related("county").order_by("-started_at", "id"))
+
+
+def official_totals(*, official_id: int) -> dict:
+    """Over every session the official hosted: `sessions` (how many), and the sums of
+    `audience`, `orders` and `revenue` (zeros when there is none)."""
+    return LivestreamSession.objects.filter(official_id=official_id).aggregate(**_METRICS)
+
+
 _ZERO = Decimal("0.00")
 
 
@@ -86,32 +110,29 @@ _METRICS = {
 }
 
 
-def _figures(row: dict | None) -> dict:
+def _totals_or_zeros(row: dict | None) -> dict:
+    """The _METRICS of an aggregated row; zeros for a day or county with no session."""
     return {k: row[k] if row else (_ZERO if k == "revenue" else 0) for k in _METRICS}
 
 
-SUMMARY_CACHE_SECONDS = 300
-
-
-def holiday_summary(*, holiday: Holiday) -> dict:
+def holiday_summary(*, holiday: Holiday, request=None) -> dict:
     """Totals of a holiday's sessions and their breakdowns.
-
-    Cached under the holiday's data_version, which every session write touching the holiday
-    bumps, so a cached summary is never behind the sessions of the version it was read at;
-    the timeout bounds how long a county's renamed or re-flagged poverty-relief status
-    takes to show.
 
     Returns sessions, audience, orders, revenue, poverty_relief_revenue (sessions held in
     counties flagged as key poverty-relief counties) and its share, then `by_day` (every day
     of the holiday, Beijing dates, zeros included), `by_county` (every county, zeros
     included, by revenue descending then name) and `by_platform` (platforms with sessions).
+
+    Cached once for all processes, exactly: under the holiday's data_version, which every
+    session write touching the holiday bumps in its transaction (a write to another holiday
+    leaves this summary cached), and the `reference` generation, which any saved county,
+    official or holiday bumps (a renamed county or a changed poverty-relief flag shows at
+    once). `request` only saves reading the generations twice in one request.
     """
-    key = f"sessions:summary:{holiday.pk}:{holiday.data_version}"
-    summary = cache.get(key)
-    if summary is None:
-        summary = _holiday_summary(holiday)
-        cache.set(key, summary, SUMMARY_CACHE_SECONDS)
-    return summary
+    return generations.shared_cached(
+        generations.REFERENCE, f"summary:{holiday.pk}", lambda: _holiday_summary(holiday),
+        version=holiday.data_version, request=request,
+    )
 
 
 def _holiday_summary(holiday: Holiday) -> dict:
@@ -126,12 +147,13 @@ def _holiday_summary(holiday: Holiday) -> dict:
         .values("day")
         .annotate(**_METRICS)
     }
-    by_day = [{"date": day, **_figures(days.get(day))} for day in holiday.days]
+    by_day = [{"date": day, **_totals_or_zeros(days.get(day))} for day in holiday.days]
     counties = {row["county"]: row for row in qs.values("county").annotate(**_METRICS)}
     by_county = sorted(
         (
             {"id": c.id, "slug": c.slug, "name": c.name, "name_zh": c.name_zh,
-             "poverty_relief_key": c.poverty_relief_key, **_figures(counties.get(c.id))}
+             "poverty_relief_key": c.poverty_relief_key,
+             **_totals_or_zeros(counties.get(c.id))}
             for c in County.objects.all()
         ),
         key=lambda row: (-row["revenue"], row["name"]),

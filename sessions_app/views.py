@@ -18,7 +18,8 @@ from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
-from .forms import LivestreamSessionForm, SessionListFilter
+from .filters import SessionListFilter
+from .forms import LivestreamSessionForm
 from .models import LivestreamSession
 from .selectors import session_history, session_list
 from .services import session_delete
@@ -28,8 +29,11 @@ PAGE_SIZE = 25
 
 @login_required
 def session_list_page(request):
-    """The list, filtered by the query string, PAGE_SIZE a page."""
+    """The list, filtered by the query string, PAGE_SIZE a page. A filter value that names
+    nothing is a 400 with the error at its field, not a list that silently ignores it."""
     filters = SessionListFilter(request.GET or None, queryset=session_list())
+    if filters.is_bound and not filters.is_valid():
+        return render(request, "sessions/list.html", {"filters": filters}, status=400)
     page = Paginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
