@@ -127,8 +127,9 @@ class AuthTokenView(APIView):
         if getattr(request, "axes_locked_out", False):
             cool_off = get_cool_off(request)
             response = Response(
-                {"detail": gettext("Too many failed logins: this account is locked for a "
-                                   "while. Try again later, or ask an administrator.")},
+                {"detail": gettext("Too many failed logins, to this account or from this "
+                                   "address: logging in is locked for a while. Try again "
+                                   "later, or ask an administrator.")},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
             )
             if cool_off:

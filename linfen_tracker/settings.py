@@ -143,10 +143,16 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# A username from one address, and an address whatever the usernames, each with its own
+# limit (linfen_tracker/lockout.py); the address is the client's behind TRUSTED_PROXY_COUNT
+# proxies.
+AXES_HANDLER = "linfen_tracker.lockout.UserAndAddressLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_ADDRESS_FAILURE_LIMIT = env.int("AXES_ADDRESS_FAILURE_LIMIT", default=50)
+AXES_CLIENT_IP_CALLABLE = "linfen_tracker.throttling.client_address"
 # Without a cool-off a lockout never expires (pitfalls.md).
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
@@ -202,6 +208,10 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies that append to X-Forwarded-For stand in front of the app (nginx: 1).
+# 0: the connecting address is the client's, and X-Forwarded-For is ignored. Throttles and
+# the login lockout key on this address (linfen_tracker.throttling.client_address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -231,6 +241,9 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_USER", default="6000/minute"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
+    # Unset, DRF would key anonymous throttles on the whole X-Forwarded-For, which a client
+    # writes as it likes.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Linfen livestream tracker API",

@@ -38,6 +38,60 @@ def test_the_right_password_logs_in_before_the_limit(staff_user):
     assert client.session["_auth_user_id"] == str(staff_user.pk)
 
 
+PROXY = "10.0.0.2"  # every request arrives from the proxy, which appends the client's address
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+
+
+def login_via_proxy(client, username, password, address):
+    return client.post("/accounts/login/", {"username": username, "password": password},
+                       REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=address)
+
+
+def test_behind_the_proxy_a_lockout_holds_the_guessing_client_not_the_user_everywhere(
+    staff_user, behind_one_proxy, settings
+):
+    attacker = Client()
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        # What the attacker writes into X-Forwarded-For stays left of the proxy's entry.
+        login_via_proxy(attacker, "staff", "wrong-password", f"192.0.2.{n}, 203.0.113.9")
+
+    still_locked = login_via_proxy(attacker, "staff", "pw-for-tests-1", "192.0.2.99, 203.0.113.9")
+    elsewhere = login_via_proxy(Client(), "staff", "pw-for-tests-1", "198.51.100.7")
+
+    assert still_locked.status_code == 429
+    assert elsewhere.status_code == 302
+
+
+def test_one_address_failing_on_many_usernames_is_locked_out_for_all(staff_user, settings):
+    settings.AXES_ADDRESS_FAILURE_LIMIT = 8  # each username below its own limit of 5
+    statuses = [login(Client(), f"guess{n}", "Summer2020!").status_code
+                for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT)]
+
+    locked = login(Client(), "staff", "pw-for-tests-1")
+    other_address = Client(REMOTE_ADDR="198.51.100.7")
+
+    assert statuses == [200] * 7 + [429]  # the 8th failure locks the address
+    assert locked.status_code == 429
+    assert login(other_address, "staff", "pw-for-tests-1").status_code == 302
+
+
+def test_a_successful_login_does_not_wipe_the_address_failures_on_other_usernames(
+    staff_user, settings
+):
+    settings.AXES_ADDRESS_FAILURE_LIMIT = 8
+    for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT - 1):
+        login(Client(), f"guess{n}", "Summer2020!")
+    assert login(Client(), "staff", "pw-for-tests-1").status_code == 302
+
+    login(Client(), "guess-last", "Summer2020!")
+
+    assert login(Client(), "staff", "pw-for-tests-1").status_code == 429
+
+
 @pytest.mark.parametrize("path", ["/accounts/login/", "/sessions/new/"])
 def test_forms_refuse_a_post_without_the_csrf_token(staff_user, path):
     client = Client(enforce_csrf_checks=True)

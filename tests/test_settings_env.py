@@ -14,11 +14,12 @@ PROBE = (
     " 'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'broker': settings.CELERY_BROKER_URL,"
     " 'cache': settings.CACHES['default']['BACKEND'], 'tz': settings.TIME_ZONE,"
     " 'lang': settings.LANGUAGE_CODE, 'secret': settings.SECRET_KEY,"
-    " 'local_seconds': settings.LOCAL_CACHE_SECONDS}))"
+    " 'local_seconds': settings.LOCAL_CACHE_SECONDS,"
+    " 'num_proxies': settings.REST_FRAMEWORK['NUM_PROXIES']}))"
 )
 # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment must not.
 CONFIG_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SECRET_KEY", "DEBUG",
-               "DJANGO_ALLOW_ASYNC_UNSAFE", "LOCAL_CACHE_SECONDS")
+               "DJANGO_ALLOW_ASYNC_UNSAFE", "LOCAL_CACHE_SECONDS", "TRUSTED_PROXY_COUNT")
 
 
 def _settings_with(**env) -> dict:
@@ -37,6 +38,8 @@ def test_unset_environment_means_sqlite_and_in_process_tasks():
     # Per-process generations could not reach other processes: no per-process copies.
     assert found["local_seconds"] == 0
     assert (found["tz"], found["lang"]) == ("Asia/Shanghai", "zh-hans")
+    # No proxy trusted: the connecting address is the client's, X-Forwarded-For is ignored.
+    assert found["num_proxies"] == 0
 
 
 def test_set_environment_means_postgresql_redis_and_a_worker():
@@ -70,3 +73,7 @@ def test_check_deploy_passes_with_production_variables():
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_trusted_proxy_count_tells_drf_how_many_forwarded_entries_to_skip():
+    assert _settings_with(TRUSTED_PROXY_COUNT="1")["num_proxies"] == 1

@@ -113,3 +113,72 @@ def test_throttle_counts_are_per_user(staff_api, superuser_api, monkeypatch):
     assert staff_api.get("/api/v1/counties/").status_code == 200
     assert superuser_api.get("/api/v1/counties/").status_code == 200
     assert staff_api.get("/api/v1/counties/").status_code == 429
+
+
+def test_a_client_writing_a_new_x_forwarded_for_each_time_is_still_throttled(
+    anon_api, monkeypatch, db
+):
+    monkeypatch.setattr(AnonFixedWindowThrottle, "rate", "3/minute", raising=False)
+
+    statuses = [
+        anon_api.post(TOKEN, BAD, format="json", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        .status_code
+        for n in range(4)
+    ]
+
+    assert statuses == [400, 400, 400, 429]
+
+
+def test_behind_one_trusted_proxy_each_client_is_throttled_by_the_address_it_gives(
+    anon_api, monkeypatch, settings, db
+):
+    # Every request comes from the proxy; it appends the address that connected to it.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    monkeypatch.setattr(AnonFixedWindowThrottle, "rate", "3/minute", raising=False)
+
+    def post(forwarded_for: str) -> int:
+        return anon_api.post(TOKEN, BAD, format="json", REMOTE_ADDR="10.0.0.2",
+                             HTTP_X_FORWARDED_FOR=forwarded_for).status_code
+
+    # What a client writes itself stays to the left of the proxy's entry.
+    first = [post(f"192.0.2.{n}, 203.0.113.7") for n in range(4)]
+    other_client = post("203.0.113.8")
+
+    assert first == [400, 400, 400, 429]
+    assert other_client == 400
+
+
+def test_behind_the_proxy_token_guesses_lock_the_guessing_client_not_the_user(
+    anon_api, staff_user, settings
+):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    via_proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        anon_api.post(TOKEN, BAD, format="json", **via_proxy,
+                      HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.9")
+
+    attacker = anon_api.post(TOKEN, GOOD, format="json", **via_proxy,
+                             HTTP_X_FORWARDED_FOR="203.0.113.9")
+    owner = english_client().post(TOKEN, GOOD, format="json", **via_proxy,
+                                  HTTP_X_FORWARDED_FOR="198.51.100.7")
+
+    assert attacker.status_code == 429
+    assert owner.status_code == 200
+    assert owner.json()["token"]
+
+
+def test_one_address_guessing_many_usernames_gets_no_token_for_any(anon_api, staff_user,
+                                                                   settings):
+    settings.AXES_ADDRESS_FAILURE_LIMIT = 8
+    for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT):
+        anon_api.post(TOKEN, {"username": f"guess{n}", "password": "Summer2020!"},
+                      format="json")
+
+    locked = anon_api.post(TOKEN, GOOD, format="json")
+    other_address = english_client().post(TOKEN, GOOD, format="json",
+                                          REMOTE_ADDR="198.51.100.7")
+
+    assert locked.status_code == 429
+    assert "locked" in locked.json()["detail"]
+    assert "token" not in locked.json()
+    assert other_address.status_code == 200
