@@ -73,6 +73,28 @@ def test_docs_load_swagger_ui_from_our_static_files_not_a_cdn(official_api):
     assert "cdn" not in html.lower()
 
 
+def test_docs_start_swagger_ui_from_a_script_file_not_inline(official_api):
+    html = official_api.get("/api/v1/docs/").content.decode()
+
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    start = re.findall(r'<script src="([^"]*\?[^"]*script=[^"]*)"', html)
+    script = official_api.get(start[0].replace("&amp;", "&"))
+
+    assert inline == []  # what the Content-Security-Policy would block
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in script.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs/", "/api/v1/schema/"])
+def test_options_on_the_docs_and_the_schema_says_what_they_allow(official_api, anon_api, path):
+    response = official_api.options(path)
+
+    assert response.status_code == 200
+    assert "GET" in response["Allow"]
+    assert anon_api.options(path).status_code == 401
+
+
 # --- schemathesis ----------------------------------------------------------------------------
 
 EXAMPLES_PER_OPERATION = 25
