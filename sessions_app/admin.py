@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
+from . import selectors, services
 from .models import County, Holiday, LivestreamSession, Official
 from .resources import SessionResource
 
@@ -23,8 +23,14 @@ class OfficialAdmin(SimpleHistoryAdmin):
     list_display = ("name", "title", "county", "active", "user")
     list_filter = ("active", "county")
     search_fields = ("name", "title", "county__name", "county__name_zh")
-    autocomplete_fields = ("county", "user")
+    # Not `user`: the autocomplete would offer every account, staff and superusers too.
+    autocomplete_fields = ("county",)
     list_select_related = ("county", "user")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = selectors.official_linkable_users()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Holiday)
