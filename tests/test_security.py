@@ -130,3 +130,28 @@ def test_healthz_is_503_when_the_broker_is_unreachable(client):
 def test_healthz_needs_no_login_and_shows_no_data(client):
     body = client.get("/healthz").content.decode()
     assert set(json.loads(body)) == {"status", "database", "broker"}
+
+
+@pytest.mark.parametrize("path", ["/accounts/password_reset/", "/accounts/password_reset/done/",
+                                  "/accounts/reset/MQ/set-password/", "/accounts/reset/done/"])
+def test_there_is_no_password_reset_by_mail(client, path):
+    assert client.get(path).status_code == 404
+    assert client.post(path, {"email": "staff@example.com"}).status_code == 404
+
+
+def test_the_login_page_offers_no_password_reset(client):
+    html = client.get("/accounts/login/").content.decode()
+
+    assert "password_reset" not in html and "reset" not in html.lower()
+
+
+def test_a_logged_in_user_can_still_change_their_password(client, staff_user):
+    client.force_login(staff_user)
+
+    response = client.post("/accounts/password_change/", {
+        "old_password": "pw-for-tests-1", "new_password1": "Walnut-harvest-2021",
+        "new_password2": "Walnut-harvest-2021"})
+
+    assert response.status_code == 302
+    staff_user.refresh_from_db()
+    assert staff_user.check_password("Walnut-harvest-2021")
