@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,27 @@ def test_a_logged_in_user_can_still_change_their_password(client, staff_user):
     assert response.status_code == 302
     staff_user.refresh_from_db()
     assert staff_user.check_password("Walnut-harvest-2021")
+
+
+def test_pages_and_the_api_send_the_content_security_policy(client, staff_user):
+    client.force_login(staff_user)
+    for path in ("/accounts/login/", "/", "/api/v1/counties/"):
+        policy = client.get(path)["Content-Security-Policy"]
+        directives = {d.split()[0]: d.split()[1:] for d in policy.split(";")}
+
+        assert directives["default-src"] == ["'self'"]
+        assert directives["script-src"][0] == "'self'"
+        assert "'unsafe-inline'" not in directives["script-src"]
+        assert "'unsafe-eval'" not in directives["script-src"]
+        assert directives["object-src"] == ["'none'"]
+        assert directives["frame-ancestors"] == ["'none'"]
+        assert directives["base-uri"] == directives["form-action"] == ["'self'"]
+
+
+def test_no_template_of_ours_has_an_inline_script_or_event_handler():
+    # The policy would block them; json_script data blocks are written by a filter.
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template
+        assert not re.search(r"<[^>]*\son[a-z]+\s*=", text), template
+        assert "javascript:" not in text, template
