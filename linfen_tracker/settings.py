@@ -11,16 +11,27 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Good for development (DEBUG=1) and nothing else.
+DEVELOPMENT_SECRET_KEY = "django-insecure-linfen-tracker-development-only-key"
 
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-# The default key is only good for development: `check --deploy` flags it (security.W009).
 # Read directly: django-environ takes a value starting with "$" as the name of another
 # variable, and a generated secret may well start with one.
-SECRET_KEY = os.environ.get("SECRET_KEY") or "django-insecure-linfen-tracker-development-only-key"
+SECRET_KEY = os.environ.get("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    # Sessions, CSRF tokens and other signed values made with a key anyone can read in this
+    # file could be forged: without DEBUG, refuse to start rather than run on it.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (or is the development key). Set it in the environment to "
+        "a long random value, e.g. the output of: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))' "
+        "(docker compose: in .env). For development only, set DEBUG=1 instead."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -104,7 +104,8 @@ def test_production_settings_secure_cookies_hsts_and_https():
     env = {k: v for k, v in os.environ.items()
            if k not in ("DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE",
                         "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS")}
-    env.update(DJANGO_SETTINGS_MODULE="linfen_tracker.settings", DEBUG="0")
+    env.update(DJANGO_SETTINGS_MODULE="linfen_tracker.settings", DEBUG="0",
+               SECRET_KEY="production-like-" + "s" * 40)
     probe = ("import json, django; from django.conf import settings; django.setup(); "
              "print(json.dumps([settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE,"
              " settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS,"
