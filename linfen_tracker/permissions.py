@@ -6,20 +6,45 @@ sessions; `officials` carries view only (migration sessions_app/0003). A user wi
 is authenticated but may read nothing.
 """
 
+from datetime import datetime, timedelta
+
 from axes.helpers import get_cool_off
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny, BasePermission, DjangoModelPermissions
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import (
+    AllowAny,
+    BasePermission,
+    DjangoModelPermissions,
+    IsAuthenticated,
+)
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import generations
-from .throttling import AnonFixedWindowThrottle
+from .throttling import AnonFixedWindowThrottle, UserFixedWindowThrottle
+
+
+def token_expires_at(token: Token) -> datetime:
+    """When `token` stops authenticating: API_TOKEN_DAYS after it was issued."""
+    return token.created + timedelta(days=settings.API_TOKEN_DAYS)
+
+
+def api_token_issue(*, user) -> Token:
+    """The user's API token: the one they have while it lasts, else a new one. An expired
+    token is deleted, not extended, so its key never works again."""
+    token, _created = Token.objects.get_or_create(user=user)
+    if token_expires_at(token) <= timezone.now():
+        token.delete()
+        token, _created = Token.objects.get_or_create(user=user)
+    return token
 
 
 class CachedTokenAuthentication(TokenAuthentication):
@@ -30,7 +55,8 @@ class CachedTokenAuthentication(TokenAuthentication):
     token and its user, then the user's own and group permissions). Any change to tokens,
     users, groups or permissions bumps the generation, so a revoked token, a deactivated
     user or a withdrawn role takes effect on the next request, in every process sharing the
-    cache. Failures are not cached.
+    cache. Failures are not cached. Expiry is checked on every request, after the cache: a
+    cached token is refused the moment it expires.
     """
 
     def authenticate(self, request):
@@ -45,8 +71,13 @@ class CachedTokenAuthentication(TokenAuthentication):
             user.get_all_permissions()
             return user, token
 
-        return generations.cached(generations.AUTH, f"token:{key}", load,
-                                  request=getattr(self, "request", None))
+        user, token = generations.cached(generations.AUTH, f"token:{key}", load,
+                                         request=getattr(self, "request", None))
+        if token_expires_at(token) <= timezone.now():
+            raise AuthenticationFailed(gettext(
+                "The token has expired: ask for a new one at POST /api/v1/auth/token/."),
+                code="token_expired")
+        return user, token
 
 
 # Token first: its `WWW-Authenticate` header is what turns "not logged in" into 401 rather
@@ -94,29 +125,44 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class AuthTokenView(APIView):
-    """Exchange a username and password for the user's API token.
+    """POST: exchange a username and password for the user's API token. DELETE: revoke the
+    token the request is authenticated with.
 
     `authenticate()` gets the request, as django-axes needs: failed attempts count towards
     the lockout, and a locked-out user gets 429 (never their token, even with the right
     password) until the cool-off ends.
     """
 
-    # No session authentication here: a browser's session would demand a CSRF token, and
-    # the credentials in the body are the whole point.
-    authentication_classes = []
-    permission_classes = [AllowAny]
-    throttle_classes = [AnonFixedWindowThrottle]
+    throttle_classes = [AnonFixedWindowThrottle, UserFixedWindowThrottle]
+
+    def get_authenticators(self):
+        # POST reads nothing but the credentials in its body: no session (a browser's would
+        # demand a CSRF token), and no token (an expired one sent along must not stop its
+        # owner from getting a new one). DELETE is about the token it is sent with.
+        # (Schema generation asks before it has set a request.)
+        if getattr(self.request, "method", None) == "DELETE":
+            return [CachedTokenAuthentication()]
+        return []
+
+    def get_permissions(self):
+        return [IsAuthenticated() if self.request.method == "DELETE" else AllowAny()]
 
     @extend_schema(
         request=TokenRequestSerializer,
         responses={
-            200: inline_serializer("AuthToken", {"token": serializers.CharField(
-                help_text=_("Send it as `Authorization: Token <token>`."))}),
+            200: inline_serializer("AuthToken", {
+                "token": serializers.CharField(
+                    help_text=_("Send it as `Authorization: Token <token>`.")),
+                "expires": serializers.DateTimeField(
+                    help_text=_("When the token stops working (API_TOKEN_DAYS after it was "
+                                "issued); then ask for a new one.")),
+            }),
             400: OpenApiResponse(description=_("Missing fields or wrong credentials.")),
             429: OpenApiResponse(description=_("Locked out after repeated failures, or "
                                                "throttled.")),
         },
-        description=_("Exchange a username and password for an API token."),
+        description=_("Exchange a username and password for an API token. The same token "
+                      "comes back until it expires, then a new one."),
         auth=[],
     )
     def post(self, request):
@@ -139,5 +185,18 @@ class AuthTokenView(APIView):
             raise serializers.ValidationError(
                 {"non_field_errors": [gettext("Unable to log in with these credentials.")]}
             )
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token = api_token_issue(user=user)
+        return Response({"token": token.key, "expires": token_expires_at(token)})
+
+    @extend_schema(
+        request=None,
+        responses={
+            204: OpenApiResponse(description=_("The token is deleted: it no longer works.")),
+            401: OpenApiResponse(description=_("No token, or an unknown or expired one.")),
+        },
+        description=_("Revoke the API token this request is authenticated with. Ask for a new "
+                      "one with POST."),
+    )
+    def delete(self, request):
+        request.auth.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -170,6 +170,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 
+# API tokens stop working this many days after they were issued (POST auth/token/ then
+# gives a new one); DELETE auth/token/ revokes one at once.
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=30)
+
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]

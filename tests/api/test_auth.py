@@ -1,8 +1,13 @@
 """Token authentication, django-axes lockout on the token endpoint, throttling."""
 
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
 from linfen_tracker.throttling import AnonFixedWindowThrottle, UserFixedWindowThrottle
 
-from .conftest import english_client
+from .conftest import english_client, token_client
 
 TOKEN = "/api/v1/auth/token/"
 GOOD = {"username": "staff", "password": "pw-for-tests-1"}
@@ -182,3 +187,74 @@ def test_one_address_guessing_many_usernames_gets_no_token_for_any(anon_api, sta
     assert "locked" in locked.json()["detail"]
     assert "token" not in locked.json()
     assert other_address.status_code == 200
+
+
+# --- Token lifetime and revocation -----------------------------------------------------------
+
+def _days_later(monkeypatch, days: float) -> None:
+    later = timezone.now() + timedelta(days=days)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+
+
+def test_a_token_says_when_it_expires(anon_api, staff_user, settings):
+    body = anon_api.post(TOKEN, GOOD, format="json").json()
+
+    token = Token.objects.get(key=body["token"])
+    expires = datetime.fromisoformat(body["expires"])
+    assert expires == token.created + timedelta(days=settings.API_TOKEN_DAYS)
+
+
+def test_a_cached_token_is_refused_with_a_401_once_it_expires(staff_user, monkeypatch, settings):
+    # The test settings cache token users per process (LOCAL_CACHE_SECONDS): the first
+    # request caches this one, the cache must not serve it past its lifetime.
+    client = token_client(staff_user)
+    assert client.get("/api/v1/counties/").status_code == 200
+    _days_later(monkeypatch, settings.API_TOKEN_DAYS - 0.01)
+    assert client.get("/api/v1/counties/").status_code == 200
+
+    _days_later(monkeypatch, settings.API_TOKEN_DAYS)
+    response = client.get("/api/v1/counties/")
+
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_asking_again_after_expiry_gives_a_new_token_and_the_old_one_stays_dead(
+    anon_api, staff_user, monkeypatch, settings
+):
+    old = anon_api.post(TOKEN, GOOD, format="json").json()["token"]
+    _days_later(monkeypatch, settings.API_TOKEN_DAYS + 1)
+
+    # Sent along with the expired token, as a client that only renews on a 401 would.
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Token {old}")
+    new = anon_api.post(TOKEN, GOOD, format="json")
+
+    assert new.status_code == 200
+    assert new.json()["token"] != old
+    assert not Token.objects.filter(key=old).exists()
+    client = english_client()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {new.json()['token']}")
+    assert client.get("/api/v1/counties/").status_code == 200
+
+
+def test_a_client_revokes_its_own_token(staff_user, anon_api):
+    client = token_client(staff_user)
+    assert client.get("/api/v1/counties/").status_code == 200  # cached from here on
+
+    revoked = client.delete(TOKEN)
+
+    assert revoked.status_code == 204
+    assert not Token.objects.filter(user=staff_user).exists()
+    assert client.get("/api/v1/counties/").status_code == 401
+    assert anon_api.post(TOKEN, GOOD, format="json").status_code == 200  # a new one
+
+
+def test_revoking_needs_the_token_itself(staff_user, anon_api):
+    token = Token.objects.create(user=staff_user)
+    by_session = english_client()
+    by_session.force_login(staff_user)
+
+    assert anon_api.delete(TOKEN).status_code == 401
+    assert by_session.delete(TOKEN).status_code == 401
+    assert Token.objects.filter(key=token.key).exists()

@@ -38,6 +38,10 @@ def test_schema_generation_passes_validation_without_warnings(generated_schema):
         "/api/v1/sessions/{id}/history/", "/api/v1/sessions/export/", "/api/v1/rankings/",
         "/api/v1/rankings/export/",
     } <= set(generated_schema["paths"])
+    # Revoking one's own token, with that token.
+    revoke = generated_schema["paths"]["/api/v1/auth/token/"]["delete"]
+    assert revoke["security"] == [{"tokenAuth": []}]
+    assert set(revoke["responses"]) == {"204", "401"}
 
 
 def test_every_operation_parameter_and_field_is_described(generated_schema):
