@@ -46,8 +46,8 @@ bench: install
 	$(BIN)/python bench/load.py
 
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans -l en --no-location --ignore=.venv
-	$(BIN)/python manage.py compilemessages --ignore=.venv
+	DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans -l en --no-location --ignore=.venv
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
 
 worker: install
 	$(BIN)/celery -A linfen_tracker worker -l info --concurrency 2

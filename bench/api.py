@@ -130,12 +130,12 @@ def bench_token() -> str:
     """A read-only (officials group) user's token, as a REST client would hold."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from rest_framework.authtoken.models import Token
+
+    from linfen_tracker.authentication import api_token_issue
 
     user, _ = get_user_model().objects.get_or_create(username=BENCH_USERNAME)
     user.groups.add(Group.objects.get(name="officials"))
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    return api_token_issue(user=user).key  # a new one if the stored one has expired
 
 
 def start_server(*, port: int, workers: int) -> subprocess.Popen:

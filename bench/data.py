@@ -24,6 +24,8 @@ def setup_django(database_url: str | None = None) -> None:
         "DATABASE_URL", DEFAULT_DATABASE_URL
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linfen_tracker.settings")
+    # Without DEBUG (as deployed) the settings need a key; servers started later inherit it.
+    os.environ.setdefault("SECRET_KEY", "linfen-bench-only-not-a-secret")
     _create_database(os.environ["DATABASE_URL"])
     import django
 

@@ -34,6 +34,8 @@ OFFICIALS = 200
 def setup_django() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linfen_tracker.settings")
+    # Without DEBUG (as deployed) the settings need a key; servers started later inherit it.
+    os.environ.setdefault("SECRET_KEY", "linfen-bench-only-not-a-secret")
     # No broker: the recompute after commit runs in-process, as in the default deployment.
     os.environ.pop("CELERY_BROKER_URL", None)
     import django

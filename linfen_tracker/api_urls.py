@@ -1,7 +1,8 @@
 """URLs of the REST API v1, mounted at /api/v1/ (design.md, "HTTP")."""
 
+from django.http import HttpResponse
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 
@@ -28,12 +29,21 @@ router.register("sessions", LivestreamSessionViewSet, basename="session")
 # static files (settings: SWAGGER_UI_DIST = "SIDECAR"), not a CDN.
 _docs_access = {"permission_classes": [IsAuthenticated]}
 
+
+class SwaggerDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI. The split view serves its start-up script from the same URL (`?script`)
+    instead of inline, so the page passes the Content-Security-Policy as it is."""
+
+    def options(self, request, *args, **kwargs):
+        # DRF answers OPTIONS with JSON metadata, which this view's only renderer (an HTML
+        # template) cannot render: a 500. Say what the page allows, as Django views do.
+        return HttpResponse(headers={"Allow": ", ".join(self.allowed_methods)})
+
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     path("rankings/", RankingsView.as_view(), name="rankings"),
     path("rankings/export/", RankingsExportView.as_view(), name="rankings-export"),
     path("schema/", SpectacularAPIView.as_view(**_docs_access), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **_docs_access),
-         name="docs"),
+    path("docs/", SwaggerDocsView.as_view(url_name="api:schema", **_docs_access), name="docs"),
     *router.urls,
 ]

@@ -10,16 +10,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Good for development (DEBUG=1) and nothing else.
+DEVELOPMENT_SECRET_KEY = "django-insecure-linfen-tracker-development-only-key"
 
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-# The default key is only good for development: `check --deploy` flags it (security.W009).
 # Read directly: django-environ takes a value starting with "$" as the name of another
 # variable, and a generated secret may well start with one.
-SECRET_KEY = os.environ.get("SECRET_KEY") or "django-insecure-linfen-tracker-development-only-key"
+SECRET_KEY = os.environ.get("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    # Sessions, CSRF tokens and other signed values made with a key anyone can read in this
+    # file could be forged: without DEBUG, refuse to start rather than run on it.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (or is the development key). Set it in the environment to "
+        "a long random value, e.g. the output of: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))' "
+        "(docker compose: in .env). For development only, set DEBUG=1 instead."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -45,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -142,13 +155,23 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# A username from one address, and an address whatever the usernames, each with its own
+# limit (linfen_tracker/lockout.py); the address is the client's behind TRUSTED_PROXY_COUNT
+# proxies.
+AXES_HANDLER = "linfen_tracker.lockout.UserAndAddressLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_ADDRESS_FAILURE_LIMIT = env.int("AXES_ADDRESS_FAILURE_LIMIT", default=50)
+AXES_CLIENT_IP_CALLABLE = "linfen_tracker.throttling.client_address"
 # Without a cool-off a lockout never expires (pitfalls.md).
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+
+# API tokens stop working this many days after they were issued (POST auth/token/ then
+# gives a new one); DELETE auth/token/ revokes one at once.
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=30)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -198,6 +221,29 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies that append to X-Forwarded-For stand in front of the app (nginx: 1).
+# 0: the connecting address is the client's, and X-Forwarded-For is ignored. Throttles and
+# the login lockout key on this address (linfen_tracker.throttling.client_address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Every script is a file of ours: no inline script or event handler runs, wherever it came
+# from. Styles may be inline: Plotly sets them on what it draws, and Swagger UI's page has a
+# <style> block. Images may be data: URLs (the pages' empty favicon, Swagger UI's icons).
+# Nothing may frame the site, and forms post only to it. tests/browser fail on any violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        # The one inline handler of a library's page allowed by its hash: django-import-
+        # export's "select all" box on the admin's export form. Drop it with that page.
+        "script-src": [SELF, "'unsafe-hashes'",
+                       "'sha256-wid4zL8fR53ZYy1ljOepzR77Dn6vWUUxuNnnWWBP3I8='"],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -206,7 +252,7 @@ SESSION_COOKIE_HTTPONLY = True
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: its `WWW-Authenticate` header is what turns "not logged in" into 401
-    # rather than 403. The token's user is cached per process (linfen_tracker/permissions.py).
+    # rather than 403. The token's user is cached per process (linfen_tracker/authentication.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "linfen_tracker.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -215,6 +261,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["linfen_tracker.permissions.ModelRolePermissions"],
     "DEFAULT_PAGINATION_CLASS": "linfen_tracker.api.DescribedPageNumberPagination",
     "EXCEPTION_HANDLER": "linfen_tracker.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "linfen_tracker.parsers.NestingSafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -231,6 +282,9 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_USER", default="6000/minute"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
+    # Unset, DRF would key anonymous throttles on the whole X-Forwarded-For, which a client
+    # writes as it likes.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Linfen livestream tracker API",

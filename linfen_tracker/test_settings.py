@@ -7,8 +7,12 @@ on the real broker (tests/conftest.py).
 
 import os
 
-from .settings import *  # noqa: F403
-from .settings import STORAGES
+# Tests run without DEBUG, as deployed, and settings refuse to start without DEBUG on the
+# development key: the tests' own key, unless the environment gives one.
+os.environ.setdefault("SECRET_KEY", "linfen-tests-only-not-a-secret")
+
+from .settings import *  # noqa: E402, F403
+from .settings import STORAGES  # noqa: E402
 
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False

@@ -8,9 +8,24 @@ a client can fit up to twice the rate into the seconds around a window boundary.
 
 The count is the cache's atomic `incr` (one round trip to Redis once the window's key
 exists), so racing requests are all counted, which DRF's read-then-write log does not do.
+
+Anonymous clients are told apart by `client_address`, which the login lockout uses too.
 """
 
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle, UserRateThrottle
+
+
+def client_address(request) -> str | None:
+    """The address of the client that sent `request`, as far as it can be trusted.
+
+    With TRUSTED_PROXY_COUNT = 0 (REST_FRAMEWORK["NUM_PROXIES"]) the connecting address,
+    REMOTE_ADDR: an X-Forwarded-For header is the client's own word and is ignored. With N
+    proxies in front, the address the outermost of them saw, N entries from the right of
+    X-Forwarded-For (each proxy appends what connected to it; whatever a client wrote
+    itself stays further left). DRF's rule, shared with django-axes
+    (AXES_CLIENT_IP_CALLABLE) so that throttling and lockout agree on who a client is.
+    """
+    return BaseThrottle().get_ident(request)
 
 
 class FixedWindowMixin:

@@ -7,6 +7,7 @@ fixed width and no theme template (the default one adds kilobytes of JSON to eve
 `charts.js` makes them responsive and larger on the big screen.
 """
 
+import html
 import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -44,6 +45,15 @@ def _number(value) -> float:
     return float(value) if isinstance(value, Decimal) else value
 
 
+def plain_text(value) -> str:
+    """`value` as Plotly shows text literally. Plotly reads labels, hover text and titles
+    as a subset of HTML (`<a href>`, `<b>`, `<br>`, `<span style>`): a name holding
+    `<a href=...>` would become a live link on the dashboard and the big screen. `&`, `<`
+    and `>` become entities, which Plotly shows as the characters. For every text that
+    comes from data (names), never for the templates we write."""
+    return html.escape(str(value), quote=False)
+
+
 def day_label(day) -> str:
     """"5月1日" / "5/1": Django's zh_Hans MONTH_DAY_FORMAT pads the month ("05月1日")."""
     return _("%(month)s/%(day)s") % {"month": day.month, "day": day.day}
@@ -60,7 +70,7 @@ def top_officials_bar(*, rows: Iterable[Mapping], metric: str, limit: int = 10) 
     carries the rank, so ties show the same number.
     """
     rows = list(rows)[:limit]
-    labels = [f"{row['rank']}. {row['name']}" for row in rows]
+    labels = [f"{row['rank']}. {plain_text(row['name'])}" for row in rows]
     values = [_number(row["value"]) for row in rows]
     fig = go.Figure(
         go.Bar(
@@ -149,7 +159,8 @@ def revenue_by_county(*, counties: Iterable[Mapping]) -> go.Figure:
 
 
 def _county_label(county: Mapping) -> str:
-    return f"★ {county['label']}" if county["poverty_relief_key"] else county["label"]
+    label = plain_text(county["label"])
+    return f"★ {label}" if county["poverty_relief_key"] else label
 
 
 def platform_split(*, platforms: Iterable[Mapping]) -> go.Figure:

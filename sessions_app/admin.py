@@ -5,7 +5,7 @@ from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
+from . import selectors, services
 from .exports import sessions_csv_response
 from .forms import SessionAdminForm
 from .models import County, Holiday, LivestreamSession, Official
@@ -25,8 +25,14 @@ class OfficialAdmin(SimpleHistoryAdmin):
     list_display = ("name", "title", "county", "active", "user")
     list_filter = ("active", "county")
     search_fields = ("name", "title", "county__name", "county__name_zh")
-    autocomplete_fields = ("county", "user")
+    # Not `user`: the autocomplete would offer every account, staff and superusers too.
+    autocomplete_fields = ("county",)
     list_select_related = ("county", "user")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = selectors.official_linkable_users()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Holiday)

@@ -9,7 +9,6 @@ exception handler). Reads of summaries go through `selectors`.
 import re
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +22,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
+from rest_framework.validators import UniqueValidator
 
 from linfen_tracker.api import (
     CSV_RESPONSE,
@@ -100,11 +100,19 @@ class OfficialSerializer(DescribedModelSerializer):
         queryset=County.objects.all(), pk_field=_id_field(), help_text=_("County id.")
     )
     user = serializers.PrimaryKeyRelatedField(
-        queryset=get_user_model().objects.all(),
+        queryset=selectors.official_linkable_users(),
         pk_field=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
         allow_null=True,
         required=False,
-        help_text=_("Id of the user account of the official, if any."),
+        validators=[UniqueValidator(queryset=Official.objects.all(), message=_(
+            "This account is already linked to another official."))],
+        error_messages={"does_not_exist": _(
+            "Account {pk_value} cannot be linked: there is no such account, or it is staff "
+            "or an administrator.")},
+        # An id box: the browsable API would otherwise list every account's username.
+        style={"base_template": "input.html"},
+        help_text=_("Id of the user account of the official, if any: neither staff nor a "
+                    "superuser, and linked to no other official."),
     )
 
     class Meta:

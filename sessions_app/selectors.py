@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, DecimalField, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -170,3 +171,14 @@ def _holiday_summary(holiday: Holiday) -> dict:
         "by_county": by_county,
         "by_platform": by_platform,
     }
+
+
+def official_linkable_users() -> QuerySet:
+    """The user accounts an official may be linked to: neither staff nor superusers.
+
+    A linked account is the official's own (their rows highlighted, their sessions). An
+    account with staff or administrator rights would let an official enter and correct
+    their own figures, and let any staff member hand the administrator's account to an
+    official. Used by the API and the admin alike.
+    """
+    return get_user_model().objects.filter(is_staff=False, is_superuser=False)

@@ -3,6 +3,7 @@
 import pytest
 
 from sessions_app.models import Holiday
+from tests.factories import OfficialFactory, UserFactory
 
 
 def test_holiday_is_created_through_the_service_and_readable_by_slug(staff_api):
@@ -65,3 +66,57 @@ def test_an_official_needs_an_existing_county(staff_api):
 
     assert response.status_code == 400
     assert "county" in response.json()
+
+
+def test_an_official_is_linked_to_an_account_of_their_own(staff_api, official):
+    account = UserFactory(username="zhang-wei", group="officials")
+
+    response = staff_api.patch(f"/api/v1/officials/{official.pk}/", {"user": account.pk},
+                               format="json")
+
+    assert response.status_code == 200
+    official.refresh_from_db()
+    assert official.user == account
+
+
+def test_an_account_linked_to_another_official_is_a_400_naming_the_field(staff_api, official):
+    taken = OfficialFactory(name="Li Na", user=UserFactory(username="li-na")).user
+
+    response = staff_api.patch(f"/api/v1/officials/{official.pk}/", {"user": taken.pk},
+                               format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"user": ["This account is already linked to another official."]}
+    official.refresh_from_db()
+    assert official.user is None
+    # The official already holding it may be saved with it.
+    taken_by = taken.official
+    assert staff_api.put(f"/api/v1/officials/{taken_by.pk}/", {
+        "name": "Li Na", "title": "Mayor", "county": taken_by.county_id, "user": taken.pk,
+    }, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["staff", "superuser"])
+def test_staff_and_administrator_accounts_cannot_be_linked_to_an_official(
+    staff_api, official, superuser, staff_user, role
+):
+    account = superuser if role == "superuser" else UserFactory(username="clerk",
+                                                                is_staff=True)
+
+    response = staff_api.patch(f"/api/v1/officials/{official.pk}/", {"user": account.pk},
+                               format="json")
+
+    assert response.status_code == 400
+    assert "staff or an administrator" in response.json()["user"][0]
+    official.refresh_from_db()
+    assert official.user is None
+
+
+def test_the_browsable_api_asks_for_an_account_id_and_lists_no_usernames(staff_api, official):
+    UserFactory(username="someone-elses-login")
+
+    html = staff_api.get(f"/api/v1/officials/{official.pk}/", HTTP_ACCEPT="text/html"
+                         ).content.decode()
+
+    assert 'name="user"' in html  # the form is there, as an id box
+    assert "someone-elses-login" not in html

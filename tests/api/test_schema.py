@@ -38,6 +38,10 @@ def test_schema_generation_passes_validation_without_warnings(generated_schema):
         "/api/v1/sessions/{id}/history/", "/api/v1/sessions/export/", "/api/v1/rankings/",
         "/api/v1/rankings/export/",
     } <= set(generated_schema["paths"])
+    # Revoking one's own token, with that token.
+    revoke = generated_schema["paths"]["/api/v1/auth/token/"]["delete"]
+    assert revoke["security"] == [{"tokenAuth": []}]
+    assert set(revoke["responses"]) == {"204", "401"}
 
 
 def test_every_operation_parameter_and_field_is_described(generated_schema):
@@ -71,6 +75,28 @@ def test_docs_load_swagger_ui_from_our_static_files_not_a_cdn(official_api):
     external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
     assert external == []
     assert "cdn" not in html.lower()
+
+
+def test_docs_start_swagger_ui_from_a_script_file_not_inline(official_api):
+    html = official_api.get("/api/v1/docs/").content.decode()
+
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    start = re.findall(r'<script src="([^"]*\?[^"]*script=[^"]*)"', html)
+    script = official_api.get(start[0].replace("&amp;", "&"))
+
+    assert inline == []  # what the Content-Security-Policy would block
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in script.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs/", "/api/v1/schema/"])
+def test_options_on_the_docs_and_the_schema_says_what_they_allow(official_api, anon_api, path):
+    response = official_api.options(path)
+
+    assert response.status_code == 200
+    assert "GET" in response["Allow"]
+    assert anon_api.options(path).status_code == 401
 
 
 # --- schemathesis ----------------------------------------------------------------------------

@@ -63,17 +63,42 @@ def request_log() -> list[str]:
     return []
 
 
+# Runs in every document before its own scripts: reports each Content-Security-Policy
+# violation to the test (through a binding, which outlives the document).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`
+    + ` in ${event.sourceFile || document.URL}:${event.lineNumber}`);
+});
+"""
+
+
 @pytest.fixture
-def page(browser, server, request_log):
-    """A fresh browser tab (Chinese first, as our users), recording every request URL."""
+def csp_violations() -> list[str]:
+    """Every Content-Security-Policy violation the pages reported (events and console)."""
+    return []
+
+
+@pytest.fixture
+def page(browser, server, request_log, csp_violations):
+    """A fresh browser tab (Chinese first, as our users), recording every request URL.
+
+    Every test fails if a page broke the Content-Security-Policy: what the policy blocks
+    does not work for users either."""
     context = browser.new_context(
         locale="zh-CN", viewport={"width": 1280, "height": 900}, base_url=server.url
     )
     context.set_default_timeout(10_000)
+    context.expose_function("reportCspViolation", lambda text: csp_violations.append(text))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     tab = context.new_page()
     tab.on("request", lambda req: request_log.append(req.url))
+    tab.on("console", lambda message: csp_violations.append(message.text)
+           if "Content Security Policy" in message.text else None)
     yield tab
     context.close()
+    if csp_violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(csp_violations))
 
 
 @pytest.fixture

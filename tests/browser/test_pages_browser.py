@@ -213,3 +213,67 @@ def test_dashboard_waiting_for_rankings_reloads_itself_when_they_are_ready(
     holiday_rankings_recompute(holiday_id=holiday.pk)
     page.locator('[data-status="ready"]').wait_for(timeout=8_000)
     assert board_names(page) == ["Waited for"]
+
+
+def test_the_dashboard_draws_under_the_content_security_policy_and_names_stay_text(
+    page, server, login, official_user, holiday, csp_violations
+):
+    link = '<a href="https://evil.example/">Trap</a>'
+    enter_session(official=OfficialFactory(name=link), start=beijing(2020, 5, 1, 10),
+                  revenue="100")
+    login(page, official_user)
+    policy = page.goto(f"{server.url}/").headers["content-security-policy"]
+    for chart in ("chart-top-officials", "chart-by-day", "chart-by-county", "chart-by-platform"):
+        page.locator(f'[data-figure="{chart}"] svg.main-svg').first.wait_for()
+
+    # Plotly draws a name's <a href> as a link inside its SVG; escaped, it is the text.
+    assert page.locator("[data-figure] svg a").count() == 0
+    ticks = page.locator('[data-figure="chart-top-officials"] .ytick text').all_text_contents()
+    assert ticks == [f"1. {link}"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert csp_violations == []
+
+    # The policy is enforced: an injected inline handler does not run (and is reported).
+    page.evaluate("""() => { const img = document.createElement("img");
+        img.setAttribute("onerror", "window.injected = true"); img.src = "/nowhere.png";
+        document.body.appendChild(img); }""")
+    page.wait_for_function("() => true")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.injected") is None
+    assert any("script-src" in violation for violation in csp_violations)
+    csp_violations.clear()  # expected: not a failure of the page
+
+
+def test_the_api_docs_work_under_the_content_security_policy(
+    page, server, login, staff_user, foreign_requests
+):
+    login(page, staff_user)
+    page.goto(f"{server.url}/api/v1/docs/")
+
+    page.locator(".swagger-ui .opblock").first.wait_for()
+
+    assert page.locator('.swagger-ui .opblock-summary-path[data-path="/api/v1/rankings/"]'
+                        ).count() == 1
+    assert foreign_requests() == []
+
+
+def test_the_admin_and_the_browsable_api_work_under_the_content_security_policy(
+    page, server, login, csp_violations
+):
+    root = UserFactory(username="browser-root", is_staff=True, is_superuser=True)
+    official = OfficialFactory(name="Admin-edited official")
+    login(page, root)
+    for path in ["/admin/", "/admin/sessions_app/livestreamsession/add/",
+                 f"/admin/sessions_app/official/{official.pk}/change/",
+                 "/admin/sessions_app/livestreamsession/import/",
+                 f"/api/v1/officials/{official.pk}/"]:
+        page.goto(f"{server.url}{path}")
+        page.wait_for_load_state("load")
+
+    # django-import-export's "select all" box, an inline handler allowed by its hash.
+    page.goto(f"{server.url}/admin/sessions_app/livestreamsession/export/")
+    page.locator("input.select-toggle").uncheck()
+    fields = page.locator('.selectable-field-export-row input[type="checkbox"]')
+    assert fields.count() > 1
+    assert not any(fields.nth(i).is_checked() for i in range(fields.count()))
+    assert csp_violations == []

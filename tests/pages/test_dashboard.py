@@ -194,6 +194,23 @@ def test_screen_content_gives_the_new_board_and_figures_to_swap_in(reader, holid
     assert set(content["figures"]) == {"chart-top-officials", "chart-by-county"}
 
 
+def test_a_name_with_a_link_in_it_draws_no_link_on_the_dashboard_or_the_big_screen(
+    reader, holiday
+):
+    SessionFactory(official=OfficialFactory(name='<a href="https://evil.example">x</a>'))
+    holiday_rankings_recompute(holiday_id=holiday.pk)
+
+    html = get(reader, "/")
+    dashboard = re.search(r'<script id="chart-top-officials" type="application/json">'
+                          r'(.*?)</script>', html, re.S).group(1)
+    screen = reader.get(f"/holidays/{holiday.slug}/screen/content/").json()["figures"]
+
+    for figure in (json.loads(dashboard), screen["chart-top-officials"]):
+        labels = figure["data"][0]["y"]
+        assert labels == ['1. &lt;a href="https://evil.example"&gt;x&lt;/a&gt;']
+        assert "<a" not in json.dumps(figure)
+
+
 def test_screen_page_polls_its_state_and_loads_no_page_chrome(reader, holiday):
     html = get(reader, f"/holidays/{holiday.slug}/screen/")
     assert f'data-state-url="/holidays/{holiday.slug}/screen/state/"' in html

@@ -66,6 +66,27 @@ def test_revenue_by_county_marks_key_poverty_relief_counties_apart():
     assert list(fig.layout.yaxis.categoryarray) == ["★ Daning", "Yaodu", "★ Jixian", "Guxian"]
 
 
+LINK = '<a href="https://evil.example">Zhang</a> & <b>Wei</b>'
+
+
+def test_markup_in_names_is_shown_as_text_not_drawn_as_links():
+    officials = charts.top_officials_bar(
+        rows=[{"name": LINK, "rank": 1, "value": 1}], metric="revenue")
+    counties = charts.revenue_by_county(
+        counties=[{"label": LINK, "revenue": 1, "poverty_relief_key": key} for key in (True,
+                                                                                     False)])
+
+    for fig in (officials, counties):
+        text = json.dumps(charts.figure_json(fig))
+        assert "<a" not in text and "<b>" not in text  # no tag of the name's to draw
+    # Plotly shows the entities as the characters: the name reads as it was typed.
+    assert officials.data[0].y[0] == (
+        '1. &lt;a href="https://evil.example"&gt;Zhang&lt;/a&gt; &amp; &lt;b&gt;Wei&lt;/b&gt;')
+    assert counties.data[0].y[0].startswith("★ &lt;a href=")
+    assert list(counties.layout.yaxis.categoryarray) == [counties.data[0].y[0],
+                                                         counties.data[1].y[0]]
+
+
 def test_platform_split_names_platforms_in_the_current_language():
     platforms = [{"platform": "douyin", "revenue": Decimal("700"), "sessions": 3},
                  {"platform": "wechat_channels", "revenue": Decimal("300"), "sessions": 1}]

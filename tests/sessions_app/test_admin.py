@@ -8,7 +8,7 @@ from django.urls import reverse
 from sessions_app import services
 from sessions_app.models import LivestreamSession
 
-from ..factories import OfficialFactory, SessionFactory
+from ..factories import OfficialFactory, SessionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +143,23 @@ def test_the_admin_export_action_quotes_formulas_like_the_api(admin_client):
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     assert "导出测试" in text
     assert "'@SUM(1+1)" in text and "'=HYPERLINK" in text
+
+
+def test_the_official_form_offers_only_accounts_that_are_not_staff(admin_client, superuser):
+    official = OfficialFactory(name="Zhang Wei")
+    own = UserFactory(username="zhang-wei-login")
+    clerk = UserFactory(username="clerk-login", is_staff=True)
+    url = reverse("admin:sessions_app_official_change", args=[official.pk])
+
+    form = admin_client.get(url).content.decode()
+    refused = admin_client.post(url, {"name": "Zhang Wei", "title": "County head",
+                                      "county": official.county_id, "user": superuser.pk,
+                                      "active": "on"})
+
+    assert f'<option value="{own.pk}">zhang-wei-login</option>' in form
+    assert "clerk-login" not in form and f'value="{clerk.pk}"' not in form
+    assert f'<option value="{superuser.pk}"' not in form
+    assert refused.status_code == 200  # the form again, with the error
+    assert list(refused.context["adminform"].form.errors) == ["user"]
+    official.refresh_from_db()
+    assert official.user is None
