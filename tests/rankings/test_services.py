@@ -130,6 +130,19 @@ def test_a_session_counts_for_the_county_it_was_held_in(holiday):
     assert (values["jixian"], values["yaodu"]) == (Decimal("100.00"), Decimal("300.00"))
 
 
+def test_a_session_held_away_from_its_officials_county_counts_where_it_was_held(
+    holiday, sessions_held_away
+):
+    recompute(holiday)
+    counties = {e.county.slug: (e.rank, e.value, e.sessions)
+                for e in board(holiday, scope="county")}
+    assert counties["jixian"] == (1, Decimal("300.00"), 1)
+    assert counties["yaodu"] == (2, Decimal("100.00"), 1)
+    officials = [(name, value) for name, _rank, value in ranked(holiday)]
+    assert officials == [("Visitor from Yaodu", Decimal("300.00")),
+                         ("Visitor from Ji", Decimal("100.00"))]
+
+
 def test_previous_rank_comes_from_the_previous_snapshot(holiday):
     a, b = OfficialFactory(name="A"), OfficialFactory(name="B")
     SessionFactory(official=a, revenue=Decimal("200"))
