@@ -218,7 +218,13 @@ def test_a_holiday_without_a_snapshot_has_an_empty_board(holiday):
 
 
 def test_long_sessions_count_on_their_start_day(holiday):
-    SessionFactory(started_at=beijing(2020, 4, 30, 22, 0),
+    # Both cross midnight into another day: the one that starts before the holiday is out,
+    # the one that starts on its last evening is in.
+    SessionFactory(official=OfficialFactory(name="Before"), revenue=Decimal("1"),
+                   started_at=beijing(2020, 4, 30, 22, 0),
                    ended_at=beijing(2020, 4, 30, 22, 0) + timedelta(hours=5))
+    SessionFactory(official=OfficialFactory(name="Last evening"), revenue=Decimal("2"),
+                   started_at=beijing(2020, 5, 5, 22, 0),
+                   ended_at=beijing(2020, 5, 5, 22, 0) + timedelta(hours=5))
     recompute(holiday)
-    assert board(holiday) == []
+    assert ranked(holiday) == [("Last evening", 1, Decimal("2.00"))]
