@@ -1,16 +1,15 @@
 """The admin is usable as it is: lists, filters, search, entry through the services, and
 spreadsheet import/export with a per-row error report."""
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from sessions_app.models import County, Holiday, LivestreamSession
+from sessions_app.models import LivestreamSession
 
-from ..factories import HolidayFactory, OfficialFactory, SessionFactory
+from ..factories import HolidayFactory, OfficialFactory, SessionFactory, beijing
 
 pytestmark = pytest.mark.django_db
 
@@ -22,35 +21,36 @@ def admin_client(client, superuser):
 
 
 def _search_cases():
-    """(model, rows to create -> (query, the rows it must find)); every other row of the
-    model must be left out."""
+    """(model, rows to create from Ji County and Yaodu -> (query, the rows it must find));
+    every other row of the model must be left out."""
 
-    def counties():
-        return "尧都", {County.objects.get(slug="yaodu")}
+    def counties(ji, yaodu):
+        return "尧都", {yaodu}
 
-    def officials():
+    def officials(ji, yaodu):
         walnut = OfficialFactory(name="Walnut seller")
         OfficialFactory(name="Millet seller")
         return "walnut", {walnut}
 
-    def holidays():
-        HolidayFactory(name="National Day 2020", slug="national-day-2020",
-                       start_date=date(2020, 10, 1), end_date=date(2020, 10, 8))
-        return "national", {Holiday.objects.get(slug="national-day-2020")}
+    def holidays(ji, yaodu):
+        national = HolidayFactory(name="National Day 2020", slug="national-day-2020",
+                                  start_date=beijing(2020, 10, 1).date(),
+                                  end_date=beijing(2020, 10, 8).date())
+        return "national", {national}
 
-    def sessions_by_title():
+    def sessions_by_title(ji, yaodu):
         found = SessionFactory(title="Walnuts at dawn")
         SessionFactory(title="Millet at noon")
         return "dawn", {found}
 
-    def sessions_by_official():
+    def sessions_by_official(ji, yaodu):
         found = SessionFactory(official=OfficialFactory(name="Apple seller"))
         SessionFactory(official=OfficialFactory(name="Pear seller"))
         return "apple", {found}
 
-    def sessions_by_county():
-        found = SessionFactory(county=County.objects.get(slug="yaodu"))
-        SessionFactory()  # in Ji County
+    def sessions_by_county(ji, yaodu):
+        found = SessionFactory(county=yaodu)
+        SessionFactory(county=ji)
         return "尧都", {found}
 
     return [
@@ -65,8 +65,8 @@ def _search_cases():
 
 @pytest.mark.parametrize("model, make_rows", _search_cases())
 def test_every_model_has_a_list_whose_search_finds_the_matching_rows_only(
-        admin_client, model, make_rows, holiday):
-    query, wanted = make_rows()
+        admin_client, model, make_rows, holiday, county, other_county):
+    query, wanted = make_rows(county, other_county)
     url = reverse(f"admin:sessions_app_{model}_changelist")
 
     everything = admin_client.get(url)
@@ -77,10 +77,10 @@ def test_every_model_has_a_list_whose_search_finds_the_matching_rows_only(
     assert set(found.context["cl"].result_list) == wanted
 
 
-def test_sessions_filter_by_holiday_county_and_platform(admin_client, holiday):
+def test_sessions_filter_by_holiday_county_and_platform(admin_client, holiday, other_county):
     inside = SessionFactory(title="Inside walnuts", platform="kuaishou")
     SessionFactory(title="June millet", started_at=inside.started_at.replace(month=6),
-                   county=County.objects.get(slug="yaodu"))
+                   county=other_county)
     url = reverse("admin:sessions_app_livestreamsession_changelist")
     page = admin_client.get(url, {"holiday": holiday.slug}).content.decode()
     assert "Inside walnuts" in page and "June millet" not in page

@@ -1,4 +1,5 @@
-"""Reads of sessions: the holiday summary's totals follow the rules of design.md."""
+"""The holiday summary's figures (sessions_app.selectors.holiday_summary) follow the rules of
+design.md: a session counts for the county it was held in."""
 
 from decimal import Decimal
 
