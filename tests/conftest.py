@@ -5,6 +5,7 @@ import contextlib
 import importlib
 import os
 import time
+from decimal import Decimal
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -12,7 +13,7 @@ from kombu import Connection
 
 from sessions_app.models import County
 
-from .factories import HolidayFactory, UserFactory
+from .factories import HolidayFactory, OfficialFactory, SessionFactory, UserFactory, beijing
 
 
 @pytest.fixture
@@ -43,6 +44,23 @@ def county(db):
 @pytest.fixture
 def other_county(db):
     return County.objects.get(slug="yaodu")
+
+
+@pytest.fixture
+def sessions_held_away(holiday, county, other_county):
+    """Two Labor Day 2020 sessions, each held away from its official's county: 300.00 by a
+    Yaodu official in Ji County (a key poverty-relief county) and 100.00 by a Ji County
+    official in Yaodu (not one). By the session's county, as the rules say, Ji County has
+    300.00 and key poverty-relief revenue is 300.00; by the official's it would be 100.00."""
+    assert county.poverty_relief_key and not other_county.poverty_relief_key
+    from_yaodu = OfficialFactory(name="Visitor from Yaodu", county=other_county)
+    from_ji = OfficialFactory(name="Visitor from Ji", county=county)
+    return [
+        SessionFactory(official=from_yaodu, county=county, revenue=Decimal("300.00"),
+                       started_at=beijing(2020, 5, 2, 10)),
+        SessionFactory(official=from_ji, county=other_county, revenue=Decimal("100.00"),
+                       started_at=beijing(2020, 5, 3, 10)),
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +122,12 @@ def celery_broker(url: str):
 BROKER = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
 
 
+def under_ci(environ=os.environ) -> bool:
+    """Whether the tests run in CI (.ci/run sets CI=true), where a missing service or browser
+    must fail the run rather than skip its tests."""
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _broker_reachable() -> bool:
     try:
         with Connection(BROKER, connect_timeout=2) as conn:
@@ -116,7 +140,7 @@ def _broker_reachable() -> bool:
 @pytest.fixture
 def celery_worker_on_redis(transactional_db):
     if not BROKER.startswith("redis://") or not _broker_reachable():
-        if os.environ.get("CI"):
+        if under_ci():
             pytest.fail(f"CI needs the Redis broker at {BROKER}")
         pytest.skip(f"no Redis broker at {BROKER}")
     with celery_broker(BROKER) as app, Connection(BROKER) as conn:

@@ -6,6 +6,7 @@ in the same form.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,16 +96,22 @@ def test_a_dropped_database_connection_is_a_clean_503_with_nothing_saved(
     assert Holiday.objects.get(pk=holiday.pk).data_version == versions_before
 
 
-def test_a_dropped_connection_on_a_page_is_a_503_page(
+def test_a_dropped_connection_on_a_page_is_a_503_page_saying_nothing_was_saved(
         client, staff_user, holiday, drop_connection_on_insert):
     official = OfficialFactory()
     client.force_login(staff_user)
     response = client.post("/sessions/new/", {
         "official": official.pk, "platform": "douyin", "title": "Millet", "products": "",
         "started_at": "2020-05-02 10:00", "ended_at": "2020-05-02 11:00",
-        "audience": 10, "orders": 1, "revenue": "12.50"})
+        "audience": 10, "orders": 1, "revenue": "12.50"})  # in Chinese, the default
     assert response.status_code == 503
-    assert b"Retry-After" not in response.content
+    assert response["Content-Type"].startswith("text/html")
+    assert response["Retry-After"]
+    alert = re.search(r'role="alert">\s*<h1>(.*?)</h1>\s*<p>(.*?)</p>',
+                      response.content.decode(), re.S)
+    assert alert, response.content.decode()[:2000]
+    assert alert.groups() == ("暂时无法访问",
+                              "数据库暂时无法访问，没有保存任何数据。请过一分钟再试。")
     connection.close()
     assert not LivestreamSession.objects.exists()
 

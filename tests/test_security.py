@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from sessions_app.models import LivestreamSession
+
 from .conftest import celery_broker
+from .factories import OfficialFactory
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +31,8 @@ def test_repeated_failed_logins_lock_the_account_even_for_the_right_password(sta
     locked = login(client, "staff", "pw-for-tests-1")
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
-    assert Client().get("/sessions/").status_code == 302  # and no session was made
+    response = client.get("/sessions/")  # the same browser is still not logged in
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
 def test_the_right_password_logs_in_before_the_limit(staff_user):
@@ -93,11 +97,24 @@ def test_a_successful_login_does_not_wipe_the_address_failures_on_other_username
     assert login(Client(), "staff", "pw-for-tests-1").status_code == 429
 
 
-@pytest.mark.parametrize("path", ["/accounts/login/", "/sessions/new/"])
-def test_forms_refuse_a_post_without_the_csrf_token(staff_user, path):
+def test_the_login_form_refuses_a_post_without_the_csrf_token(staff_user):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "staff",
+                                                "password": "pw-for-tests-1"})
+    assert response.status_code == 403
+    assert "_auth_user_id" not in client.session  # the right password logged nobody in
+
+
+def test_the_session_form_refuses_a_post_without_the_csrf_token(staff_user, holiday):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff_user)
-    assert client.post(path, {"username": "staff", "password": "x"}).status_code == 403
+    official = OfficialFactory()
+    response = client.post("/sessions/new/", {
+        "official": official.pk, "county": "", "platform": "douyin", "title": "Forged",
+        "products": "", "started_at": "2020-05-02T10:00", "ended_at": "2020-05-02T11:00",
+        "audience": "10", "orders": "1", "revenue": "12.50"})  # valid: only the token lacks
+    assert response.status_code == 403
+    assert not LivestreamSession.objects.exists()
 
 
 def test_production_settings_secure_cookies_hsts_and_https():

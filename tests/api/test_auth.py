@@ -36,6 +36,7 @@ def test_wrong_credentials_are_a_400_with_a_reason(anon_api, staff_user):
     assert response.status_code == 400
     assert response.json()["non_field_errors"]
     assert "token" not in response.json()
+    assert not Token.objects.filter(user=staff_user).exists()
 
 
 def test_missing_fields_are_a_400_per_field(anon_api):
@@ -49,7 +50,11 @@ def test_an_inactive_user_gets_no_token(anon_api, staff_user):
     staff_user.is_active = False
     staff_user.save()
 
-    assert anon_api.post(TOKEN, GOOD, format="json").status_code == 400
+    response = anon_api.post(TOKEN, GOOD, format="json")
+
+    assert response.status_code == 400
+    assert "token" not in response.json()
+    assert not Token.objects.filter(user=staff_user).exists()
 
 
 def test_an_invalid_token_is_a_401(anon_api):

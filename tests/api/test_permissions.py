@@ -1,15 +1,19 @@
-"""Who may call what: every role x every endpoint x every method, by status code.
+"""Who may call what: every role x every endpoint x every method, by status code and by
+what is stored afterwards.
 
 Anonymous: 401 everywhere but auth/token/. Officials: read. City staff and superusers:
 everything. An authenticated user without a role reads nothing (403) but the schema.
+A refused request (and any read) leaves every stored row as it was, history included; an
+allowed write changes the table it names.
 """
 
 from dataclasses import dataclass
 
 import pytest
+from django.apps import apps
 
 from rankings.services import holiday_rankings_recompute
-from sessions_app.models import Holiday
+from sessions_app.models import County, Holiday, LivestreamSession, Official
 from tests.factories import CountyFactory, OfficialFactory, SessionFactory
 
 
@@ -125,6 +129,25 @@ def expected(role: str, kind: str, staff_status: int) -> int:
     return 200 if kind == READ else 403  # officials read, nothing more
 
 
+# The table each resource's writes change.
+TABLES = {"counties": County, "officials": Official, "holidays": Holiday,
+          "sessions": LivestreamSession}
+
+
+def stored_rows() -> dict[str, list[dict]]:
+    """Every row of every table of our apps (history, rankings and imports included), by
+    model label: what a refused request must leave exactly as it was."""
+    return {
+        model._meta.label: list(model._default_manager.order_by("pk").values())
+        for app in ("sessions_app", "rankings")
+        for model in apps.get_app_config(app).get_models()
+    }
+
+
+def changed_tables(before: dict, after: dict) -> list[str]:
+    return [label for label in before if before[label] != after[label]]
+
+
 ROLES = ["anon", "no_role", "official", "staff", "superuser"]
 CASES = [
     pytest.param(role, *endpoint, id=f"{role}-{endpoint[0]}")
@@ -134,16 +157,22 @@ CASES = [
 
 
 @pytest.mark.parametrize("role, name, method, url, body, kind, staff_status", CASES)
-def test_role_gets_the_status_its_permissions_allow(
+def test_role_gets_the_status_its_permissions_allow_and_a_refusal_saves_nothing(
     request, world, role, name, method, url, body, kind, staff_status
 ):
     client = request.getfixturevalue(f"{role}_api")
     data = body(world) if body else None
+    status = expected(role, kind, staff_status)
+    before = stored_rows()
 
     response = getattr(client, method)(url(world), data, format="json")
 
-    assert response.status_code == expected(role, kind, staff_status), getattr(
-        response, "data", response)
+    assert response.status_code == status, getattr(response, "data", response)
+    changed = changed_tables(before, stored_rows())
+    if method == "get" or status >= 400:
+        assert changed == []
+    else:
+        assert TABLES[name.split("-")[0]]._meta.label in changed
 
 
 def test_anonymous_is_challenged_for_a_token(anon_api):
@@ -164,17 +193,24 @@ def test_officials_cannot_write_even_with_a_valid_payload(official_api, world):
     response = official_api.post("/api/v1/sessions/", session_body(world), format="json")
 
     assert response.status_code == 403
-    assert not Holiday.objects.filter(slug="national-day-2020").exists()
+    assert list(LivestreamSession.objects.values_list("pk", flat=True)) == [world.session.pk]
+    assert not LivestreamSession.history.filter(title="Millet").exists()
 
 
 def test_a_county_with_officials_cannot_be_deleted(staff_api, world):
+    before = stored_rows()
+
     response = staff_api.delete(f"/api/v1/counties/{world.county.pk}/")
 
     assert response.status_code == 409
     assert response.json()["detail"]
+    assert changed_tables(before, stored_rows()) == []
 
 
 def test_an_official_with_sessions_cannot_be_deleted(staff_api, world):
+    before = stored_rows()
+
     response = staff_api.delete(f"/api/v1/officials/{world.official.pk}/")
 
     assert response.status_code == 409
+    assert changed_tables(before, stored_rows()) == []

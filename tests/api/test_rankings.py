@@ -181,6 +181,29 @@ def test_summary_counts_a_session_by_its_beijing_date(staff_api, holiday, offici
     assert body["poverty_relief_share"] == "1.0000"
 
 
+def test_summary_counts_poverty_relief_revenue_where_the_session_was_held(
+    staff_api, holiday, sessions_held_away
+):
+    body = staff_api.get(f"/api/v1/holidays/{holiday.slug}/summary/").json()
+
+    assert (body["revenue"], body["poverty_relief_revenue"]) == ("400.00", "300.00")
+    assert body["poverty_relief_share"] == "0.7500"
+    revenue = {row["slug"]: row["revenue"] for row in body["by_county"]}
+    assert (revenue["jixian"], revenue["yaodu"]) == ("300.00", "100.00")
+
+
+def test_county_board_counts_a_session_where_it_was_held(staff_api, holiday,
+                                                         sessions_held_away):
+    holiday_rankings_recompute(holiday_id=holiday.pk)
+
+    body = staff_api.get(URL, {"holiday": holiday.slug, "metric": "revenue",
+                               "scope": "county"}).json()
+
+    head = [(r["rank"], r["county"]["slug"], r["county"]["poverty_relief_key"], r["value"])
+            for r in body["results"][:2]]
+    assert head == [(1, "jixian", True, "300.00"), (2, "yaodu", False, "100.00")]
+
+
 def test_summary_of_an_empty_holiday_is_zeros(staff_api, holiday):
     body = staff_api.get(f"/api/v1/holidays/{holiday.slug}/summary/").json()
 

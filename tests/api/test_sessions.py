@@ -169,7 +169,7 @@ def test_an_update_from_a_stale_version_is_refused_with_409(staff_api, official)
 
     assert response.status_code == 409
     assert response.json()["current_version"] == 3
-    assert "someone else" in response.json()["detail"].lower() or response.json()["detail"]
+    assert "changed by someone else" in response.json()["detail"]
     session.refresh_from_db()
     assert session.revenue == Decimal("10.00")
 
@@ -194,6 +194,8 @@ def test_an_update_from_the_current_version_goes_through(staff_api, official):
 
     assert response.status_code == 200
     assert response.data["version"] == 4
+    session.refresh_from_db()
+    assert (session.title, session.version) == ("new", 4)
 
 
 def test_a_malformed_if_match_header_is_a_400(staff_api, official):
@@ -233,6 +235,8 @@ def test_moving_a_session_onto_another_of_the_officials_start_times_is_a_400(
 
     assert response.status_code == 400
     assert "started_at" in response.json()
+    stored = LivestreamSession.objects.get(pk=second.pk)
+    assert (stored.started_at, stored.version) == (beijing(2020, 5, 1, 14), 1)
 
 
 def test_delete_removes_the_session_and_keeps_its_history(staff_api, staff_user, official):

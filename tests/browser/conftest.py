@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ..conftest import under_ci
+
 # Playwright's sync API runs an event loop in this thread; Django's async-safety check would
 # then refuse the ORM calls tests make between browser steps.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -39,14 +41,24 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
+def chromium_or_skip(path: str | os.PathLike = CHROMIUM, *, environ=os.environ) -> str:
+    """The browser to launch. Without it the browser tests are skipped on a developer's
+    machine, but fail under CI: a run that silently skipped them would pass untested."""
+    if os.access(path, os.X_OK):
+        return str(path)
+    message = f"{path} is missing: run `make browser-deps`"
+    if under_ci(environ):
+        pytest.fail(f"CI needs Chromium for the browser tests; {message}")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: run `make browser-deps`")
+    executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 

@@ -130,6 +130,19 @@ def test_a_session_counts_for_the_county_it_was_held_in(holiday):
     assert (values["jixian"], values["yaodu"]) == (Decimal("100.00"), Decimal("300.00"))
 
 
+def test_a_session_held_away_from_its_officials_county_counts_where_it_was_held(
+    holiday, sessions_held_away
+):
+    recompute(holiday)
+    counties = {e.county.slug: (e.rank, e.value, e.sessions)
+                for e in board(holiday, scope="county")}
+    assert counties["jixian"] == (1, Decimal("300.00"), 1)
+    assert counties["yaodu"] == (2, Decimal("100.00"), 1)
+    officials = [(name, value) for name, _rank, value in ranked(holiday)]
+    assert officials == [("Visitor from Yaodu", Decimal("300.00")),
+                         ("Visitor from Ji", Decimal("100.00"))]
+
+
 def test_previous_rank_comes_from_the_previous_snapshot(holiday):
     a, b = OfficialFactory(name="A"), OfficialFactory(name="B")
     SessionFactory(official=a, revenue=Decimal("200"))
@@ -205,7 +218,13 @@ def test_a_holiday_without_a_snapshot_has_an_empty_board(holiday):
 
 
 def test_long_sessions_count_on_their_start_day(holiday):
-    SessionFactory(started_at=beijing(2020, 4, 30, 22, 0),
+    # Both cross midnight into another day: the one that starts before the holiday is out,
+    # the one that starts on its last evening is in.
+    SessionFactory(official=OfficialFactory(name="Before"), revenue=Decimal("1"),
+                   started_at=beijing(2020, 4, 30, 22, 0),
                    ended_at=beijing(2020, 4, 30, 22, 0) + timedelta(hours=5))
+    SessionFactory(official=OfficialFactory(name="Last evening"), revenue=Decimal("2"),
+                   started_at=beijing(2020, 5, 5, 22, 0),
+                   ended_at=beijing(2020, 5, 5, 22, 0) + timedelta(hours=5))
     recompute(holiday)
-    assert board(holiday) == []
+    assert ranked(holiday) == [("Last evening", 1, Decimal("2.00"))]

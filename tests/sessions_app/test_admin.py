@@ -8,7 +8,7 @@ from django.urls import reverse
 from sessions_app import services
 from sessions_app.models import LivestreamSession
 
-from ..factories import OfficialFactory, SessionFactory, UserFactory
+from ..factories import HolidayFactory, OfficialFactory, SessionFactory, UserFactory, beijing
 
 pytestmark = pytest.mark.django_db
 
@@ -19,24 +19,74 @@ def admin_client(client, superuser):
     return client
 
 
-@pytest.mark.parametrize("model", ["county", "official", "holiday", "livestreamsession"])
-def test_every_model_has_a_working_list_with_search(admin_client, model, holiday):
-    SessionFactory()
+def _search_cases():
+    """(model, rows to create from Ji County and Yaodu -> (query, the rows it must find));
+    every other row of the model must be left out."""
+
+    def counties(ji, yaodu):
+        return "尧都", {yaodu}
+
+    def officials(ji, yaodu):
+        walnut = OfficialFactory(name="Walnut seller")
+        OfficialFactory(name="Millet seller")
+        return "walnut", {walnut}
+
+    def holidays(ji, yaodu):
+        national = HolidayFactory(name="National Day 2020", slug="national-day-2020",
+                                  start_date=beijing(2020, 10, 1).date(),
+                                  end_date=beijing(2020, 10, 8).date())
+        return "national", {national}
+
+    def sessions_by_title(ji, yaodu):
+        found = SessionFactory(title="Walnuts at dawn")
+        SessionFactory(title="Millet at noon")
+        return "dawn", {found}
+
+    def sessions_by_official(ji, yaodu):
+        found = SessionFactory(official=OfficialFactory(name="Apple seller"))
+        SessionFactory(official=OfficialFactory(name="Pear seller"))
+        return "apple", {found}
+
+    def sessions_by_county(ji, yaodu):
+        found = SessionFactory(county=yaodu)
+        SessionFactory(county=ji)
+        return "尧都", {found}
+
+    return [
+        pytest.param("county", counties, id="county"),
+        pytest.param("official", officials, id="official"),
+        pytest.param("holiday", holidays, id="holiday"),
+        pytest.param("livestreamsession", sessions_by_title, id="session-title"),
+        pytest.param("livestreamsession", sessions_by_official, id="session-official"),
+        pytest.param("livestreamsession", sessions_by_county, id="session-county"),
+    ]
+
+
+@pytest.mark.parametrize("model, make_rows", _search_cases())
+def test_every_model_has_a_list_whose_search_finds_the_matching_rows_only(
+        admin_client, model, make_rows, holiday, county, other_county):
+    query, wanted = make_rows(county, other_county)
     url = reverse(f"admin:sessions_app_{model}_changelist")
-    assert admin_client.get(url).status_code == 200
-    assert admin_client.get(url, {"q": "a"}).status_code == 200
+
+    everything = admin_client.get(url)
+    found = admin_client.get(url, {"q": query})
+
+    assert everything.status_code == found.status_code == 200
+    assert len(everything.context["cl"].result_list) > len(wanted)  # something to leave out
+    assert set(found.context["cl"].result_list) == wanted
 
 
-def test_sessions_filter_by_holiday_county_and_platform(admin_client, holiday):
+def test_sessions_filter_by_holiday_county_and_platform(admin_client, holiday, other_county):
     inside = SessionFactory(title="Inside walnuts", platform="kuaishou")
-    SessionFactory(title="June millet", started_at=inside.started_at.replace(month=6))
+    SessionFactory(title="June millet", started_at=inside.started_at.replace(month=6),
+                   county=other_county)
     url = reverse("admin:sessions_app_livestreamsession_changelist")
     page = admin_client.get(url, {"holiday": holiday.slug}).content.decode()
     assert "Inside walnuts" in page and "June millet" not in page
     page = admin_client.get(url, {"platform__exact": "douyin"}).content.decode()
-    assert "Inside walnuts" not in page
+    assert "Inside walnuts" not in page and "June millet" in page
     page = admin_client.get(url, {"county__id__exact": inside.county_id}).content.decode()
-    assert "Inside walnuts" in page
+    assert "Inside walnuts" in page and "June millet" not in page
 
 
 def test_adding_a_session_in_the_admin_goes_through_the_service(

@@ -1,6 +1,8 @@
+import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Count, Sum
 
@@ -53,17 +55,20 @@ def test_seed_demo_twice_duplicates_nothing(seeded):
     assert before == after
 
 
-def test_seed_demo_prints_the_logins(capsys):
+def test_seed_demo_prints_logins_that_work(capsys):
     call_command("seed_demo")
     out = capsys.readouterr().out
-    for username in ("admin", "staff", "official"):
-        assert username in out
-    assert "linfen-staff-2020" in out
+    # "  <username> <password> <group or superuser>" after the heading.
+    printed = re.findall(r"^  (\S+) +(\S+) +(\S+)$",
+                         out.split("Demo logins", 1)[1], re.M)
+    assert [(username, role) for username, _password, role in printed] == [
+        ("admin", "superuser"), ("staff", "city_staff"), ("official", "officials")]
+    users = get_user_model().objects
+    for username, password, _role in printed:
+        assert users.get(username=username).check_password(password), username
 
 
 def test_demo_users_have_their_role_and_only_admin_is_a_superuser(seeded):
-    from django.contrib.auth import get_user_model
-
     users = {u.username: u for u in get_user_model().objects.all()}
     assert (users["admin"].is_superuser, users["staff"].is_superuser,
             users["official"].is_superuser) == (True, False, False)
