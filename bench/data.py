@@ -102,7 +102,7 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
         cursor.execute(
             """
             INSERT INTO sessions_app_official (name, title, county_id, active)
-            SELECT %s || lpad(g::text, 5, '0'), 'County head',
+            SELECT %s || lpad(g::text, 6, '0'), 'County head',
                    (SELECT id FROM sessions_app_county ORDER BY id
                     OFFSET (g %% 17) LIMIT 1), true
             FROM generate_series(1, %s) g

@@ -1,20 +1,32 @@
 """Benchmark: recomputing a holiday's rankings at scale, against a raw-SQL baseline.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/linfen_bench python bench/rankings.py
-        [--sessions 1000000] [--officials 10000] [--repeat 3] [--edits 5]
+        [--sessions 1000000] [--officials 10000] [--repeat 5] [--edits 20]
+        [--broker-down-saves 3] [--timeout 300]
 
-Prints the median time of the full recompute (aggregate + rank + write the entries + carry
-previous ranks, in one transaction), the median time of the baseline (the same aggregates
-and RANK windows as plain SELECTs, rows fetched, nothing written), `ratio: X` (recompute /
-baseline), then the time from saving one session to its new snapshot being visible with a
-real Celery worker on Redis (CELERY_BROKER_URL, default redis://127.0.0.1:6379/12).
+Times, in interleaved rounds, the full recompute (aggregate + rank + write the entries +
+carry previous ranks, in one transaction) and the baseline (the same aggregates and RANK
+windows computed in the server under the recompute's settings and reduced there to one row:
+nothing written, nothing fetched); prints both medians and `ratio: X` (recompute /
+baseline). Then, with a real Celery worker on Redis (CELERY_BROKER_URL, default
+redis://127.0.0.1:6379/12), the time from saving one session to its new snapshot being
+visible, `edit p95: <ms>` (nearest rank), how long the worker's recomputes took and the
+saves themselves; last, how long a save takes while the broker is down (refusing
+connections, or accepting them and never answering). A recompute that takes longer than
+--timeout seconds, here or in the worker, stops the run with exit status 1 (its query is
+cancelled).
 """
 
 import argparse
+import contextlib
+import logging
+import math
 import os
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -23,9 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.data import ROOT, load_bench_data, setup_django  # noqa: E402
 
-# The same aggregates and RANK windows as the recompute's statement, as a plain SELECT whose
-# rows are fetched: no snapshot, no previous ranks, no writes.
+# The same aggregates and RANK windows as the recompute's statement, computed in the server
+# and reduced there to one row (the ranks are summed, so the windows must be computed): no
+# snapshot, no previous ranks, no writes, and no rows carried to Python, which the recompute
+# never does either.
 BASELINE_SQL = """
+SELECT COUNT(*), SUM(rank) FROM (
 WITH base AS (
     SELECT official_id, county_id, COUNT(*) AS sessions, SUM(audience) AS audience,
            SUM(orders) AS orders, SUM(revenue) AS revenue
@@ -46,27 +61,49 @@ WITH base AS (
     UNION ALL SELECT scope, subject_id, sessions, 'revenue', revenue FROM subjects
 )
 SELECT scope, metric, subject_id, value, sessions,
-       RANK() OVER (PARTITION BY scope, metric ORDER BY value DESC)
+       RANK() OVER (PARTITION BY scope, metric ORDER BY value DESC) AS rank
 FROM m
+) ranked
 """
 
 
-def timed(fn, repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
+def interleaved(fns: dict, rounds: int) -> dict[str, list[float]]:
+    """Run each of `fns` once per round, alternating which goes first, so that a busy
+    moment of the machine weighs on both alike. Returns the seconds of each run by name."""
+    times = {name: [] for name in fns}
+    order = list(fns)
+    for _ in range(rounds):
+        for name in order:
+            began = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - began)
+        order.reverse()
     return times
 
 
+def p95(values: list[float]) -> float:
+    """The nearest-rank 95th percentile (of 20 values, the 19th smallest)."""
+    ordered = sorted(values)
+    return ordered[math.ceil(0.95 * len(ordered)) - 1]
+
+
+def ms(values: list[float]) -> str:
+    return ", ".join(f"{v * 1000:.0f}" for v in values)
+
+
 def baseline(holiday) -> None:
-    from django.db import connection
+    """The baseline under the recompute's own settings (work_mem, no JIT, join methods), so
+    that neither side spills to disk where the other does not."""
+    from django.db import connection, transaction
+
+    from rankings.services import _POSTGRESQL_TUNING
 
     start, end = holiday.bounds
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in _POSTGRESQL_TUNING:
+            cursor.execute(statement)
         cursor.execute(BASELINE_SQL, {"start": start, "end": end})
-        cursor.fetchall()
+        cursor.fetchone()
 
 
 def start_worker(broker: str) -> subprocess.Popen:
@@ -86,66 +123,193 @@ def start_worker(broker: str) -> subprocess.Popen:
     raise SystemExit("the Celery worker did not answer within 30 s")
 
 
-def edit_to_visible(holiday, edits: int) -> list[float]:
+class EditNotVisible(Exception):
+    pass
+
+
+def edit_to_visible(holiday, edits: int, timeout: float):
+    """Save `edits` edits of one session, one at a time, each waiting for a snapshot that
+    covers it. Returns the seconds from save to visible, the worker's recompute times (ms)
+    as its snapshots record them, and the seconds of the saves themselves."""
     from rankings.models import RankingSnapshot
     from sessions_app.models import Holiday, LivestreamSession
     from sessions_app.services import session_update
 
     session = LivestreamSession.objects.in_holiday(holiday).order_by("id").first()
-    latencies = []
+    latencies, durations, saves = [], [], []
     for _ in range(edits):
         began = time.perf_counter()
-        session_update(session=session, updated_by=None,
-                       data={"revenue": session.revenue + Decimal("1.00")},
-                       expected_version=session.version)
+        session = session_update(session=session, updated_by=None,
+                                 data={"revenue": session.revenue + Decimal("1.00")},
+                                 expected_version=session.version)
+        saves.append(time.perf_counter() - began)
         wanted = Holiday.objects.get(pk=holiday.pk).data_version
         while True:
             latest = RankingSnapshot.objects.latest_for(holiday.pk)
             if latest and latest.data_version >= wanted:
                 break
-            if time.perf_counter() - began > 60:
-                raise SystemExit("the edit did not reach the rankings within 60 s")
+            if time.perf_counter() - began > timeout:
+                raise EditNotVisible(
+                    f"edit {len(latencies) + 1} did not reach the rankings within {timeout:.0f} s"
+                )
             time.sleep(0.005)
         latencies.append(time.perf_counter() - began)
+        durations.append(latest.duration_ms)
         time.sleep(0.5)
-    return latencies
+    return latencies, durations, saves
+
+
+def worker_stop(worker: subprocess.Popen) -> None:
+    """Stop the worker; if a recompute keeps it busy, kill it and cancel its query, which
+    would otherwise run on in PostgreSQL."""
+    from django.db import connection
+
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+    with connection.cursor() as cursor:  # only the benchmark uses its database
+        cursor.execute(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid() AND state = 'active'"
+        )
+
+
+@contextlib.contextmanager
+def broker_at(url: str):
+    """Send this process's tasks to `url` inside the block. Celery reads CELERY_BROKER_URL
+    before its configuration and caches connection pools, so all three are switched."""
+    from linfen_tracker.celery_app import app
+
+    def drop_pools():
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    saved = os.environ["CELERY_BROKER_URL"], app.conf.broker_url
+    os.environ["CELERY_BROKER_URL"] = app.conf.broker_url = url
+    drop_pools()
+    try:
+        yield
+    finally:
+        os.environ["CELERY_BROKER_URL"], app.conf.broker_url = saved
+        drop_pools()
+
+
+@contextlib.contextmanager
+def silent_broker():
+    """A TCP port that accepts connections and never answers: a broker that hangs."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+def saves_with_broker_down(holiday, saves: int) -> dict[str, list[float]]:
+    """Seconds per session save while the broker refuses connections, and while it accepts
+    them and never answers. The saves succeed either way; the holiday stays stale until a
+    recompute (the next run's first one)."""
+    from sessions_app.models import LivestreamSession
+    from sessions_app.services import session_update
+
+    session = LivestreamSession.objects.in_holiday(holiday).order_by("id").first()
+    times = {}
+    # The service logs each failed send with its traceback: expected here, and not output.
+    logging.getLogger("sessions_app.services").setLevel(logging.CRITICAL)
+    with silent_broker() as hanging:
+        for kind, url in (("refused", "redis://127.0.0.1:1/0"), ("no answer", hanging)):
+            times[kind] = []
+            with broker_at(url):
+                for _ in range(saves):
+                    began = time.perf_counter()
+                    session = session_update(
+                        session=session, updated_by=None,
+                        data={"revenue": session.revenue + Decimal("1.00")},
+                        expected_version=session.version,
+                    )
+                    times[kind].append(time.perf_counter() - began)
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--officials", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--edits", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--broker-down-saves", type=int, default=3, metavar="N")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="the longest a recompute may take, in this process or the worker")
     args = parser.parse_args()
 
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/12")
     os.environ["CELERY_BROKER_URL"] = broker  # this process sends, the worker recomputes
     setup_django()
+    from django.db import OperationalError, connection
+
     from rankings.services import holiday_rankings_recompute
 
     holiday = load_bench_data(sessions=args.sessions, officials=args.officials)
+    with connection.cursor() as cursor:  # a recompute that hangs fails the run instead
+        cursor.execute("SET statement_timeout = %s", [f"{args.timeout:.0f}s"])
     baseline(holiday)  # warm the cache for both measurements alike
-    base = timed(lambda: baseline(holiday), args.repeat)
-    full = timed(lambda: holiday_rankings_recompute(holiday_id=holiday.pk), args.repeat)
-    b, f = statistics.median(base), statistics.median(full)
+    try:
+        runs = interleaved({
+            "baseline": lambda: baseline(holiday),
+            "recompute": lambda: holiday_rankings_recompute(holiday_id=holiday.pk),
+        }, args.repeat)
+    except OperationalError as error:
+        raise SystemExit(f"a run took over {args.timeout:.0f} s: {error}") from None
+    b, f = statistics.median(runs["baseline"]), statistics.median(runs["recompute"])
+    per_round = [r / b_ for r, b_ in zip(runs["recompute"], runs["baseline"], strict=True)]
     print(f"sessions: {args.sessions:,}  officials: {args.officials:,}")
-    print(f"baseline (raw SQL aggregates + RANK, no writes): median {b * 1000:.0f} ms "
-          f"(runs: {', '.join(f'{t * 1000:.0f}' for t in base)})")
+    print(f"baseline (aggregates + RANK in the server, nothing written): "
+          f"median {b * 1000:.0f} ms (runs: {ms(runs['baseline'])})")
     print(f"full recompute (compute + write snapshot): median {f * 1000:.0f} ms "
-          f"(runs: {', '.join(f'{t * 1000:.0f}' for t in full)})")
+          f"(runs: {ms(runs['recompute'])})")
+    print(f"ratio per round: {', '.join(f'{r:.2f}' for r in per_round)}")
     print(f"ratio: {f / b:.2f}")
 
     if args.edits:
         worker = start_worker(broker)
         try:
-            lat = edit_to_visible(holiday, args.edits)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-        print(f"edit -> visible in rankings (worker on {broker}): median "
+            lat, durations, saves = edit_to_visible(holiday, args.edits, args.timeout)
+        except EditNotVisible as stuck:
+            worker_stop(worker)
+            raise SystemExit(f"{stuck} (worker on {broker})") from None
+        worker_stop(worker)
+        print(f"edit -> visible in rankings (worker on {broker}, {args.edits} edits): median "
               f"{statistics.median(lat) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms "
-              f"(runs: {', '.join(f'{t * 1000:.0f}' for t in lat)})")
+              f"(runs: {ms(lat)})")
+        print(f"worker's recomputes: median {statistics.median(durations):.0f} ms, "
+              f"max {max(durations)} ms")
+        print(f"save, broker up: median {statistics.median(saves) * 1000:.0f} ms, "
+              f"max {max(saves) * 1000:.0f} ms")
+        print(f"edit p95: {p95(lat) * 1000:.0f}")
+
+    if args.broker_down_saves:
+        for kind, times in saves_with_broker_down(holiday, args.broker_down_saves).items():
+            print(f"save, broker down ({kind}): median {statistics.median(times) * 1000:.0f} "
+                  f"ms, max {max(times) * 1000:.0f} ms (runs: {ms(times)})")
 
 
 if __name__ == "__main__":

