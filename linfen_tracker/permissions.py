@@ -37,3 +37,15 @@ class CanAuditSessions(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm(CHANGE_SESSIONS))
+
+
+REVIEW_SESSIONS = "sessions_app.review_livestreamsession"
+
+
+class CanReviewSessions(BasePermission):
+    """Verifying and rejecting sessions is for reviewers (city staff); the four-eyes rule
+    (not one's own entry or change) is the service's."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(REVIEW_SESSIONS))

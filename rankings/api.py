@@ -27,7 +27,7 @@ from sessions_app.filters import IdOrSlugField
 from sessions_app.models import Holiday
 from sessions_app.selectors import holiday_current_or_latest
 
-from .models import Metric, RankingEntry, Scope
+from .models import MONEY_METRICS, Metric, RankingEntry, Scope
 from .selectors import Leaderboard, leaderboard_get
 
 MAX_LIMIT = 1000
@@ -130,7 +130,7 @@ def _county(county) -> dict:
 
 def _value(entry: RankingEntry, metric: str):
     # Stored as a decimal for all metrics; counts are whole numbers.
-    return str(entry.value) if metric == Metric.REVENUE else int(entry.value)
+    return str(entry.value) if metric in MONEY_METRICS else int(entry.value)
 
 
 _DATETIME = serializers.DateTimeField()

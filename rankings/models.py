@@ -20,6 +20,11 @@ class Metric(models.TextChoices):
     AUDIENCE = "audience", _("Audience")
     ORDERS = "orders", _("Orders")
     REVENUE = "revenue", _("Revenue")
+    NET_REVENUE = "net_revenue", _("Net revenue")
+
+
+# Metrics in yuan (shown and sent as decimal strings); the others are counts.
+MONEY_METRICS = {Metric.REVENUE, Metric.NET_REVENUE}
 
 
 class RankingSnapshotQuerySet(models.QuerySet):
@@ -64,7 +69,7 @@ class RankingEntry(models.Model):
         db_constraint=False, db_index=False,
     )
     scope = models.CharField(_("scope"), max_length=10, choices=Scope.choices)
-    metric = models.CharField(_("metric"), max_length=10, choices=Metric.choices)
+    metric = models.CharField(_("metric"), max_length=20, choices=Metric.choices)
     official = models.ForeignKey(
         Official, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
         db_constraint=False, db_index=False,

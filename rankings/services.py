@@ -39,9 +39,10 @@ _BASE_TABLE = "ranking_recompute_base"
 _BASE_SQL = f"""
 CREATE TEMPORARY TABLE {_BASE_TABLE} AS
 SELECT official_id, county_id, COUNT(*) AS sessions, SUM(audience) AS audience,
-       SUM(orders) AS orders, SUM(revenue) AS revenue
+       SUM(orders) AS orders, SUM(revenue) AS revenue, SUM(revenue - refunds) AS net_revenue
 FROM {_SESSIONS}
 WHERE started_at >= %(start)s AND started_at < %(end)s
+  AND status IN (%(status_1)s, %(status_2)s)
 GROUP BY official_id, county_id
 """
 
@@ -56,17 +57,21 @@ INSERT INTO {_ENTRIES}
     (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions)
 WITH subjects AS (
     SELECT 'official' AS scope, official_id, NULL AS county_id, SUM(sessions) AS sessions,
-           SUM(audience) AS audience, SUM(orders) AS orders, ROUND(SUM(revenue), 2) AS revenue
+           SUM(audience) AS audience, SUM(orders) AS orders, ROUND(SUM(revenue), 2) AS revenue,
+           ROUND(SUM(net_revenue), 2) AS net_revenue
     FROM {_BASE_TABLE} GROUP BY official_id
     UNION ALL
     SELECT 'county', NULL, c.id, COALESCE(SUM(b.sessions), 0), COALESCE(SUM(b.audience), 0),
-           COALESCE(SUM(b.orders), 0), COALESCE(ROUND(SUM(b.revenue), 2), 0)
+           COALESCE(SUM(b.orders), 0), COALESCE(ROUND(SUM(b.revenue), 2), 0),
+           COALESCE(ROUND(SUM(b.net_revenue), 2), 0)
     FROM sessions_app_county c LEFT JOIN {_BASE_TABLE} b ON b.county_id = c.id GROUP BY c.id
 ), m AS (
     SELECT scope, official_id, county_id, sessions, 'audience' AS metric, audience AS value
     FROM subjects
     UNION ALL SELECT scope, official_id, county_id, sessions, 'orders', orders FROM subjects
     UNION ALL SELECT scope, official_id, county_id, sessions, 'revenue', revenue FROM subjects
+    UNION ALL SELECT scope, official_id, county_id, sessions, 'net_revenue', net_revenue
+    FROM subjects
 )
 SELECT %(snapshot)s, m.scope, m.metric, m.official_id, m.county_id, m.value,
        RANK() OVER (PARTITION BY m.scope, m.metric ORDER BY m.value DESC),
@@ -133,6 +138,9 @@ def recompute_statement_params(
     *, holiday: Holiday, snapshot_id: int, previous_id: int | None
 ) -> dict:
     """The parameters of _BASE_SQL and _RECOMPUTE_SQL for one recompute of `holiday`."""
+    if not holiday.counted_statuses:
+        raise ValueError(f"Holiday {holiday.slug} has an unknown ranking basis "
+                         f"{holiday.ranking_basis!r}: set one in the admin.")
     start, end = holiday.bounds
     return {
         # Raw SQL gets the value as the backend stores it (SQLite: naive UTC text).
@@ -140,6 +148,10 @@ def recompute_statement_params(
         "end": connection.ops.adapt_datetimefield_value(end),
         "snapshot": snapshot_id,
         "previous": previous_id,
+        # The statuses the holiday's ranking basis counts (one or two; the second repeats
+        # the first when there is one), so the SQL has a fixed shape on every backend.
+        "status_1": holiday.counted_statuses[0],
+        "status_2": holiday.counted_statuses[-1],
     }
 
 
@@ -164,7 +176,25 @@ def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
     complete snapshot. The snapshot becomes visible when the transaction commits, all at once.
     If another recompute of the holiday is running, returns at once with `skipped` (it
     coalesces: the running one, or the follow-up it sends, covers this request).
+
+    Counted sessions follow the holiday's ranking basis (never rejected ones). A failure
+    rolls the snapshot back, is recorded on the holiday (`rankings_error`, shown to staff)
+    and raised; the next successful recompute clears it.
     """
+    try:
+        return _recompute(holiday_id=holiday_id)
+    except Holiday.DoesNotExist:
+        raise
+    except Exception as error:
+        Holiday.objects.filter(pk=holiday_id).update(
+            rankings_error=f"{type(error).__name__}: {error}"[:2000],
+            rankings_failed_at=timezone.now(),
+        )
+        generation_bump(RANKINGS)
+        raise
+
+
+def _recompute(*, holiday_id: int) -> RecomputeResult:
     began = time.monotonic()
     # Cleared first, outside the transaction: a write from now on sends a follow-up.
     Holiday.objects.filter(pk=holiday_id).update(recompute_queued=False)
@@ -201,6 +231,9 @@ def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
     # process dies right here, the holiday only looks stale and is recomputed again.
     Holiday.objects.filter(pk=holiday_id, ranked_version__lt=holiday.data_version).update(
         ranked_version=holiday.data_version
+    )
+    Holiday.objects.filter(pk=holiday_id).exclude(rankings_error="").update(
+        rankings_error="", rankings_failed_at=None
     )
     generation_bump(RANKINGS)  # every process's cached leaderboards read the new snapshot
     return RecomputeResult(

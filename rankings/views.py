@@ -27,7 +27,7 @@ from sessions_app.selectors import (
 )
 
 from . import charts
-from .models import Metric, RankingSnapshot, Scope
+from .models import MONEY_METRICS, Metric, RankingSnapshot, Scope
 from .selectors import Leaderboard, leaderboard_get, official_rankings
 
 TOP_OFFICIALS_CHARTED = 10
@@ -118,7 +118,7 @@ def _board_context(*, board: Leaderboard) -> dict:
         "metrics": Metric.choices,
         "scopes": Scope.choices,
         "metric_label": Metric(board.metric).label,
-        "is_money": board.metric == Metric.REVENUE,
+        "is_money": board.metric in MONEY_METRICS,
         # Ranks shared by several entries, so the table can say "tied" rather than look odd.
         "tied_ranks": {rank for rank, n in ranks.items() if n > 1},
         # On a holiday's first snapshot nobody has a previous rank: "new" everywhere is noise.

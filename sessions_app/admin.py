@@ -37,7 +37,9 @@ class OfficialAdmin(SimpleHistoryAdmin):
 
 @admin.register(Holiday)
 class HolidayAdmin(SimpleHistoryAdmin):
-    list_display = ("name", "slug", "start_date", "end_date")
+    list_display = ("name", "slug", "start_date", "end_date", "ranking_basis",
+                    "rankings_error")
+    readonly_fields = ("rankings_error", "rankings_failed_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     date_hierarchy = "start_date"
@@ -78,12 +80,15 @@ class LivestreamSessionAdmin(SimpleHistoryAdmin):
         "audience",
         "orders",
         "revenue",
+        "refunds",
+        "status",
     )
-    list_filter = (HolidayListFilter, "county", "platform", "started_at")
+    list_filter = (HolidayListFilter, "status", "county", "platform", "started_at")
     search_fields = ("title", "products", "official__name", "county__name_zh", "county__name")
     date_hierarchy = "started_at"
     list_select_related = ("official", "county")
-    readonly_fields = ("entered_by", "created_at", "updated_at")
+    readonly_fields = ("status", "verified_by", "verified_at", "rejection_reason",
+                       "last_changed_by", "entered_by", "created_at", "updated_at")
     actions = ["export_csv"]
     change_list_template = "admin/sessions_app/livestreamsession/change_list.html"
 

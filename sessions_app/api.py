@@ -30,12 +30,20 @@ from linfen_tracker.api import (
     DescribedSerializer,
     PreconditionRequired,
 )
-from linfen_tracker.permissions import CanAuditSessions, CanViewSessions
+from linfen_tracker.permissions import CanAuditSessions, CanReviewSessions, CanViewSessions
 
 from . import selectors, services
 from .exports import sessions_csv_response
 from .filters import LivestreamSessionFilter, OfficialFilter
-from .models import County, Holiday, LivestreamSession, Official, Platform
+from .models import (
+    County,
+    Holiday,
+    LivestreamSession,
+    Official,
+    Platform,
+    RankingBasis,
+    SessionStatus,
+)
 from .validators import PARSE_MESSAGES, year_range_message
 
 # Ids are 64-bit; a larger number would overflow the database integer instead of naming
@@ -156,7 +164,14 @@ class HolidaySerializer(DescribedModelSerializer):
 
     class Meta:
         model = Holiday
-        fields = ["id", "name", "slug", "start_date", "end_date", "rankings_stale"]
+        fields = ["id", "name", "slug", "start_date", "end_date", "ranking_basis",
+                  "rankings_stale", "rankings_error", "rankings_failed_at"]
+        extra_kwargs = {
+            "rankings_error": {"help_text": _("Why the last recompute failed (empty when the "
+                                              "latest one succeeded); the rankings stay at "
+                                              "the previous snapshot meanwhile.")},
+            "rankings_failed_at": {"help_text": _("When it failed; null when it did not.")},
+        }
 
     def validate_slug(self, value):
         return _slug_not_only_digits(value)
@@ -184,7 +199,27 @@ class FiguresSerializer(DescribedSerializer):
     audience = serializers.IntegerField(help_text=_("Sum of audiences."))
     orders = serializers.IntegerField(help_text=_("Sum of orders."))
     revenue = serializers.DecimalField(
-        max_digits=38, decimal_places=2, help_text=_("Sum of revenue, yuan.")
+        max_digits=38, decimal_places=2, help_text=_("Sum of revenue (gross), yuan.")
+    )
+    refunded_orders = serializers.IntegerField(help_text=_("Sum of refunded orders."))
+    refunds = serializers.DecimalField(
+        max_digits=38, decimal_places=2, help_text=_("Sum of refunds, yuan.")
+    )
+    net_revenue = serializers.DecimalField(
+        max_digits=38, decimal_places=2, help_text=_("Revenue less refunds, yuan.")
+    )
+
+
+class VerificationSerializer(DescribedSerializer):
+    basis = serializers.ChoiceField(choices=RankingBasis.choices,
+                                    help_text=_("The holiday's ranking basis."))
+    counted = serializers.IntegerField(help_text=_("Sessions the rankings and totals count."))
+    in_holiday = serializers.IntegerField(help_text=_("All sessions in the holiday's days."))
+    entered = serializers.IntegerField(help_text=_("Sessions not yet verified."))
+    verified = serializers.IntegerField(help_text=_("Verified sessions."))
+    rejected = serializers.IntegerField(help_text=_("Rejected sessions (never counted)."))
+    unverified_revenue = serializers.DecimalField(
+        max_digits=38, decimal_places=2, help_text=_("Revenue of the sessions not yet verified.")
     )
 
 
@@ -206,6 +241,11 @@ class PlatformFiguresSerializer(FiguresSerializer):
 
 class HolidaySummarySerializer(FiguresSerializer):
     holiday = HolidayRefSerializer()
+    refund_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, allow_null=True,
+        help_text=_("refunds / revenue; null when there is no revenue."),
+    )
+    verification = VerificationSerializer(help_text=_("How solid the figures are."))
     poverty_relief_revenue = serializers.DecimalField(
         max_digits=38, decimal_places=2,
         help_text=_("Revenue of sessions held for key poverty-relief counties, yuan."),
@@ -391,6 +431,32 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
         max_digits=None, decimal_places=None, error_messages=_parse_errors("amount"),
         help_text=_("Revenue in yuan, a decimal string with at most 2 decimal places."),
     )
+    refunded_orders = WholeNumberField(
+        required=False, error_messages=_parse_errors("whole_number"),
+        help_text=_("Orders refunded after the show; 0 when not given, at most orders."),
+    )
+    refunds = AmountField(
+        max_digits=None, decimal_places=None, required=False,
+        error_messages=_parse_errors("amount"),
+        help_text=_("Money refunded in yuan; 0 when not given, at most revenue."),
+    )
+    net_revenue = serializers.DecimalField(
+        max_digits=14, decimal_places=2, read_only=True,
+        help_text=_("Revenue less refunds, yuan."),
+    )
+    status = serializers.ChoiceField(
+        choices=SessionStatus.choices, read_only=True,
+        help_text=_("entered, verified or rejected: set by the verify and reject actions; an "
+                    "edit of a figure, time, official or county sends it back to entered."),
+    )
+    verified_by = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True,
+        help_text=_("Id of the user who verified or rejected it; null until then."))
+    verified_at = serializers.DateTimeField(
+        read_only=True, allow_null=True,
+        help_text=_("When it was verified or rejected; null until then."))
+    rejection_reason = serializers.CharField(
+        read_only=True, help_text=_("Why it was rejected (empty unless rejected)."))
     version = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False,
         help_text=_("Edit counter. An update must send the version it read (this field or "
@@ -401,14 +467,26 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
         model = LivestreamSession
         fields = [
             "id", "official", "county", "platform", "title", "products", "started_at",
-            "ended_at", "audience", "orders", "revenue", "entered_by", "created_at",
-            "updated_at", "version",
+            "ended_at", "audience", "orders", "revenue", "refunded_orders", "refunds",
+            "net_revenue", "status", "verified_by", "verified_at", "rejection_reason",
+            "entered_by", "created_at", "updated_at", "version",
         ]
         read_only_fields = ["entered_by", "created_at", "updated_at"]
         extra_kwargs = {
             "entered_by": {"help_text": _("Id of the user who entered the session; set from "
                                           "the request, never from the payload.")},
         }
+
+
+class RejectionSerializer(DescribedSerializer):
+    reason = serializers.CharField(
+        allow_blank=True, error_messages=_parse_errors(),
+        help_text=_("Why the figures are not accepted (shown to the official)."),
+    )
+    version = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False,
+        help_text=_("The version reviewed (or an If-Match header): 409 if saved since."),
+    )
 
 
 class FieldChangeSerializer(DescribedSerializer):
@@ -569,6 +647,38 @@ class LivestreamSessionViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance) -> None:
         services.session_delete(session=instance, deleted_by=self.request.user)
+
+    @extend_schema(
+        description=_("Reject the session with a reason (reviewers; never a session you "
+                      "entered or last changed: 403). It stops counting in rankings and "
+                      "summaries until its figures are corrected and it is verified."),
+        request=RejectionSerializer,
+        responses={200: LivestreamSessionSerializer,
+                   400: OpenApiResponse(description=_("No reason given.")),
+                   403: OpenApiResponse(description=_("Not a reviewer, or the four-eyes "
+                                                      "rule: you entered or last changed it.")),
+                   409: OpenApiResponse(description=_("Saved since that version."))},
+        parameters=[_SESSION_ID, _IF_MATCH_HEADER],
+        filters=False,
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanReviewSessions],
+            filter_backends=[])
+    def reject(self, request, pk=None):
+        session = self.get_object()
+        body = RejectionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        rejected = services.session_reject(
+            session=session, reviewer=request.user, reason=body.validated_data["reason"],
+            expected_version=self._optional_version(body.validated_data.get("version")),
+        )
+        return Response(LivestreamSessionSerializer(rejected).data)
+
+    def _optional_version(self, from_payload: int | None) -> int | None:
+        """A review may name the version it looked at (field or If-Match); a stale one is a
+        409, as for an edit. Without one, it reviews the figures as stored."""
+        if from_payload is None and self.request.headers.get("If-Match") is None:
+            return None
+        return self._expected_version(from_payload)
 
     @extend_schema(
         description=_("Audit history of a session, newest first, also after it was deleted "

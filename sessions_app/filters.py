@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from linfen_tracker.choices import ChoiceFilter
 
-from .models import County, Holiday, LivestreamSession, Official, Platform
+from .models import County, Holiday, LivestreamSession, Official, Platform, SessionStatus
 from .validators import year_in_range, year_range_message
 
 # Ids are 64-bit: a longer number would overflow the database's integer, so it names nothing.
@@ -120,6 +120,10 @@ class LivestreamSessionFilter(django_filters.FilterSet):
         choices=Platform.choices, label=_("platform"), empty_label=_("All platforms"),
         help_text=_("Sessions on this platform."),
     )
+    status = ChoiceFilter(
+        choices=SessionStatus.choices, label=_("status"), empty_label=_("All statuses"),
+        help_text=_("Sessions in this verification status."),
+    )
     started_after = BoundedIsoDateTimeFilter(
         field_name="started_at", lookup_expr="gte", label=_("started at or after"),
         help_text=_("Sessions that started at or after this moment (ISO 8601; without an "
@@ -135,7 +139,8 @@ class LivestreamSessionFilter(django_filters.FilterSet):
 
     class Meta:
         model = LivestreamSession
-        fields = ["holiday", "county", "official", "platform", "started_after", "started_before"]
+        fields = ["holiday", "county", "official", "platform", "status", "started_after",
+                  "started_before"]
 
     def filter_holiday(self, queryset, name, value: Holiday):
         return queryset.in_holiday(value)

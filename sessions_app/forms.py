@@ -1,6 +1,8 @@
 """Forms of the session pages: the session form (writes through the services). The list's
 filters are `filters.SessionListFilter`, the API's filterset plus a word search."""
 
+from decimal import Decimal
+
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Q
@@ -87,6 +89,14 @@ class SessionFieldsForm(forms.ModelForm):
     revenue = forms.DecimalField(
         label=_("revenue (yuan)"), error_messages=parse_errors("amount"),
     )
+    refunded_orders = forms.IntegerField(
+        label=_("refunded orders"), required=False, error_messages=parse_errors("whole_number"),
+        help_text=_("Orders cancelled or refunded after the show (empty: none)."),
+    )
+    refunds = forms.DecimalField(
+        label=_("refunds (yuan)"), required=False, error_messages=parse_errors("amount"),
+        help_text=_("Money refunded for those orders (empty: none)."),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
@@ -107,6 +117,14 @@ class SessionFieldsForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
             self.fields["version"].required = True
+
+    def clean_refunded_orders(self):
+        return 0 if self.cleaned_data["refunded_orders"] is None else \
+            self.cleaned_data["refunded_orders"]
+
+    def clean_refunds(self):
+        return Decimal("0.00") if self.cleaned_data["refunds"] is None else \
+            self.cleaned_data["refunds"]
 
     def _post_clean(self) -> None:
         if self.cleaned_data.get("official") and not self.cleaned_data.get("county"):
@@ -191,3 +209,11 @@ class SessionAdminForm(SessionFieldsForm):
             session_database_check(session=self.instance, previous_official_id=previous)
         except ValidationError as error:
             self.add_service_errors(error)
+
+
+class RejectionForm(forms.Form):
+    """Reject a session: the reason, and the version the reviewer looked at."""
+
+    reason = forms.CharField(label=_("Reason for rejecting"), widget=forms.Textarea,
+                             error_messages=parse_errors())
+    version = forms.IntegerField(widget=forms.HiddenInput, error_messages=parse_errors())

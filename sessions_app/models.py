@@ -8,6 +8,7 @@ with them.
 """
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -93,6 +94,28 @@ class HolidayQuerySet(models.QuerySet):
         return self.filter(start_date__lte=day, end_date__gte=day)
 
 
+class RankingBasis(models.TextChoices):
+    """Which sessions a holiday's rankings, summaries and reports count. Rejected sessions
+    never count."""
+
+    ALL_BUT_REJECTED = "all_but_rejected", _("All sessions but rejected ones")
+    VERIFIED_ONLY = "verified_only", _("Verified sessions only")
+
+
+class SessionStatus(models.TextChoices):
+    ENTERED = "entered", _("Entered")
+    VERIFIED = "verified", _("Verified")
+    REJECTED = "rejected", _("Rejected")
+
+
+# The statuses each basis counts: the one definition the recompute (raw SQL), the summaries
+# and the pages read.
+COUNTED_STATUSES = {
+    RankingBasis.ALL_BUT_REJECTED: (SessionStatus.ENTERED, SessionStatus.VERIFIED),
+    RankingBasis.VERIFIED_ONLY: (SessionStatus.VERIFIED,),
+}
+
+
 class Holiday(models.Model):
     name = models.CharField(_("name"), max_length=80)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
@@ -100,6 +123,12 @@ class Holiday(models.Model):
     end_date = models.DateField(
         _("last day"), help_text=_("Inclusive, in Beijing time."),
         validators=[validators.YearRangeValidator()],
+    )
+    ranking_basis = models.CharField(
+        _("ranking basis"), max_length=20, choices=RankingBasis.choices,
+        default=RankingBasis.ALL_BUT_REJECTED, db_default=RankingBasis.ALL_BUT_REJECTED,
+        help_text=_("Which sessions the rankings, summaries and reports count. Rejected "
+                    "sessions never count."),
     )
     # Bumped in the same transaction as every session write that touches the holiday; a
     # ranking snapshot records the version it covered, so "stale" survives a lost message.
@@ -110,8 +139,16 @@ class Holiday(models.Model):
     # The data_version covered by the latest complete ranking snapshot, written by the
     # recompute in the snapshot's transaction. Rankings are stale while it is behind.
     ranked_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # The last recompute that failed, until one succeeds: what went wrong and when, shown to
+    # staff (admin, dashboard) so a holiday stuck at "pending" says why.
+    rankings_error = models.TextField(_("rankings error"), blank=True, default="",
+                                      db_default="", editable=False)
+    rankings_failed_at = models.DateTimeField(
+        _("rankings failed at"), null=True, blank=True, editable=False
+    )
     history = HistoricalRecords(
-        excluded_fields=["data_version", "recompute_queued", "ranked_version"]
+        excluded_fields=["data_version", "recompute_queued", "ranked_version",
+                         "rankings_error", "rankings_failed_at"]
     )
 
     objects = HolidayQuerySet.as_manager()
@@ -152,21 +189,37 @@ class Holiday(models.Model):
             raise ValidationError(errors)
 
     @property
+    def counted_statuses(self) -> tuple[str, ...]:
+        """The session statuses the holiday's ranking basis counts. A basis that names
+        nothing (written past the model) counts nothing: pages show zeros, and the
+        recompute refuses it with a reason staff can see."""
+        return tuple(str(status) for status in COUNTED_STATUSES.get(self.ranking_basis, ()))
+
+    @property
     def rankings_stale(self) -> bool:
         return self.ranked_version < self.data_version
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
-        """[first instant, instant after the last day) in the project time zone (Beijing)."""
+        """[first instant, instant after the last day) in the project time zone (Beijing),
+        within the years sessions may have: a holiday stored before the date rules (year 1,
+        year 9999) covers what it can instead of overflowing."""
         tz = timezone.get_default_timezone()
-        start = datetime.combine(self.start_date, time.min, tzinfo=tz)
-        end = datetime.combine(self.end_date + timedelta(days=1), time.min, tzinfo=tz)
+        first, last = self._days_within_rules()
+        start = datetime.combine(first, time.min, tzinfo=tz)
+        end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
         return start, end
 
     @property
     def days(self) -> list:
-        n = (self.end_date - self.start_date).days + 1
-        return [self.start_date + timedelta(days=i) for i in range(n)]
+        """Every day of the holiday (within the years sessions may have), in order."""
+        first, last = self._days_within_rules()
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+    def _days_within_rules(self):
+        first = min(max(self.start_date, validators.FIRST_DATE), validators.LAST_DATE)
+        last = max(min(self.end_date, validators.LAST_DATE), first)
+        return first, last
 
 
 class Platform(models.TextChoices):
@@ -184,6 +237,15 @@ class LivestreamSessionQuerySet(models.QuerySet):
         """Sessions whose start, in Beijing time, falls on a day of the holiday (inclusive)."""
         start, end = holiday.bounds
         return self.filter(started_at__gte=start, started_at__lt=end)
+
+    def counted_in(self, holiday: Holiday) -> "LivestreamSessionQuerySet":
+        """The holiday's sessions its rankings and summaries count: in its days, with a
+        status its ranking basis counts (never rejected ones)."""
+        return self.in_holiday(holiday).filter(status__in=holiday.counted_statuses)
+
+    def with_net_revenue(self) -> "LivestreamSessionQuerySet":
+        """Each session's net revenue (revenue - refunds), computed by the database."""
+        return self.annotate(net_revenue_sql=F("revenue") - F("refunds"))
 
 
 class LivestreamSessionManager(models.Manager.from_queryset(LivestreamSessionQuerySet)):
@@ -242,6 +304,36 @@ class LivestreamSession(models.Model):
         decimal_places=validators.REVENUE_DECIMAL_PLACES,
         validators=validators.amount_validators(),
     )
+    refunded_orders = models.BigIntegerField(
+        _("refunded orders"), default=0, db_default=0, validators=validators.count_validators(),
+        help_text=_("Orders cancelled or refunded after the show."),
+    )
+    refunds = models.DecimalField(
+        _("refunds (yuan)"), default=Decimal("0.00"), db_default=Decimal("0.00"),
+        max_digits=validators.REVENUE_MAX_DIGITS,
+        decimal_places=validators.REVENUE_DECIMAL_PLACES,
+        validators=validators.amount_validators(),
+        help_text=_("Money refunded for those orders."),
+    )
+    # Verification, four eyes (services.session_verify / session_reject): set by those
+    # services only, never by an edit, which sends a checked session back to `entered`.
+    status = models.CharField(
+        _("status"), max_length=10, choices=SessionStatus.choices,
+        default=SessionStatus.ENTERED, db_default=SessionStatus.ENTERED, editable=False,
+    )
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("checked by"), editable=False,
+    )
+    verified_at = models.DateTimeField(_("checked at"), null=True, blank=True, editable=False)
+    rejection_reason = models.TextField(_("rejection reason"), blank=True, default="",
+                                        db_default="", editable=False)
+    # Who last changed what the session reports (figures, times, official, county): with
+    # entered_by, the people who may not verify or reject it.
+    last_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("figures last changed by"), editable=False,
+    )
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -263,6 +355,7 @@ class LivestreamSession(models.Model):
         verbose_name = _("livestream session")
         verbose_name_plural = _("livestream sessions")
         ordering = ["-started_at", "id"]
+        permissions = [("review_livestreamsession", _("Can verify or reject sessions"))]
         indexes = [models.Index(fields=["started_at"], name="session_started_at_idx")]
         # "At most one session of an official at a time on one platform" is an exclusion
         # constraint on PostgreSQL (migration 0006, not expressible here for every backend);
@@ -288,6 +381,27 @@ class LivestreamSession(models.Model):
                 condition=Q(revenue__gte=0),
                 name="session_revenue_non_negative",
                 violation_error_message=MESSAGES["revenue_non_negative"],
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_orders__gte=0, refunded_orders__lte=F("orders")),
+                name="session_refunded_orders_within_orders",
+                violation_error_message=MESSAGES["refunded_orders_max"],
+            ),
+            models.CheckConstraint(
+                condition=Q(refunds__gte=0, refunds__lte=F("revenue")),
+                name="session_refunds_within_revenue",
+                violation_error_message=MESSAGES["refunds_max"],
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="verified")
+                | Q(verified_by__isnull=False, verified_at__isnull=False),
+                name="session_verified_records_who",
+                violation_error_message=MESSAGES["verified_needs_who"],
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(rejection_reason=""),
+                name="session_rejected_records_reason",
+                violation_error_message=MESSAGES["rejected_needs_reason"],
             ),
             models.CheckConstraint(
                 condition=Q(ended_at__gt=F("started_at")),
@@ -317,11 +431,23 @@ class LivestreamSession(models.Model):
         # The rules between fields, each on the field a person would correct. They repeat
         # the check constraints, so full_clean() never needs a query to test those; the rules
         # that need the database (overlaps, an inactive official) are in services.
-        errors = validators.session_times_check(
-            started_at=self.started_at, ended_at=self.ended_at
-        )
+        errors = {
+            **validators.session_times_check(started_at=self.started_at,
+                                             ended_at=self.ended_at),
+            **validators.session_refunds_check(
+                orders=self.orders, refunded_orders=self.refunded_orders,
+                revenue=self.revenue, refunds=self.refunds,
+            ),
+        }
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def net_revenue(self) -> Decimal | None:
+        """Revenue less refunds (the database computes the same for sums: with_net_revenue)."""
+        if self.revenue is None or self.refunds is None:
+            return None
+        return self.revenue - self.refunds
 
     @property
     def local_start_date(self):

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from linfen_tracker import generations
 
-from .models import County, Holiday, LivestreamSession, Official
+from .models import County, Holiday, LivestreamSession, Official, SessionStatus
 from .services import SESSION_EDITABLE_FIELDS
 from .validators import END_MOMENT, FIRST_MOMENT
 
@@ -100,28 +100,41 @@ def official_totals(*, official_id: int) -> dict:
 _ZERO = Decimal("0.00")
 
 
+def _money_sum(expression) -> Coalesce:
+    # An explicit output field so SQLite's sums come back quantized to cents, as PostgreSQL's.
+    # 38 digits: the sums of any holiday fit (validators.MAX_COUNT), so no summary overflows.
+    money = DecimalField(max_digits=38, decimal_places=2)
+    return Coalesce(Sum(expression, output_field=money), _ZERO, output_field=money)
+
+
 _METRICS = {
     "sessions": Count("id"),
     "audience": Coalesce(Sum("audience"), 0),
     "orders": Coalesce(Sum("orders"), 0),
-    # An explicit output field so SQLite's sums come back quantized to cents, as PostgreSQL's.
-    # 38 digits: the sums of any holiday fit (validators.MAX_COUNT), so no summary overflows.
-    "revenue": Coalesce(Sum("revenue"), _ZERO, output_field=DecimalField(max_digits=38,
-                                                                        decimal_places=2)),
+    "revenue": _money_sum("revenue"),
+    "refunded_orders": Coalesce(Sum("refunded_orders"), 0),
+    "refunds": _money_sum("refunds"),
 }
+_MONEY = {"revenue", "refunds"}
 
 
 def _totals_or_zeros(row: dict | None) -> dict:
-    """The _METRICS of an aggregated row; zeros for a day or county with no session."""
-    return {k: row[k] if row else (_ZERO if k == "revenue" else 0) for k in _METRICS}
+    """The _METRICS of an aggregated row, and its net revenue (the sum of revenue less the
+    sum of refunds, which is the sum of each session's net); zeros for a day or county
+    with no session."""
+    totals = {k: row[k] if row else (_ZERO if k in _MONEY else 0) for k in _METRICS}
+    return {**totals, "net_revenue": totals["revenue"] - totals["refunds"]}
 
 
 def holiday_summary(*, holiday: Holiday, request=None) -> dict:
-    """Totals of a holiday's sessions and their breakdowns.
+    """Totals of the sessions a holiday counts (its ranking basis: never rejected ones, only
+    verified ones under `verified_only`) and their breakdowns.
 
-    Returns sessions, audience, orders, revenue, poverty_relief_revenue (sessions held in
-    counties flagged as key poverty-relief counties) and its share, then `by_day` (every day
-    of the holiday, Beijing dates, zeros included), `by_county` (every county, zeros
+    Returns sessions, audience, orders, revenue (gross), refunded_orders, refunds,
+    net_revenue, refund_rate (refunds / revenue), poverty_relief_revenue (sessions held in
+    counties flagged as key poverty-relief counties) and its share, `verification` (the
+    holiday's sessions by status, unverified revenue, how many are counted), then `by_day`
+    (every day of the holiday, Beijing dates, zeros included), `by_county` (every county, zeros
     included, by revenue descending then name) and `by_platform` (platforms with sessions).
 
     Cached once for all processes, exactly: under the holiday's data_version, which every
@@ -136,9 +149,27 @@ def holiday_summary(*, holiday: Holiday, request=None) -> dict:
     )
 
 
+def _verification(*, holiday: Holiday, counted: int) -> dict:
+    """How solid a holiday's figures are: its sessions by status, the revenue not yet
+    verified, the ranking basis and how many sessions it counts (of all in its days)."""
+    by_status = {
+        row["status"]: row
+        for row in LivestreamSession.objects.in_holiday(holiday).values("status").annotate(
+            n=Count("id"), money=_money_sum("revenue"))
+    }
+    sessions = {status: by_status.get(status, {}).get("n", 0) for status in SessionStatus.values}
+    return {
+        "basis": holiday.ranking_basis,
+        "counted": counted,
+        "in_holiday": sum(sessions.values()),
+        **sessions,
+        "unverified_revenue": by_status.get(SessionStatus.ENTERED, {}).get("money", _ZERO),
+    }
+
+
 def _holiday_summary(holiday: Holiday) -> dict:
-    qs = LivestreamSession.objects.in_holiday(holiday)
-    totals = qs.aggregate(**_METRICS)
+    qs = LivestreamSession.objects.counted_in(holiday)
+    totals = _totals_or_zeros(qs.aggregate(**_METRICS))
     poverty = qs.filter(county__poverty_relief_key=True).aggregate(
         r=_METRICS["revenue"]
     )["r"]
@@ -159,14 +190,17 @@ def _holiday_summary(holiday: Holiday) -> dict:
         ),
         key=lambda row: (-row["revenue"], row["name"]),
     )
-    by_platform = list(
-        qs.values("platform").annotate(**_METRICS).order_by("-revenue", "platform")
-    )
+    by_platform = [
+        {"platform": row["platform"], **_totals_or_zeros(row)}
+        for row in qs.values("platform").annotate(**_METRICS).order_by("-revenue", "platform")
+    ]
     revenue = totals["revenue"]
     return {
         **totals,
+        "refund_rate": (totals["refunds"] / revenue) if revenue else None,
         "poverty_relief_revenue": poverty,
         "poverty_relief_share": (poverty / revenue) if revenue else None,
+        "verification": _verification(holiday=holiday, counted=totals["sessions"]),
         "by_day": by_day,
         "by_county": by_county,
         "by_platform": by_platform,

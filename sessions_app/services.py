@@ -10,11 +10,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -32,8 +33,8 @@ from .imports.rows import (
     RowError,
     import_batch_check,
 )
-from .models import County, Holiday, ImportBatch, LivestreamSession, Official
-from .validators import MESSAGES, overlap_error, session_rules_check
+from .models import County, Holiday, ImportBatch, LivestreamSession, Official, SessionStatus
+from .validators import MESSAGES, PARSE_MESSAGES, overlap_error, session_rules_check
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,13 @@ SESSION_EDITABLE_FIELDS = (
     "audience",
     "orders",
     "revenue",
+    "refunded_orders",
+    "refunds",
 )
+# What a session reports, as opposed to how it is described (title, products): a change to
+# any of these sends a verified or rejected session back to `entered`, and makes its author
+# one who may not verify it.
+SESSION_FIGURE_FIELDS = frozenset(SESSION_EDITABLE_FIELDS) - {"title", "products"}
 
 
 class SessionEditConflict(Exception):
@@ -206,6 +213,8 @@ def session_create(
     revenue,
     county: County | None = None,
     products: str = "",
+    refunded_orders: int = 0,
+    refunds=Decimal("0.00"),
 ) -> LivestreamSession:
     """Create a session; its county defaults to the official's county at entry time.
 
@@ -223,7 +232,10 @@ def session_create(
         audience=audience,
         orders=orders,
         revenue=revenue,
+        refunded_orders=refunded_orders,
+        refunds=refunds,
         entered_by=entered_by,
+        last_changed_by=entered_by,
     )
     with transaction.atomic():
         _session_save(session=session, user=entered_by)
@@ -245,6 +257,9 @@ def session_update(
     nothing is overwritten. Every path that edits (page, admin, API, import) must send it.
     Recomputes are requested for the holidays of both the old and the new start date, since
     an edit can move a session between holidays.
+
+    A change to what the session reports (SESSION_FIGURE_FIELDS) sends a verified or
+    rejected session back to `entered`, and records `updated_by` as who last changed it.
     """
     unknown = set(data) - set(SESSION_EDITABLE_FIELDS)
     if unknown:
@@ -256,11 +271,71 @@ def session_update(
         old_day = local_date(current.started_at)
         for field, value in data.items():
             setattr(session, field, value)
+        if _figures_changed(before=current, after=session):
+            session.last_changed_by = updated_by
+            session.status = SessionStatus.ENTERED
+            session.verified_by, session.verified_at, session.rejection_reason = None, None, ""
         session.version = current.version + 1
         _session_save(session=session, user=updated_by,
                       previous_official_id=current.official_id)
         rankings_mark_stale(days={old_day, local_date(session.started_at)})
     return session
+
+
+def _figures_changed(*, before: LivestreamSession, after: LivestreamSession) -> bool:
+    return any(
+        getattr(before, LivestreamSession._meta.get_field(name).attname)
+        != getattr(after, LivestreamSession._meta.get_field(name).attname)
+        for name in SESSION_FIGURE_FIELDS
+    )
+
+
+class SessionReviewRefused(PermissionDenied):
+    """The four-eyes rule: nobody verifies or rejects a session they entered or last
+    changed. (A PermissionDenied: the API answers 403 with the reason.)"""
+
+
+def session_review_check(*, session: LivestreamSession, reviewer: AbstractBaseUser) -> None:
+    """Raise SessionReviewRefused when `reviewer` entered the session or last changed its
+    figures; the people who report a figure are not the ones who check it."""
+    if reviewer.pk is not None and reviewer.pk in (session.entered_by_id,
+                                                    session.last_changed_by_id):
+        raise SessionReviewRefused(
+            _("You entered or last changed this session, so someone else must verify or "
+              "reject it (four-eyes rule).")
+        )
+
+
+def session_reject(
+    *, session: LivestreamSession, reviewer: AbstractBaseUser, reason: str,
+    expected_version: int | None = None,
+) -> LivestreamSession:
+    """Reject a session with a reason: it stops counting in every holiday's rankings and
+    summaries (rejected sessions never count). Four eyes (`session_review_check`); an
+    empty reason is a ValidationError on `reason`; with `expected_version`, a session saved
+    since is a SessionEditConflict. The transition is in the session's history."""
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        current = LivestreamSession.objects.select_for_update().get(pk=session.pk)
+        session_review_check(session=current, reviewer=reviewer)
+        if expected_version is not None and current.version != expected_version:
+            raise SessionEditConflict(current_version=current.version)
+        if not reason:
+            raise ValidationError({"reason": ValidationError(
+                PARSE_MESSAGES["required"], code="required")})
+        current.status = SessionStatus.REJECTED
+        current.rejection_reason = reason
+        current.verified_by, current.verified_at = reviewer, timezone.now()
+        current.version += 1
+        _session_status_save(session=current, reviewer=reviewer)
+    return current
+
+
+def _session_status_save(*, session: LivestreamSession, reviewer: AbstractBaseUser) -> None:
+    session_rules_check(session=session, exclude=("rejection_reason",))
+    session._history_user = reviewer
+    session.save()
+    rankings_mark_stale(days={local_date(session.started_at)})
 
 
 def session_delete(*, session: LivestreamSession, deleted_by: AbstractBaseUser | None) -> None:
@@ -314,7 +389,10 @@ def sessions_import(
             audience=row.audience,
             orders=row.orders,
             revenue=row.revenue,
+            refunded_orders=row.refunded_orders,
+            refunds=row.refunds,
             entered_by=user,
+            last_changed_by=user,
         )
         for row in rows
     ]

@@ -57,6 +57,10 @@ MESSAGES = {
     "orders_non_negative": _("Orders cannot be negative."),
     "revenue_non_negative": _("Revenue cannot be negative."),
     "count_max": format_lazy(_("Enter a number from 0 to {max}."), max=f"{MAX_COUNT:,}"),
+    "refunded_orders_max": _("Refunded orders cannot exceed the orders."),
+    "refunds_max": _("Refunds cannot exceed the revenue."),
+    "verified_needs_who": _("A verified session records who verified it and when."),
+    "rejected_needs_reason": _("A rejected session records the reason."),
 }
 
 # What each entry path says when it cannot read a value as the field's type. The form's
@@ -163,6 +167,19 @@ def session_times_check(*, started_at: datetime | None, ended_at: datetime | Non
     if (ended_at - started_at).total_seconds() > MAX_SESSION_HOURS * 3600:
         return {"ended_at": ValidationError(MESSAGES["max_duration"], code="max_duration")}
     return {}
+
+
+def session_refunds_check(*, orders, refunded_orders, revenue, refunds) -> dict:
+    """Errors (field -> message) of refunds against the sales: refunded orders at most the
+    orders, refunds at most the revenue. (A negative sale is its own field's error, not a
+    second one here.)"""
+    errors = {}
+    if orders is not None and refunded_orders is not None and 0 <= orders < refunded_orders:
+        errors["refunded_orders"] = ValidationError(MESSAGES["refunded_orders_max"],
+                                                    code="refunded_orders_max")
+    if revenue is not None and refunds is not None and 0 <= revenue < refunds:
+        errors["refunds"] = ValidationError(MESSAGES["refunds_max"], code="refunds_max")
+    return errors
 
 
 def holiday_dates_check(*, start_date: date | None, end_date: date | None) -> dict:

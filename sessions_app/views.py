@@ -9,7 +9,7 @@ the permission gets 403.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,12 +17,19 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from .filters import SessionListFilter
-from .forms import LivestreamSessionForm
+from .forms import LivestreamSessionForm, RejectionForm
 from .models import LivestreamSession
 from .selectors import session_history, session_list
-from .services import session_delete
+from .services import (
+    SessionEditConflict,
+    SessionReviewRefused,
+    session_delete,
+    session_reject,
+    session_review_check,
+)
 
 PAGE_SIZE = 25
 
@@ -81,13 +88,51 @@ def session_edit_page(request, pk: int):
         else:
             messages.success(request, _("Session “%(title)s” saved.") % {"title": session.title})
             return HttpResponseRedirect(_back_to_list(request))
+    return _edit_page(request, session=session, form=form)
+
+
+def _edit_page(request, *, session, form, reject_form=None, status: int = 200):
+    try:
+        session_review_check(session=session, reviewer=request.user)
+        review_refused = ""
+    except SessionReviewRefused as refused:
+        review_refused = str(refused)
     return render(request, "sessions/form.html", {
         "form": form,
         "session": session,
         "creating": False,
         "history": session_audit_trail(session=session),
         "next": _back_to_list(request),
-    })
+        "review_refused": review_refused,
+        "reject_form": reject_form or RejectionForm(initial={"version": session.version}),
+    }, status=status)
+
+
+@login_required
+@permission_required("sessions_app.review_livestreamsession", raise_exception=True)
+@require_POST
+def session_reject_page(request, pk: int):
+    """Reject from the session's page: the reason, four eyes, the version looked at."""
+    session = get_object_or_404(session_list(), pk=pk)
+    reject_form = RejectionForm(request.POST)
+    if reject_form.is_valid():
+        try:
+            session_reject(session=session, reviewer=request.user,
+                           reason=reject_form.cleaned_data["reason"],
+                           expected_version=reject_form.cleaned_data["version"])
+        except SessionReviewRefused as refused:
+            raise PermissionDenied(str(refused)) from refused
+        except SessionEditConflict as conflict:
+            reject_form.add_error(None, str(conflict))
+        except ValidationError as error:
+            reject_form.add_error(None, error)
+        else:
+            messages.success(request, _("Session “%(title)s” rejected.") % {
+                "title": session.title})
+            return redirect("session_edit", pk=session.pk)
+    session.refresh_from_db()
+    return _edit_page(request, session=session, form=LivestreamSessionForm(instance=session),
+                      reject_form=reject_form, status=400)
 
 
 @login_required

@@ -84,9 +84,10 @@ def _reference_data(request):
         )
     if not Group.objects.exists():
         # Permissions come back by themselves: the flush re-runs post_migrate.
-        importlib.import_module("sessions_app.migrations.0003_role_groups").assign_permissions(
-            apps
-        )
+        for migration in ("0003_role_groups", "0008_reviewers"):
+            importlib.import_module(f"sessions_app.migrations.{migration}").assign_permissions(
+                apps
+            )
 
 
 @contextlib.contextmanager

@@ -165,6 +165,14 @@ def _cents(amount: Decimal) -> Decimal:
     return rounded if rounded == amount else amount
 
 
+def _optional_whole_number(value: Any) -> int:
+    return 0 if _empty(value) else _whole_number(value)
+
+
+def _optional_amount(value: Any) -> Decimal:
+    return Decimal("0.00") if _empty(value) else _amount(value)
+
+
 CELL_READERS = {
     "official": _official_key,
     "county": _county_key,
@@ -176,6 +184,8 @@ CELL_READERS = {
     "audience": _whole_number,
     "orders": _whole_number,
     "revenue": _amount,
+    "refunded_orders": _optional_whole_number,
+    "refunds": _optional_amount,
 }
 
 

@@ -74,6 +74,17 @@ IMPORT_COLUMNS: tuple[ImportColumn, ...] = (
         gettext_lazy("Revenue in yuan, >= 0, at most 2 decimal places, e.g. 230000.50."),
         ("销售额", "revenue (yuan)", "revenue_yuan"),
     ),
+    ImportColumn(
+        "refunded_orders", "退款订单数", False,
+        gettext_lazy("Orders refunded after the show, a whole number from 0 to the orders "
+                     "(empty: 0)."),
+        ("退款订单", "refunded orders"),
+    ),
+    ImportColumn(
+        "refunds", "退款金额(元)", False,
+        gettext_lazy("Money refunded in yuan, from 0 to the revenue (empty: 0)."),
+        ("退款金额", "refunds (yuan)", "refunds_yuan"),
+    ),
 )
 
 PLATFORM_NAMES: dict[str, tuple[str, ...]] = {

@@ -60,6 +60,8 @@ class ImportRow:
     audience: int
     orders: int
     revenue: Decimal
+    refunded_orders: int = 0
+    refunds: Decimal = Decimal("0.00")
 
     @property
     def platform_label(self) -> str:
@@ -145,7 +147,9 @@ class ReadRows:
         for number, values in document["rows"]:
             for name in ("started_at", "ended_at"):
                 values[name] = datetime.fromisoformat(values[name])
-            values["revenue"] = Decimal(values["revenue"])
+            for name in ("revenue", "refunds"):
+                if name in values:
+                    values[name] = Decimal(values[name])
             rows.append((number, values))
         return cls(header_of=document["header_of"], row_count=document["row_count"], rows=rows)
 
@@ -160,10 +164,11 @@ def _json_value(value: Any) -> Any:
 
 # Columns read as values of a type: a formula there is explained as a formula. In text
 # columns, text starting with "=" is refused by the model's rule, as on every path.
-_TYPED_COLUMNS = {"started_at", "ended_at", "audience", "orders", "revenue"}
+_TYPED_COLUMNS = {"started_at", "ended_at", "audience", "orders", "revenue",
+                  "refunded_orders", "refunds"}
 # Relations are resolved for the whole file at once (session_rows_resolve).
 _RESOLVED_LATER = {"official", "county"}
-_MODEL_DEFAULTS = {"products": ""}
+_MODEL_DEFAULTS = {"products": "", "refunded_orders": 0, "refunds": Decimal("0.00")}
 
 
 def _model_errors(values: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
@@ -300,6 +305,8 @@ def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
             audience=values["audience"],
             orders=values["orders"],
             revenue=values["revenue"],
+            refunded_orders=values.get("refunded_orders", 0),
+            refunds=values.get("refunds", Decimal("0.00")),
         ))
 
     # Pass 3: at most one session of an official at a time on one platform, against the

@@ -14,7 +14,7 @@ SESSIONS = "/api/v1/sessions/"
     (RANKINGS, {"scope": "officials"}, "scope",
      '"officials" is not a valid choice: use official or county.'),
     (RANKINGS, {"metric": "views"}, "metric",
-     '"views" is not a valid choice: use audience, orders or revenue.'),
+     '"views" is not a valid choice: use audience, orders, revenue or net_revenue.'),
     (f"{RANKINGS}export/", {"scope": "village"}, "scope",
      '"village" is not a valid choice: use official or county.'),
     (SESSIONS, {"platform": "tiktok"}, "platform",

@@ -166,7 +166,8 @@ def test_summary_has_totals_poverty_relief_revenue_and_breakdowns(staff_api, ran
     assert body["by_county"][0]["revenue"] == "1500.50"
     assert len(body["by_county"]) == 17
     assert body["by_platform"] == [{"platform": "douyin", "sessions": 3, "audience": 550,
-                                    "orders": 18, "revenue": "2400.50"}]
+                                    "orders": 18, "revenue": "2400.50", "refunded_orders": 0,
+                                    "refunds": "0.00", "net_revenue": "2400.50"}]
 
 
 def test_summary_counts_a_session_by_its_beijing_date(staff_api, holiday, official):

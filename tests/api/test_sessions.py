@@ -351,8 +351,9 @@ def test_the_list_is_paginated_and_orderable(staff_api, official):
     assert [row["revenue"] for row in body["results"]] == ["1.00", "2.00", "3.00"]
     assert set(body["results"][0]) == {
         "id", "official", "county", "platform", "title", "products", "started_at",
-        "ended_at", "audience", "orders", "revenue", "entered_by", "created_at",
-        "updated_at", "version",
+        "ended_at", "audience", "orders", "revenue", "refunded_orders", "refunds",
+        "net_revenue", "status", "verified_by", "verified_at", "rejection_reason",
+        "entered_by", "created_at", "updated_at", "version",
     }
 
 

@@ -182,7 +182,7 @@ def test_snapshot_records_what_it_covered(holiday):
     assert snapshot.sessions == 3
     assert snapshot.data_version == holiday.data_version
     stored = RankingEntry.objects.filter(snapshot=snapshot).count()
-    assert result.entries == stored == 3 * 3 + 17 * 3  # 3 officials and 17 counties, 3 metrics
+    assert result.entries == stored == 3 * 4 + 17 * 4  # 3 officials and 17 counties, 4 metrics
 
 
 def test_recompute_is_idempotent(holiday):

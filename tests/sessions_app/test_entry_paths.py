@@ -106,6 +106,14 @@ BAD_ROWS = [
      {"started_at": OVERLAP}),
     ("same-start-same-platform", {"started_at": "2020-05-01 09:00",
                                   "ended_at": "2020-05-01 09:30"}, {"started_at": OVERLAP}),
+    ("refunded-above-orders", {"refunded_orders": "11"},
+     {"refunded_orders": "Refunded orders cannot exceed the orders."}),
+    ("refunds-above-revenue", {"refunds": "100.01"},
+     {"refunds": "Refunds cannot exceed the revenue."}),
+    ("refunds-negative", {"refunds": "-1"},
+     {"refunds": "Ensure this value is greater than or equal to 0."}),
+    ("refunds-letters", {"refunds": "abc"}, {"refunds": AMOUNT}),
+    ("refunded-fraction", {"refunded_orders": "1.5"}, {"refunded_orders": WHOLE}),
 ]
 
 
