@@ -6,16 +6,22 @@ on the real broker (tests/conftest.py).
 """
 
 import os
+import tempfile
 
 from .settings import *  # noqa: F403
-from .settings import STORAGES
 
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
-STORAGES = {**STORAGES, "staticfiles": {
-    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# Evidence files in a directory of this run (removed at its end, tests/conftest.py), never
+# in an object store the environment names; the S3 tests bring their own server.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Created by the first file stored, so processes that store none leave nothing behind.
+MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"linfen-test-media-{os.getpid()}")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
