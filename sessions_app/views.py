@@ -18,6 +18,7 @@ from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
+from .evidence.views import evidence_panel
 from .filters import SessionListFilter
 from .forms import LivestreamSessionForm
 from .models import LivestreamSession
@@ -87,6 +88,7 @@ def session_edit_page(request, pk: int):
         "creating": False,
         "history": session_audit_trail(session=session),
         "next": _back_to_list(request),
+        "evidence_panel": evidence_panel(request=request, session=session),
     })
 
 
