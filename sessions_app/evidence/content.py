@@ -10,7 +10,6 @@ first few KB, a ZIP's directory and its small `[Content_Types].xml` are held at 
 
 import codecs
 import hashlib
-import re
 import zipfile
 from dataclasses import dataclass
 
@@ -58,7 +57,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
 _OLE_SIGNATURE = bytes.fromhex("d0cf11e0a1b11ae1")  # .xls / .doc of Office 97-2003
 # Text may hold tab, line feed, form feed and carriage return, no other control character.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Checked on the bytes: in UTF-8 and GB18030 a byte below 0x30 is always that ASCII
+# character itself, never part of a multi-byte one. Deleting every allowed byte and seeing
+# whether anything is left is ~20x faster than a regular expression (bench/evidence.py).
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t\n\x0c\r"
 
 
 def refusal(detected: str) -> ValidationError:
@@ -149,11 +151,9 @@ def _text(file: File) -> DetectedType:
         first = True
         try:
             for chunk in file.chunks(CHUNK_BYTES):
-                if b"\x00" in chunk:
+                if chunk.translate(None, _TEXT_BYTES):
                     raise refusal(_("binary data"))
                 text = decoder.decode(chunk)
-                if _CONTROL.search(text):
-                    raise refusal(_("binary data"))
                 if first and text.lstrip().startswith("<"):
                     raise refusal(_("an HTML or XML document"))
                 first = first and not text.strip()
