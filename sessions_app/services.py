@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -296,6 +296,14 @@ class EvidenceTooLarge(ValidationError):
     """The file is larger than EVIDENCE_MAX_UPLOAD_BYTES (HTTP 413)."""
 
 
+class EvidenceStorageUnavailable(Exception):
+    """The file storage (a disk, an object store) failed to take or give a file (HTTP 503)."""
+
+    def __init__(self):
+        super().__init__(_("The file store is unavailable right now, so nothing was saved. "
+                           "Please try again in a minute."))
+
+
 @dataclass(frozen=True)
 class EvidenceAdded:
     evidence: SessionEvidence
@@ -370,7 +378,11 @@ def evidence_add(
     # Stored with the detected type (an object store keeps it), never the browser's claim.
     stored = File(file, name=file.name)
     stored.content_type = detected.content_type
-    evidence.file.save("evidence", stored, save=False)
+    try:
+        evidence.file.save("evidence", stored, save=False)
+    except Exception as error:
+        logger.exception("Could not store an evidence file of session %s", session.pk)
+        raise EvidenceStorageUnavailable from error
     try:
         if thumbnail is not None:
             thumbnail.content_type = "image/jpeg"
@@ -386,7 +398,10 @@ def evidence_add(
         if isinstance(error, IntegrityError):
             # Another upload of the same file to this session won the race.
             raise ValidationError({"file": [_evidence_duplicate_error()]}) from error
-        raise
+        if isinstance(error, DatabaseError):
+            raise
+        logger.exception("Could not store an evidence thumbnail of session %s", session.pk)
+        raise EvidenceStorageUnavailable from error
     return EvidenceAdded(evidence=evidence, same_file_sessions=same_file)
 
 

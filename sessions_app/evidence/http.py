@@ -9,14 +9,20 @@ download safe (`Content-Type` as detected, `Content-Disposition`, `nosniff`, a s
 CSP) are ours. Files are at most 10 MB, so a web worker is busy only briefly.
 """
 
+import logging
+
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadhandler import FileUploadHandler
-from django.http import FileResponse, HttpRequest, QueryDict
+from django.http import FileResponse, Http404, HttpRequest, QueryDict
 from django.http.multipartparser import exhaust
 from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext as _
 
 from ..models import SessionEvidence
+from ..services import EvidenceStorageUnavailable
+
+logger = logging.getLogger(__name__)
 
 # The multipart envelope around the file: boundaries, part headers, the CSRF token, `kind`.
 UPLOAD_OVERHEAD_BYTES = 64 * 1024
@@ -79,19 +85,27 @@ def evidence_file_response(*, evidence: SessionEvidence, thumbnail: bool = False
     either way under the original file name (RFC 6266 / RFC 5987 `filename*` for Chinese
     names). `nosniff` and a sandboxing CSP keep a browser from running anything in it."""
     name = evidence.thumbnail.name if thumbnail else evidence.file.name
-    stored = default_storage.open(name, "rb")
-    if thumbnail:
-        response = FileResponse(stored, content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=3600"
-    else:
-        response = FileResponse(
-            stored,
-            content_type=evidence.content_type,
-            as_attachment=not evidence.is_image,
-            filename=evidence.original_filename,
-        )
-        response["Content-Length"] = str(evidence.size)
-        response["Cache-Control"] = "private, no-store"
+    try:
+        stored = default_storage.open(name, "rb")
+        if thumbnail:
+            response = FileResponse(stored, content_type="image/jpeg")
+            response["Cache-Control"] = "private, max-age=3600"
+        else:
+            response = FileResponse(
+                stored,
+                content_type=evidence.content_type,
+                as_attachment=not evidence.is_image,
+                filename=evidence.original_filename,
+            )
+            response["Content-Length"] = str(evidence.size)
+            response["Cache-Control"] = "private, no-store"
+    except FileNotFoundError:
+        # The row is there but the file is not: storage restored from an older backup?
+        logger.error("Evidence %s: %s is missing from the storage", evidence.pk, name)
+        raise Http404(_("The file is missing from the file store.")) from None
+    except Exception as error:
+        logger.exception("Evidence %s: could not read %s", evidence.pk, name)
+        raise EvidenceStorageUnavailable from error
     response.block_size = STREAM_CHUNK_BYTES
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"

@@ -119,6 +119,9 @@ def _evidence_upload(request: HttpRequest, pk: int) -> HttpResponse:
             session=session, uploaded_by=request.user, file=form.cleaned_data["file"],
             kind=form.cleaned_data["kind"] or None,
         )
+    except services.EvidenceStorageUnavailable as error:
+        form.add_error(None, str(error))
+        return _panel_page(request, session, form, status=503)
     except ValidationError as error:
         for field, errors in error.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
@@ -131,11 +134,21 @@ def _evidence_upload(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponseRedirect(_back(request, session) + "#evidence")
 
 
+def _file_page(request: HttpRequest, evidence: SessionEvidence, thumbnail: bool) -> HttpResponse:
+    try:
+        return evidence_file_response(evidence=evidence, thumbnail=thumbnail)
+    except services.EvidenceStorageUnavailable:
+        message = _("The file store is unavailable right now. Please try again in a minute.")
+        response = render(request, "503.html", {"message": message}, status=503)
+        response["Retry-After"] = "30"
+        return response
+
+
 @login_required
 @require_GET
 def evidence_file_page(request: HttpRequest, pk: int, evidence_id: int) -> HttpResponse:
     _require(request, VIEW_SESSIONS)
-    return evidence_file_response(evidence=_evidence(_session(pk), evidence_id))
+    return _file_page(request, _evidence(_session(pk), evidence_id), thumbnail=False)
 
 
 @login_required
@@ -145,7 +158,7 @@ def evidence_thumbnail_page(request: HttpRequest, pk: int, evidence_id: int) -> 
     evidence = _evidence(_session(pk), evidence_id)
     if not evidence.thumbnail:
         raise Http404
-    return evidence_file_response(evidence=evidence, thumbnail=True)
+    return _file_page(request, evidence, thumbnail=True)
 
 
 @login_required

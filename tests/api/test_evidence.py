@@ -282,3 +282,41 @@ def test_each_role_gets_what_its_permissions_allow(request, role, name, method, 
     assert response.status_code == (EXPECTED[role][kind] or WRITE_OK[name])
     if response.status_code in (401, 403):
         assert SessionEvidence.objects.get() == evidence  # nothing added or deleted
+
+
+# --- When the file store fails ---------------------------------------------------------------
+
+
+def test_a_store_that_refuses_the_file_is_a_503_and_nothing_is_saved(
+        staff_api, session, media, monkeypatch):
+    def broken(self, name, content):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("django.core.files.storage.FileSystemStorage._save", broken)
+
+    response = upload(staff_api, session, png_bytes(), "shot.png")
+
+    assert response.status_code == 503
+    assert "file store is unavailable" in response.json()["detail"]
+    assert not SessionEvidence.objects.exists()
+
+
+def test_a_file_missing_from_the_store_is_a_404_that_says_so(official_api, session, evidence):
+    evidence.file.storage.delete(evidence.file.name)
+
+    response = official_api.get(f"/api/v1/sessions/{session.pk}/evidence/{evidence.pk}/")
+
+    assert response.status_code == 404
+    assert "missing from the file store" in response.json()["detail"]
+
+
+def test_a_store_that_cannot_be_read_is_a_503(official_api, session, evidence, monkeypatch):
+    def broken(self, name, mode="rb"):
+        raise OSError("I/O error")
+
+    monkeypatch.setattr("django.core.files.storage.FileSystemStorage._open", broken)
+
+    response = official_api.get(f"/api/v1/sessions/{session.pk}/evidence/{evidence.pk}/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"

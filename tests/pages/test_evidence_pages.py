@@ -215,3 +215,27 @@ def test_a_next_to_another_site_is_ignored(staff, session):
 def test_ids_beyond_64_bits_name_nothing(official, session):
     assert official.get(f"/sessions/{10**30}/evidence/").status_code == 404
     assert official.get(f"/sessions/{session.pk}/evidence/{10**30}/").status_code == 404
+
+
+def test_a_store_that_fails_is_a_503_page_and_nothing_saved(staff, session, monkeypatch):
+    def broken(self, name, content):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("django.core.files.storage.FileSystemStorage._save", broken)
+
+    response = post_file(staff, session, png_bytes(), "shot.png")
+
+    assert response.status_code == 503
+    assert "file store is unavailable" in response.content.decode()
+    assert not SessionEvidence.objects.exists()
+
+
+def test_a_file_that_cannot_be_read_is_a_503_page(official, session, shot, monkeypatch):
+    def broken(self, name, mode="rb"):
+        raise OSError("I/O error")
+
+    monkeypatch.setattr("django.core.files.storage.FileSystemStorage._open", broken)
+
+    response = official.get(f"/sessions/{session.pk}/evidence/{shot.pk}/")
+
+    assert response.status_code == 503 and response["Retry-After"] == "30"

@@ -179,3 +179,21 @@ def test_session_evidence_count_counts_the_sessions_current_files(media):
     add(other, png_bytes(colour=(1, 2, 3)))
 
     assert selectors.session_evidence_count(session_id=session.pk) == 2
+
+
+def test_a_store_failing_on_the_thumbnail_leaves_no_file_behind(media, monkeypatch):
+    from django.core.files.storage import FileSystemStorage
+
+    save = FileSystemStorage._save
+
+    def fail_on_thumbnails(self, name, content):
+        if "thumbnails" in name:
+            raise OSError("disk full")
+        return save(self, name, content)
+
+    monkeypatch.setattr(FileSystemStorage, "_save", fail_on_thumbnails)
+
+    with pytest.raises(services.EvidenceStorageUnavailable):
+        add(SessionFactory(), png_bytes())
+
+    assert stored_files(media) == [] and not SessionEvidence.objects.exists()
