@@ -7,6 +7,7 @@ import zipfile
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.utils import translation
 
 from sessions_app.evidence.content import evidence_content_detect, evidence_digest
 from tests.factories import (
@@ -17,6 +18,12 @@ from tests.factories import (
     png_bytes,
     xlsx_bytes,
 )
+
+
+@pytest.fixture(autouse=True)
+def _in_english():
+    with translation.override("en"):
+        yield
 
 
 def detect(content: bytes, name: str = "upload"):
