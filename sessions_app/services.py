@@ -392,9 +392,12 @@ def evidence_add(
             evidence.save()
     except Exception as error:
         # Nothing half-saved: a stored file without its row would be an orphan.
-        for stored in (evidence.file, evidence.thumbnail):
-            if stored.name:
-                stored.storage.delete(stored.name)
+        for written in (evidence.file, evidence.thumbnail):
+            if written.name:
+                try:
+                    written.storage.delete(written.name)
+                except Exception:
+                    logger.exception("Could not remove %s after a failed upload", written.name)
         if isinstance(error, IntegrityError):
             # Another upload of the same file to this session won the race.
             raise ValidationError({"file": [_evidence_duplicate_error()]}) from error

@@ -87,7 +87,7 @@ def evidence_content_detect(*, file: File) -> DetectedType:
     if head.startswith(b"PK\x03\x04"):
         return _office_zip(file)
     if head.startswith(_OLE_SIGNATURE):
-        raise refusal(_("an Office 97-2003 document (XLS or DOC): save it as XLSX"))
+        raise refusal(_("an Office 97-2003 document (XLS or DOC)"))
     known = filetype.guess(head)
     if known is not None:
         raise refusal(f"{known.extension.upper()} ({known.mime})")
@@ -136,7 +136,7 @@ def _office_zip(file: File) -> DetectedType:
     if b"spreadsheetml.sheet.main+xml" in content_types and "xl/workbook.xml" in names:
         return XLSX
     if b"ms-excel.sheet.macroEnabled.main+xml" in content_types:
-        raise refusal(_("an Excel workbook with macros (XLSM): save it as XLSX"))
+        raise refusal(_("an Excel workbook with macros (XLSM)"))
     if b"wordprocessingml" in content_types:
         raise refusal(_("a Word document (DOCX)"))
     if b"presentationml" in content_types:
