@@ -44,6 +44,7 @@ bench: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/linfen_bench_import} \
 		$(BIN)/python bench/import_sessions.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/evidence.py
 
 messages: install
 	DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans -l en --no-location --ignore=.venv

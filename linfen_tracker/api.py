@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from sessions_app.services import SessionEditConflict
+from sessions_app.services import EvidenceStorageUnavailable, SessionEditConflict
 
 from .choices import ChoiceField
 
@@ -59,6 +59,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, SessionEditConflict):
         return Response({"detail": str(exc), "current_version": exc.current_version},
                         status=status.HTTP_409_CONFLICT)
+    elif isinstance(exc, EvidenceStorageUnavailable):
+        return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": "30"})
     elif isinstance(exc, ProtectedError):
         exc = Conflict(gettext("It cannot be deleted while livestream sessions or officials "
                                "refer to it."))

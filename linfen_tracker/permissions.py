@@ -49,3 +49,14 @@ class CanReviewSessions(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm(REVIEW_SESSIONS))
+class CanUseEvidence(BasePermission):
+    """Evidence files are part of a session: whoever may view sessions may list and fetch
+    them; whoever may change sessions (city staff) may add and delete them."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return user.has_perm(VIEW_SESSIONS)
+        return user.has_perm(CHANGE_SESSIONS)

@@ -206,6 +206,47 @@ IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=5 * 1024 * 
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_UPLOAD_BYTES + 1024 * 1024
 
+# --- Evidence files (sessions_app/evidence/) ------------------------------------------------
+# Files behind the figures (platform exports, screenshots). Django's default storage holds
+# them: a local directory, or S3-compatible object storage with EVIDENCE_STORAGE=s3. They are
+# served only by views that check the user may see the session: MEDIA_URL stays empty and no
+# URL serves MEDIA_ROOT, which lies outside the static files.
+EVIDENCE_MAX_UPLOAD_BYTES = env.int("EVIDENCE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+MEDIA_URL = ""
+EVIDENCE_STORAGE = env.str("EVIDENCE_STORAGE", default="local")
+if EVIDENCE_STORAGE == "s3":
+    _s3_endpoint = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": _s3_endpoint,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            # Read directly, like SECRET_KEY: a secret may start with "$".
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "location": env.str("AWS_LOCATION", default=""),
+            # Objects are private; the views stream them to users who may see them.
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            "file_overwrite": False,
+            # Self-hosted S3-compatible servers (MinIO, Ceph) want path-style URLs.
+            "addressing_style": env.str(
+                "AWS_S3_ADDRESSING_STYLE", default="path" if _s3_endpoint else ""
+            ) or None,
+            "signature_version": "s3v4",
+            # Reading an object spools it through memory up to this size, then a temporary
+            # file (the default 0 would keep a whole 10 MB file in memory).
+            "max_memory_size": 1024 * 1024,
+        },
+    }
+elif EVIDENCE_STORAGE != "local":
+    raise ImproperlyConfigured(
+        f"EVIDENCE_STORAGE must be 'local' or 's3', not {EVIDENCE_STORAGE!r}"
+    )
+
 
 # --- Security (production) ------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -296,7 +337,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"RankingBasisEnum": "sessions_app.models.RankingBasis"},
+    # Counties and evidence files both have a `kind`.
+    "ENUM_NAME_OVERRIDES": {
+        "KindEnum": "sessions_app.models.County.Kind",
+        "EvidenceKindEnum": "sessions_app.models.SessionEvidence.Kind",
+        "RankingBasisEnum": "sessions_app.models.RankingBasis",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

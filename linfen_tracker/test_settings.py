@@ -6,20 +6,26 @@ on the real broker (tests/conftest.py).
 """
 
 import os
+import tempfile
 
 # Tests run without DEBUG, as deployed, and settings refuse to start without DEBUG on the
 # development key: the tests' own key, unless the environment gives one.
 os.environ.setdefault("SECRET_KEY", "linfen-tests-only-not-a-secret")
 
 from .settings import *  # noqa: E402, F403
-from .settings import STORAGES  # noqa: E402
 
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
-STORAGES = {**STORAGES, "staticfiles": {
-    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# Evidence files in a directory of this run (removed at its end, tests/conftest.py), never
+# in an object store the environment names; the S3 tests bring their own server.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Created by the first file stored, so processes that store none leave nothing behind.
+MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"linfen-test-media-{os.getpid()}")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -2,13 +2,18 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
+
+from linfen_tracker.permissions import CHANGE_SESSIONS, VIEW_SESSIONS
 
 from . import selectors, services
 from .exports import sessions_csv_response
 from .forms import SessionAdminForm
-from .models import County, Holiday, LivestreamSession, Official
+from .models import County, Holiday, LivestreamSession, Official, SessionEvidence
 
 
 @admin.register(County)
@@ -64,6 +69,57 @@ class HolidayListFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _evidence_link(evidence: SessionEvidence) -> str:
+    # Through the view that checks the user may see the session: the stored file has no URL.
+    return format_html('<a href="{}">{}</a>',
+                       reverse("evidence_file", args=[evidence.session_id, evidence.pk]),
+                       evidence.original_filename)
+
+
+@admin.register(SessionEvidence)
+class SessionEvidenceAdmin(SimpleHistoryAdmin):
+    """Evidence files with their history (who uploaded and who deleted which file, when).
+    Read only but for deleting, which goes through `services.evidence_delete`. Rights follow
+    the session's: viewing sessions shows them, changing sessions deletes them."""
+
+    list_display = ("original_filename", "session", "kind", "content_type", "size",
+                    "uploaded_by", "uploaded_at")
+    list_filter = ("kind", "content_type")
+    search_fields = ("original_filename", "sha256", "session__title")
+    list_select_related = ("session", "uploaded_by")
+    fields = ("session", "file_link", "kind", "original_filename", "content_type", "size",
+              "sha256", "uploaded_by", "uploaded_at")
+    readonly_fields = fields
+    date_hierarchy = "uploaded_at"
+
+    @admin.display(description=_("file"))
+    def file_link(self, evidence):
+        return _evidence_link(evidence)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(VIEW_SESSIONS)
+
+    def has_module_permission(self, request):
+        return request.user.has_perm(VIEW_SESSIONS)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm(CHANGE_SESSIONS)
+
+    def delete_model(self, request, obj):
+        services.evidence_delete(evidence=obj, deleted_by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for evidence in queryset:
+                services.evidence_delete(evidence=evidence, deleted_by=request.user)
+
+
 @admin.register(LivestreamSession)
 class LivestreamSessionAdmin(SimpleHistoryAdmin):
     """Sessions in the admin: the same form rules as the pages (SessionAdminForm), saves and
@@ -88,9 +144,30 @@ class LivestreamSessionAdmin(SimpleHistoryAdmin):
     date_hierarchy = "started_at"
     list_select_related = ("official", "county")
     readonly_fields = ("status", "verified_by", "verified_at", "rejection_reason",
-                       "last_changed_by", "entered_by", "created_at", "updated_at")
+                       "last_changed_by", "entered_by", "created_at", "updated_at",
+                       "evidence_files")
     actions = ["export_csv"]
     change_list_template = "admin/sessions_app/livestreamsession/change_list.html"
+
+    @admin.display(description=_("evidence files"))
+    def evidence_files(self, session):
+        """The session's evidence, read only, with links (added on the session's page or
+        through the API, where the content is checked). A list rather than an inline: an
+        inline's formset would have to come back with every save of the session."""
+        if session.pk is None:
+            return "–"
+        items = [
+            format_html("<li>{} · {} · {} · {}</li>", _evidence_link(evidence),
+                        evidence.get_kind_display(), filesizeformat(evidence.size),
+                        evidence.uploaded_by or "–")
+            for evidence in selectors.session_evidence_list(session_id=session.pk)
+        ]
+        listing = reverse("admin:sessions_app_sessionevidence_changelist")
+        return format_html(
+            '<ul class="evidence-files">{}</ul><a href="{}?session__id__exact={}">{}</a>',
+            format_html_join("", "{}", ((item,) for item in items)) if items else "",
+            listing, session.pk, _("Evidence files and their history"),
+        )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # `version` is the form's own hidden field (the version the edit started from), not

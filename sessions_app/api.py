@@ -9,6 +9,7 @@ exception handler). Reads of summaries go through `selectors`.
 import re
 from decimal import Decimal
 
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -18,9 +19,10 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
@@ -30,9 +32,16 @@ from linfen_tracker.api import (
     DescribedSerializer,
     PreconditionRequired,
 )
-from linfen_tracker.permissions import CanAuditSessions, CanReviewSessions, CanViewSessions
+from linfen_tracker.permissions import (
+    CanAuditSessions,
+    CanReviewSessions,
+    CanUseEvidence,
+    CanViewSessions,
+)
 
 from . import selectors, services
+from .evidence.content import XLSX_TYPE
+from .evidence.http import evidence_file_response, evidence_upload_limit_install
 from .exports import sessions_csv_response
 from .filters import LivestreamSessionFilter, OfficialFilter
 from .models import (
@@ -42,6 +51,7 @@ from .models import (
     Official,
     Platform,
     RankingBasis,
+    SessionEvidence,
     SessionStatus,
 )
 from .validators import PARSE_MESSAGES, year_range_message
@@ -553,6 +563,82 @@ def session_history_entries(*, session_id: int) -> list[dict]:
     return entries
 
 
+# --- Evidence files -------------------------------------------------------------------------
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+class SessionEvidenceSerializer(DescribedModelSerializer):
+    filename = serializers.CharField(
+        source="original_filename", read_only=True,
+        help_text=_("The file name it was uploaded with (the download offers it)."),
+    )
+    url = serializers.SerializerMethodField(help_text=_("Where to fetch the file (GET)."))
+
+    class Meta:
+        model = SessionEvidence
+        fields = ["id", "kind", "filename", "content_type", "size", "sha256", "uploaded_by",
+                  "uploaded_at", "url"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "kind": {"help_text": _("platform_export, screenshot or other.")},
+            "content_type": {"help_text": _("Detected from the content, not the name.")},
+            "size": {"help_text": _("Size in bytes.")},
+            "sha256": {"help_text": _("SHA-256 of the content, hex.")},
+            "uploaded_by": {"help_text": _("Id of the user who uploaded it.")},
+            "uploaded_at": {"help_text": _("When it was uploaded.")},
+        }
+
+    def get_url(self, evidence) -> str:
+        path = reverse("api:session-evidence-file",
+                       kwargs={"pk": evidence.session_id, "evidence_id": evidence.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class EvidenceAddedSerializer(SessionEvidenceSerializer):
+    same_file_sessions = serializers.ListField(
+        child=serializers.IntegerField(), read_only=True,
+        help_text=_("Ids of other sessions that already have the same file (allowed, but "
+                    "worth a look)."),
+    )
+    warnings = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text=_("What the uploader should know, e.g. the same file on another session."),
+    )
+
+    class Meta(SessionEvidenceSerializer.Meta):
+        fields = [*SessionEvidenceSerializer.Meta.fields, "same_file_sessions", "warnings"]
+        read_only_fields = fields
+
+
+class EvidenceUploadSerializer(DescribedSerializer):
+    file = serializers.FileField(
+        allow_empty_file=True, use_url=False,
+        help_text=_("PNG, JPEG, PDF, XLSX or CSV, at most 10 MB; checked by content."),
+    )
+    kind = serializers.ChoiceField(
+        choices=SessionEvidence.Kind.choices, required=False,
+        help_text=_("platform_export, screenshot or other; by default from the content (an "
+                    "image is a screenshot, a spreadsheet a platform export)."),
+    )
+
+
+_EVIDENCE_ID = OpenApiParameter("evidence_id", OpenApiTypes.INT, OpenApiParameter.PATH,
+                                description=_("Evidence file id."))
+_EVIDENCE_FILE_RESPONSE = {
+    (200, content_type): OpenApiResponse(
+        OpenApiTypes.BINARY,
+        description=_("The file, with its detected content type; Content-Disposition "
+                      "carries the original file name."),
+    )
+    for content_type in ("image/png", "image/jpeg", "application/pdf", XLSX_TYPE, "text/csv")
+}
+
+
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?([0-9]{1,10})"?\s*$')
 
 
@@ -704,3 +790,97 @@ class LivestreamSessionViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], pagination_class=None)
     def export(self, request):
         return sessions_csv_response(sessions=self.filter_queryset(self.get_queryset()))
+
+    # --- Evidence files (sessions/<id>/evidence/ and sessions/<id>/evidence/<eid>/) ----------
+
+    def initialize_request(self, request, *args, **kwargs):
+        drf_request = super().initialize_request(request, *args, **kwargs)
+        if self.action == "evidence" and request.method == "POST":
+            # Before anything (the CSRF check of session auth) parses the body.
+            evidence_upload_limit_install(request)
+        return drf_request
+
+    def perform_content_negotiation(self, request, force=False):
+        # A file is what it is: a client asking for application/pdf gets the file, not 406.
+        return super().perform_content_negotiation(
+            request, force=force or self.action == "evidence_file"
+        )
+
+    @extend_schema(
+        methods=["GET"],
+        description=_("The session's evidence files (anyone who may view sessions)."),
+        parameters=[_SESSION_ID],
+        responses=SessionEvidenceSerializer(many=True),
+        filters=False,
+    )
+    @extend_schema(
+        methods=["POST"],
+        description=_("Attach a file to the session as evidence (city staff): multipart "
+                      "`file` and `kind`. The content decides the type (PNG, JPEG, PDF, "
+                      "XLSX, CSV; anything else is a 400 naming what it is); at most 10 MB "
+                      "(413); the same file twice on one session is a 400, the same file on "
+                      "another session is accepted with a warning."),
+        parameters=[_SESSION_ID],
+        request=EvidenceUploadSerializer,
+        responses={
+            201: EvidenceAddedSerializer,
+            413: OpenApiResponse(description=_("The file is larger than 10 MB.")),
+        },
+        filters=False,
+    )
+    @action(detail=True, methods=["get", "post"], permission_classes=[CanUseEvidence],
+            parser_classes=[MultiPartParser], filter_backends=[], pagination_class=None)
+    def evidence(self, request, pk=None):
+        session = self.get_object()
+        if request.method == "GET":
+            items = selectors.session_evidence_list(session_id=session.pk)
+            return Response(SessionEvidenceSerializer(
+                items, many=True, context=self.get_serializer_context()).data)
+        upload = EvidenceUploadSerializer(data=request.data)
+        if getattr(request, "evidence_too_large", False):
+            raise PayloadTooLarge({"file": [services.evidence_too_large_message()]})
+        upload.is_valid(raise_exception=True)
+        try:
+            added = services.evidence_add(
+                session=session, uploaded_by=request.user,
+                file=upload.validated_data["file"], kind=upload.validated_data.get("kind"),
+            )
+        except services.EvidenceTooLarge as error:
+            raise PayloadTooLarge(error.message_dict) from None
+        evidence = added.evidence
+        evidence.same_file_sessions = [s.pk for s in added.same_file_sessions]
+        evidence.warnings = ([services.evidence_same_file_warning(added.same_file_sessions)]
+                             if added.same_file_sessions else [])
+        return Response(
+            EvidenceAddedSerializer(evidence, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        methods=["GET"],
+        description=_("Download one evidence file (anyone who may view sessions), streamed "
+                      "with its detected content type, its original name and nosniff."),
+        parameters=[_SESSION_ID, _EVIDENCE_ID],
+        responses=_EVIDENCE_FILE_RESPONSE,
+        filters=False,
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        description=_("Remove an evidence file from the session (city staff). The history "
+                      "records who deleted which file and when."),
+        parameters=[_SESSION_ID, _EVIDENCE_ID],
+        responses={204: None},
+        filters=False,
+    )
+    @action(detail=True, methods=["get", "delete"], permission_classes=[CanUseEvidence],
+            url_path=r"evidence/(?P<evidence_id>[0-9]{1,18})", url_name="evidence-file",
+            filter_backends=[], pagination_class=None)
+    def evidence_file(self, request, pk=None, evidence_id=None):
+        session = self.get_object()
+        evidence = selectors.evidence_get(session_id=session.pk, evidence_id=int(evidence_id))
+        if evidence is None:
+            raise NotFound(gettext("No such evidence file."))
+        if request.method == "DELETE":
+            services.evidence_delete(evidence=evidence, deleted_by=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return evidence_file_response(evidence=evidence)

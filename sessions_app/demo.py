@@ -174,3 +174,91 @@ def _session(rng, index, cents, day, used, start=None) -> DemoSession:
         orders=orders,
         revenue=Decimal(cents) / 100,
     )
+
+
+# --- Evidence files ---------------------------------------------------------------------------
+
+# Every EVIDENCE_GAP-th demo session (in start order) has no evidence, so the demo shows
+# sessions still waiting for theirs; every third of the others has the platform's CSV export,
+# the rest a screenshot of the platform's dashboard.
+EVIDENCE_GAP = 8
+PLATFORM_COLOURS = {
+    "douyin": (22, 24, 35), "kuaishou": (255, 73, 6), "taobao_live": (255, 80, 0),
+    "wechat_channels": (7, 193, 96), "jd": (224, 40, 40), "pinduoduo": (224, 46, 36),
+    "other": (80, 90, 110),
+}
+
+
+def demo_evidence_file(*, session, index: int) -> tuple[str, bytes] | None:
+    """(file name, content) of the generated evidence of the index-th demo session, or None
+    for the sessions the demo leaves without evidence. The same session gives the same
+    bytes on every run."""
+    if index % EVIDENCE_GAP == EVIDENCE_GAP - 1:
+        return None
+    start = timezone.localtime(session.started_at)
+    stamp = start.strftime("%Y%m%d-%H%M")
+    if index % 3 == 0:
+        return f"{session.platform}-export-{stamp}.csv", _demo_export_csv(session)
+    return f"{session.platform}-dashboard-{stamp}.png", _demo_screenshot_png(session)
+
+
+def _demo_export_csv(session) -> bytes:
+    start = timezone.localtime(session.started_at)
+    end = timezone.localtime(session.ended_at)
+    rows = [
+        ["直播标题", "开始时间", "结束时间", "观看人数", "订单数", "成交金额(元)"],
+        [session.title, f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}",
+         str(session.audience), str(session.orders), f"{session.revenue:.2f}"],
+    ]
+    text = "\r\n".join(",".join(cell.replace(",", "，") for cell in row) for row in rows)
+    return ("\ufeff" + text + "\r\n").encode("utf-8")
+
+
+def _demo_screenshot_png(session) -> bytes:
+    """A small picture standing for a screenshot of the platform's end-of-show dashboard:
+    the platform's colour and the session's figures (Latin text: Pillow's bundled font has
+    no Chinese)."""
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    start = timezone.localtime(session.started_at)
+    image = Image.new("RGB", (640, 360), (246, 247, 249))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 640, 64), fill=PLATFORM_COLOURS.get(session.platform, (80, 90, 110)))
+    title = ImageFont.load_default(size=28)
+    text = ImageFont.load_default(size=22)
+    draw.text((20, 16), f"{session.platform.replace('_', ' ').title()} - live report",
+              fill="white", font=title)
+    lines = [
+        f"Started   {start:%Y-%m-%d %H:%M} (Beijing)",
+        f"Viewers   {session.audience:,}",
+        f"Orders    {session.orders:,}",
+        f"GMV       CNY {session.revenue:,.2f}",
+        f"Session   #{session.pk}",
+    ]
+    for i, line in enumerate(lines):
+        draw.text((24, 90 + 48 * i), line, fill=(29, 35, 48), font=text)
+    out = BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def demo_evidence(*, sessions, uploaded_by) -> int:
+    """Give the demo sessions (in start order) their generated evidence through
+    `services.evidence_add`, skipping those that already have some; return how many files
+    were added."""
+    from django.core.files.base import ContentFile
+
+    from .services import evidence_add
+
+    added = 0
+    for index, session in enumerate(sessions):
+        generated = demo_evidence_file(session=session, index=index)
+        if generated is None or session.evidence.exists():
+            continue
+        name, content = generated
+        evidence_add(session=session, uploaded_by=uploaded_by,
+                     file=ContentFile(content, name=name))
+        added += 1
+    return added

@@ -7,6 +7,7 @@ so that no path can store a bad row even past the model. `services` validates ev
 with them.
 """
 
+import secrets
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
@@ -480,3 +481,99 @@ class ImportBatch(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+def evidence_file_name(instance: "SessionEvidence", filename: str) -> str:
+    """Where an evidence file is stored: a random name, never the uploader's, so no path can
+    be guessed (even in a bucket made public by mistake), and the name carries no user input.
+    The extension is that of the detected content type."""
+    token = secrets.token_hex(16)
+    extension = EVIDENCE_EXTENSIONS.get(instance.content_type.split(";")[0], "")
+    return f"evidence/{token[:2]}/{token}{extension}"
+
+
+def evidence_thumbnail_name(instance: "SessionEvidence", filename: str) -> str:
+    token = secrets.token_hex(16)
+    return f"evidence/thumbnails/{token[:2]}/{token}.jpg"
+
+
+EVIDENCE_EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "text/csv": ".csv",
+}
+
+
+class SessionEvidence(models.Model):
+    """A file behind a session's figures: the platform's export of the show, a screenshot of
+    its dashboard, or another document. Added and deleted only through
+    `services.evidence_add` / `evidence_delete`, which check the content and keep the audit.
+
+    The file lives in Django's default storage under a random name; it is served only by
+    views that check the user may see the session. Rows are never changed after upload.
+
+    Deleting a session deletes its evidence rows (CASCADE), through `session_delete`, which
+    deletes each one as `evidence_delete` does: every deletion leaves a history record (who,
+    when, which file, its sha256) next to the session's own, and the stored file is kept, so
+    the audit trail still points at the bytes. PROTECT would make a duplicate session with
+    evidence impossible to delete in one step; keeping orphan rows would show evidence of a
+    session that no longer exists.
+    """
+
+    class Kind(models.TextChoices):
+        PLATFORM_EXPORT = "platform_export", _("Platform export")
+        SCREENSHOT = "screenshot", _("Screenshot")
+        OTHER = "other", _("Other")
+
+    session = models.ForeignKey(
+        LivestreamSession, on_delete=models.CASCADE, related_name="evidence",
+        verbose_name=_("livestream session"),
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    file = models.FileField(_("file"), upload_to=evidence_file_name, max_length=200)
+    # A small JPEG of an image, made at upload (sessions_app/evidence/thumbnails.py).
+    thumbnail = models.FileField(
+        _("thumbnail"), upload_to=evidence_thumbnail_name, max_length=200, blank=True,
+        editable=False,
+    )
+    original_filename = models.CharField(
+        _("file name"), max_length=255, validators=[ProhibitNullCharactersValidator()]
+    )
+    content_type = models.CharField(
+        _("content type"), max_length=100, help_text=_("As detected from the content.")
+    )
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("uploaded by"), editable=False,
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("evidence file")
+        verbose_name_plural = _("evidence files")
+        ordering = ["uploaded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "sha256"], name="evidence_one_copy_per_session",
+                violation_error_message=_("This session already has this file."),
+            ),
+        ]
+        # The same file on other sessions is looked up by its digest alone.
+        indexes = [models.Index(fields=["sha256"], name="evidence_sha256_idx")]
+
+    def __str__(self) -> str:
+        return self.original_filename
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type in ("image/png", "image/jpeg")
+
+    @property
+    def type_label(self) -> str:
+        """PNG, JPG, PDF, XLSX or CSV."""
+        return EVIDENCE_EXTENSIONS.get(self.content_type.split(";")[0], "").lstrip(".").upper()

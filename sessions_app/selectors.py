@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from linfen_tracker import generations
 
-from .models import County, Holiday, LivestreamSession, Official, SessionStatus
+from .models import County, Holiday, LivestreamSession, Official, SessionEvidence, SessionStatus
 from .services import SESSION_EDITABLE_FIELDS
 from .validators import END_MOMENT, FIRST_MOMENT
 
@@ -77,6 +77,33 @@ def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
 def session_list() -> QuerySet[LivestreamSession]:
     """Sessions with what a list shows, newest first."""
     return LivestreamSession.objects.select_related("official", "county", "entered_by")
+
+
+def session_evidence_count(*, session_id: int) -> int:
+    """How many evidence files the session has now (deleted ones do not count)."""
+    return SessionEvidence.objects.filter(session_id=session_id).count()
+
+
+def session_evidence_list(*, session_id: int) -> QuerySet[SessionEvidence]:
+    """The session's evidence files with their uploaders, oldest first."""
+    return (SessionEvidence.objects.filter(session_id=session_id)
+            .select_related("uploaded_by").order_by("uploaded_at", "id"))
+
+
+def evidence_get(*, session_id: int, evidence_id: int) -> SessionEvidence | None:
+    """One evidence file of one session; None if the session has no such file (an id of
+    another session's file names nothing here)."""
+    return SessionEvidence.objects.filter(session_id=session_id, pk=evidence_id).first()
+
+
+def session_evidence_deletions(*, session_id: int) -> list:
+    """The history records of the session's evidence files that were deleted, newest first:
+    who (`history_user`), when (`history_date`), why (`history_change_reason`) and the file
+    as it was (name, kind, size, SHA-256)."""
+    return list(
+        SessionEvidence.history.filter(session_id=session_id, history_type="-")
+        .select_related("history_user").order_by("-history_date", "-history_id")
+    )
 
 
 def official_get(*, pk: int) -> Official | None:

@@ -7,6 +7,7 @@ rule is written once. A write that changes what a holiday's rankings cover bumps
 """
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -14,10 +15,13 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.core.files import File
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
@@ -25,6 +29,8 @@ from simple_history.utils import bulk_create_with_history
 from linfen_tracker.celery_app import app as celery_app
 from linfen_tracker.generations import RANKINGS, generation_bump
 
+from .evidence.content import evidence_content_detect, evidence_digest
+from .evidence.thumbnails import evidence_thumbnail_build
 from .imports.rows import (
     IMPORT_BATCH_TTL,
     ImportBatchGone,
@@ -33,7 +39,15 @@ from .imports.rows import (
     RowError,
     import_batch_check,
 )
-from .models import County, Holiday, ImportBatch, LivestreamSession, Official, SessionStatus
+from .models import (
+    County,
+    Holiday,
+    ImportBatch,
+    LivestreamSession,
+    Official,
+    SessionEvidence,
+    SessionStatus,
+)
 from .validators import MESSAGES, PARSE_MESSAGES, overlap_error, session_rules_check
 
 logger = logging.getLogger(__name__)
@@ -344,8 +358,162 @@ def session_delete(*, session: LivestreamSession, deleted_by: AbstractBaseUser |
         current = LivestreamSession.objects.select_for_update().get(pk=session.pk)
         current._history_user = deleted_by
         day = local_date(current.started_at)
+        # Each evidence row leaves its own history record naming who deleted it.
+        for evidence in current.evidence.all():
+            evidence_delete(evidence=evidence, deleted_by=deleted_by, reason="session deleted")
         current.delete()
         rankings_mark_stale(days={day})
+
+
+# --- Evidence files (content checks in sessions_app/evidence/) -----------------------------
+
+
+class EvidenceTooLarge(ValidationError):
+    """The file is larger than EVIDENCE_MAX_UPLOAD_BYTES (HTTP 413)."""
+
+
+class EvidenceStorageUnavailable(Exception):
+    """The file storage (a disk, an object store) failed to take or give a file (HTTP 503)."""
+
+    def __init__(self):
+        super().__init__(_("The file store is unavailable right now, so nothing was saved. "
+                           "Please try again in a minute."))
+
+
+@dataclass(frozen=True)
+class EvidenceAdded:
+    evidence: SessionEvidence
+    # Other sessions that already have the same file (by SHA-256): allowed, but a reviewer
+    # should look (one screenshot offered as proof of two shows).
+    same_file_sessions: list[LivestreamSession]
+
+
+def evidence_too_large_message() -> str:
+    return _("The file is larger than %(limit)s.") % {
+        "limit": filesizeformat(settings.EVIDENCE_MAX_UPLOAD_BYTES)
+    }
+
+
+def _evidence_too_large() -> EvidenceTooLarge:
+    return EvidenceTooLarge({"file": [ValidationError(evidence_too_large_message(),
+                                                      code="too_large")]})
+
+
+def evidence_same_file_warning(sessions: list[LivestreamSession]) -> str:
+    """What an uploader is told when other sessions already have the same file."""
+    return _("The same file is already evidence of: %(sessions)s.") % {
+        "sessions": "; ".join(f"#{s.pk} “{s.title}”" for s in sessions)
+    }
+
+
+def evidence_add(
+    *,
+    session: LivestreamSession,
+    uploaded_by: AbstractBaseUser | None,
+    file: File,
+    kind: str | None = None,
+    filename: str | None = None,
+) -> EvidenceAdded:
+    """Attach a file to a session as evidence and return it with the other sessions that
+    already have the same file.
+
+    Rules: at most EVIDENCE_MAX_UPLOAD_BYTES (EvidenceTooLarge); the content, not the name,
+    must be PNG, JPEG, PDF, XLSX or CSV (`evidence.content`); the same file (SHA-256) twice on
+    one session is refused. `kind` defaults to what the content suggests (an image is a
+    screenshot, a spreadsheet a platform export). Errors are ValidationError on `file` or
+    `kind`, and then nothing is stored. The file is read in chunks (type, digest,
+    thumbnail) before it is written to the default storage under a random name.
+    """
+    if file.size is not None and file.size > settings.EVIDENCE_MAX_UPLOAD_BYTES:
+        raise _evidence_too_large()
+    try:
+        detected = evidence_content_detect(file=file)
+    except ValidationError as error:
+        raise ValidationError({"file": error.error_list}) from None
+    size, sha256 = evidence_digest(file=file)
+    if size > settings.EVIDENCE_MAX_UPLOAD_BYTES:
+        raise _evidence_too_large()
+    if SessionEvidence.objects.filter(session=session, sha256=sha256).exists():
+        raise ValidationError({"file": [_evidence_duplicate_error()]})
+    evidence = SessionEvidence(
+        session=session,
+        kind=kind or detected.default_kind,
+        original_filename=_evidence_filename(filename or file.name, detected),
+        content_type=detected.content_type,
+        size=size,
+        sha256=sha256,
+        uploaded_by=uploaded_by,
+    )
+    evidence.full_clean(exclude=["file", "thumbnail"], validate_constraints=False)
+    thumbnail = evidence_thumbnail_build(file=file) if detected.is_image else None
+    same_file = list(
+        LivestreamSession.objects.filter(evidence__sha256=sha256)
+        .exclude(pk=session.pk).distinct().order_by("pk")[:10]
+    )
+
+    # Stored with the detected type (an object store keeps it), never the browser's claim.
+    stored = File(file, name=file.name)
+    stored.content_type = detected.content_type
+    try:
+        evidence.file.save("evidence", stored, save=False)
+    except Exception as error:
+        logger.exception("Could not store an evidence file of session %s", session.pk)
+        raise EvidenceStorageUnavailable from error
+    try:
+        if thumbnail is not None:
+            thumbnail.content_type = "image/jpeg"
+            evidence.thumbnail.save("thumbnail", thumbnail, save=False)
+        evidence._history_user = uploaded_by
+        with transaction.atomic():
+            evidence.save()
+    except Exception as error:
+        # Nothing half-saved: a stored file without its row would be an orphan.
+        for written in (evidence.file, evidence.thumbnail):
+            if written.name:
+                try:
+                    written.storage.delete(written.name)
+                except Exception:
+                    logger.exception("Could not remove %s after a failed upload", written.name)
+        if isinstance(error, IntegrityError):
+            # Another upload of the same file to this session won the race.
+            raise ValidationError({"file": [_evidence_duplicate_error()]}) from error
+        if isinstance(error, DatabaseError):
+            raise
+        logger.exception("Could not store an evidence thumbnail of session %s", session.pk)
+        raise EvidenceStorageUnavailable from error
+    return EvidenceAdded(evidence=evidence, same_file_sessions=same_file)
+
+
+def _evidence_duplicate_error() -> ValidationError:
+    return ValidationError(_("This session already has this file (same SHA-256)."),
+                           code="duplicate")
+
+
+def _evidence_filename(name: str | None, detected) -> str:
+    """The uploader's file name as shown and offered on download: the last path part, no
+    control characters, at most 255 characters; a name for a nameless upload."""
+    name = re.sub(r"[\x00-\x1f\x7f]", "", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
+    name = name.strip() or f"evidence.{detected.label.lower()}"
+    if len(name) > 255:
+        stem, dot, extension = name.rpartition(".")
+        keep = dot + extension if dot and len(extension) <= 10 else ""
+        name = name[: 255 - len(keep)] + keep
+    return name
+
+
+def evidence_delete(
+    *, evidence: SessionEvidence, deleted_by: AbstractBaseUser | None, reason: str = ""
+) -> None:
+    """Remove a file from its session's evidence.
+
+    The history keeps a record of the deletion (who, when, the reason, and the file's name,
+    size, SHA-256 and stored name); the stored file itself is kept, so what was deleted can
+    still be checked against its digest in an audit. Operators purge storage, not users.
+    """
+    evidence._history_user = deleted_by
+    if reason:
+        evidence._change_reason = reason[:100]
+    evidence.delete()
 
 
 def holiday_save(*, holiday: Holiday, user: AbstractBaseUser | None) -> Holiday:

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .evidence import views as evidence_views
 
 urlpatterns = [
     path("", views.session_list_page, name="session_list"),
@@ -8,4 +9,11 @@ urlpatterns = [
     path("<int:pk>/edit/", views.session_edit_page, name="session_edit"),
     path("<int:pk>/delete/", views.session_delete_page, name="session_delete"),
     path("<int:pk>/reject/", views.session_reject_page, name="session_reject"),
+    path("<int:pk>/evidence/", evidence_views.session_evidence_page, name="session_evidence"),
+    path("<int:pk>/evidence/<int:evidence_id>/", evidence_views.evidence_file_page,
+         name="evidence_file"),
+    path("<int:pk>/evidence/<int:evidence_id>/thumbnail/", evidence_views.evidence_thumbnail_page,
+         name="evidence_thumbnail"),
+    path("<int:pk>/evidence/<int:evidence_id>/delete/", evidence_views.evidence_delete_page,
+         name="evidence_delete"),
 ]

@@ -19,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from .evidence.views import evidence_panel
 from .filters import SessionListFilter
 from .forms import LivestreamSessionForm, RejectionForm
 from .models import LivestreamSession
@@ -105,6 +106,7 @@ def _edit_page(request, *, session, form, reject_form=None, status: int = 200):
         "next": _back_to_list(request),
         "review_refused": review_refused,
         "reject_form": reject_form or RejectionForm(initial={"version": session.version}),
+        "evidence_panel": evidence_panel(request=request, session=session),
     }, status=status)
 
 

@@ -4,6 +4,7 @@ for a password login, and the test client's login() has none."""
 import contextlib
 import importlib
 import os
+import shutil
 import time
 from decimal import Decimal
 
@@ -158,6 +159,15 @@ def wait_for(predicate, seconds=15.0):
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _media_root_removed_at_the_end():
+    """Evidence files the tests store go to the run's own MEDIA_ROOT (test_settings)."""
+    from django.conf import settings
+
+    yield
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

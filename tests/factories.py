@@ -1,3 +1,5 @@
+import functools
+import io
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -83,3 +85,57 @@ class SessionFactory(factory.django.DjangoModelFactory):
     audience = 200_000
     orders = 2_000
     revenue = Decimal("230000.00")
+
+
+# --- Evidence file contents --------------------------------------------------------------------
+
+
+def png_bytes(colour=(200, 30, 30), size=(64, 48)) -> bytes:
+    """A real PNG image (a different colour gives a different file)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg_bytes(colour=(30, 120, 200), size=(64, 48)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+def pdf_bytes(text: str = "Douyin live report") -> bytes:
+    """A minimal one-page PDF."""
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\n"
+        + f"% {text}\n".encode() + b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+
+
+@functools.cache
+def xlsx_bytes(rows=(("观看人数", "订单数"), (1000, 20))) -> bytes:
+    """A workbook; the same bytes on every call (a saved workbook carries its save time)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(list(row))
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def csv_bytes(text: str = "直播标题,观看人数,订单数\r\n核桃专场,245000,2100\r\n",
+              encoding: str = "utf-8-sig") -> bytes:
+    return text.encode(encoding)
+
+
+# The start of a Windows executable ("MZ" header and DOS stub).
+EXE_BYTES = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + (
+    b"This program cannot be run in DOS mode.\r\r\n$" + b"\x00" * 200
+)

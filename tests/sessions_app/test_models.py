@@ -73,7 +73,8 @@ postgresql_only = pytest.mark.skipif(
 
 @postgresql_only
 def test_database_refuses_overlapping_sessions_of_an_official_on_one_platform():
-    first = SessionFactory(ended_at=beijing(2020, 5, 2, 12))
+    # An explicit start: the factory's start moves a minute with every session made before.
+    first = SessionFactory(started_at=beijing(2020, 5, 2, 10), ended_at=beijing(2020, 5, 2, 12))
     twin = _row(official=first.official, started_at=first.started_at + timedelta(minutes=30),
                 ended_at=first.ended_at + timedelta(hours=1), title="Again")
     with pytest.raises(IntegrityError, match="session_no_overlap_per_official_platform"), \
@@ -83,7 +84,8 @@ def test_database_refuses_overlapping_sessions_of_an_official_on_one_platform():
 
 @postgresql_only
 def test_database_allows_a_simulcast_and_back_to_back_sessions():
-    first = SessionFactory(platform="douyin", ended_at=beijing(2020, 5, 2, 12))
+    first = SessionFactory(platform="douyin", started_at=beijing(2020, 5, 2, 10),
+                           ended_at=beijing(2020, 5, 2, 12))
     _row(official=first.official, platform="kuaishou", started_at=first.started_at,
          ended_at=first.ended_at).save()
     _row(official=first.official, platform="douyin", started_at=first.ended_at,

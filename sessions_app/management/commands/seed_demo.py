@@ -68,10 +68,15 @@ class Command(BaseCommand):
             )
             created += 1
 
+        evidence = demo.demo_evidence(
+            sessions=LivestreamSession.objects.order_by("started_at", "id"),
+            uploaded_by=users["staff"],
+        )
+
         in_holiday = LivestreamSession.objects.in_holiday(holiday)
         self.stdout.write(
             f"Demo holiday {holiday.name}: {in_holiday.count()} sessions "
-            f"({created} created now)."
+            f"({created} created now, {evidence} evidence files added)."
         )
         self.stdout.write("Demo logins (change these outside a demo):")
         for username, password, group, _ in DEMO_USERS:
