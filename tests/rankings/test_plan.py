@@ -222,7 +222,8 @@ def test_an_edit_reaches_the_rankings_of_40000_officials_through_the_worker(
 
     # When the last official's revenue is edited and the worker recomputes
     session_services.session_update(session=session, updated_by=None,
-                                    data={"revenue": Decimal("99999.00")})
+                                    data={"revenue": Decimal("99999.00")},
+                                    expected_version=session.version)
 
     def caught_up():
         holiday.refresh_from_db()
