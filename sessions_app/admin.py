@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -146,7 +148,7 @@ class LivestreamSessionAdmin(SimpleHistoryAdmin):
     readonly_fields = ("status", "verified_by", "verified_at", "rejection_reason",
                        "last_changed_by", "entered_by", "created_at", "updated_at",
                        "evidence_files")
-    actions = ["export_csv"]
+    actions = ["export_csv", "verify_sessions", "reject_sessions"]
     change_list_template = "admin/sessions_app/livestreamsession/change_list.html"
 
     @admin.display(description=_("evidence files"))
@@ -218,6 +220,43 @@ class LivestreamSessionAdmin(SimpleHistoryAdmin):
         with transaction.atomic():
             for session in queryset:
                 services.session_delete(session=session, deleted_by=request.user)
+
+    @admin.action(description=_("Verify the selected sessions"), permissions=["review"])
+    def verify_sessions(self, request, queryset):
+        self._review(request, queryset, lambda session: services.session_verify(
+            session=session, reviewer=request.user), _("%(count)s sessions verified."))
+
+    @admin.action(description=_("Reject the selected sessions…"), permissions=["review"])
+    def reject_sessions(self, request, queryset):
+        reason = (request.POST.get("reason") or "").strip()
+        if not reason:
+            # Ask for the reason first (an intermediate page, as Django's delete action).
+            return TemplateResponse(request, "admin/sessions_app/livestreamsession/reject.html", {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta, "sessions": queryset,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "title": _("Reject sessions"),
+            })
+        self._review(request, queryset, lambda session: services.session_reject(
+            session=session, reviewer=request.user, reason=reason),
+            _("%(count)s sessions rejected."))
+
+    def has_review_permission(self, request) -> bool:
+        return request.user.has_perm("sessions_app.review_livestreamsession")
+
+    def _review(self, request, queryset, review, done_message) -> None:
+        done = 0
+        for session in queryset:
+            try:
+                review(session)
+            except (services.SessionReviewRefused, ValidationError) as error:
+                reason = str(error) if isinstance(error, services.SessionReviewRefused) \
+                    else " ".join(error.messages)
+                self.message_user(request, f"{session.title}: {reason}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
 
     @admin.action(description=_("Export the selected sessions as CSV"),
                   permissions=["view"])

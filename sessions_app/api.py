@@ -408,6 +408,34 @@ class PlatformField(serializers.ChoiceField):
         )
 
 
+class SessionEvidenceSerializer(DescribedModelSerializer):
+    filename = serializers.CharField(
+        source="original_filename", read_only=True,
+        help_text=_("The file name it was uploaded with (the download offers it)."),
+    )
+    url = serializers.SerializerMethodField(help_text=_("Where to fetch the file (GET)."))
+
+    class Meta:
+        model = SessionEvidence
+        fields = ["id", "kind", "filename", "content_type", "size", "sha256", "uploaded_by",
+                  "uploaded_at", "url"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "kind": {"help_text": _("platform_export, screenshot or other.")},
+            "content_type": {"help_text": _("Detected from the content, not the name.")},
+            "size": {"help_text": _("Size in bytes.")},
+            "sha256": {"help_text": _("SHA-256 of the content, hex.")},
+            "uploaded_by": {"help_text": _("Id of the user who uploaded it.")},
+            "uploaded_at": {"help_text": _("When it was uploaded.")},
+        }
+
+    def get_url(self, evidence) -> str:
+        path = reverse("api:session-evidence-file",
+                       kwargs={"pk": evidence.session_id, "evidence_id": evidence.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
 class LivestreamSessionSerializer(DescribedModelSerializer):
     official = KnownRelatedField(
         queryset=Official.objects.all(), unknown="official_unknown",
@@ -467,6 +495,9 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
         help_text=_("When it was verified or rejected; null until then."))
     rejection_reason = serializers.CharField(
         read_only=True, help_text=_("Why it was rejected (empty unless rejected)."))
+    evidence = SessionEvidenceSerializer(
+        many=True, read_only=True,
+        help_text=_("The files behind the figures; verifying needs at least one."))
     version = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False,
         help_text=_("Edit counter. An update must send the version it read (this field or "
@@ -479,7 +510,7 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
             "id", "official", "county", "platform", "title", "products", "started_at",
             "ended_at", "audience", "orders", "revenue", "refunded_orders", "refunds",
             "net_revenue", "status", "verified_by", "verified_at", "rejection_reason",
-            "entered_by", "created_at", "updated_at", "version",
+            "evidence", "entered_by", "created_at", "updated_at", "version",
         ]
         read_only_fields = ["entered_by", "created_at", "updated_at"]
         extra_kwargs = {
@@ -488,14 +519,17 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
         }
 
 
-class RejectionSerializer(DescribedSerializer):
-    reason = serializers.CharField(
-        allow_blank=True, error_messages=_parse_errors(),
-        help_text=_("Why the figures are not accepted (shown to the official)."),
-    )
+class ReviewSerializer(DescribedSerializer):
     version = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False,
         help_text=_("The version reviewed (or an If-Match header): 409 if saved since."),
+    )
+
+
+class RejectionSerializer(ReviewSerializer):
+    reason = serializers.CharField(
+        allow_blank=True, error_messages=_parse_errors(),
+        help_text=_("Why the figures are not accepted (shown to the official)."),
     )
 
 
@@ -569,34 +603,6 @@ def session_history_entries(*, session_id: int) -> list[dict]:
 class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "too_large"
-
-
-class SessionEvidenceSerializer(DescribedModelSerializer):
-    filename = serializers.CharField(
-        source="original_filename", read_only=True,
-        help_text=_("The file name it was uploaded with (the download offers it)."),
-    )
-    url = serializers.SerializerMethodField(help_text=_("Where to fetch the file (GET)."))
-
-    class Meta:
-        model = SessionEvidence
-        fields = ["id", "kind", "filename", "content_type", "size", "sha256", "uploaded_by",
-                  "uploaded_at", "url"]
-        read_only_fields = fields
-        extra_kwargs = {
-            "kind": {"help_text": _("platform_export, screenshot or other.")},
-            "content_type": {"help_text": _("Detected from the content, not the name.")},
-            "size": {"help_text": _("Size in bytes.")},
-            "sha256": {"help_text": _("SHA-256 of the content, hex.")},
-            "uploaded_by": {"help_text": _("Id of the user who uploaded it.")},
-            "uploaded_at": {"help_text": _("When it was uploaded.")},
-        }
-
-    def get_url(self, evidence) -> str:
-        path = reverse("api:session-evidence-file",
-                       kwargs={"pk": evidence.session_id, "evidence_id": evidence.pk})
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
 
 
 class EvidenceAddedSerializer(SessionEvidenceSerializer):
@@ -735,6 +741,31 @@ class LivestreamSessionViewSet(viewsets.ModelViewSet):
         services.session_delete(session=instance, deleted_by=self.request.user)
 
     @extend_schema(
+        description=_("Verify the session: its figures match the evidence (reviewers; never "
+                      "a session you entered or last changed: 403; at least one evidence "
+                      "file: 400)."),
+        request=ReviewSerializer,
+        responses={200: LivestreamSessionSerializer,
+                   400: OpenApiResponse(description=_("No evidence file yet.")),
+                   403: OpenApiResponse(description=_("Not a reviewer, or the four-eyes "
+                                                      "rule: you entered or last changed it.")),
+                   409: OpenApiResponse(description=_("Saved since that version."))},
+        parameters=[_SESSION_ID, _IF_MATCH_HEADER],
+        filters=False,
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanReviewSessions],
+            filter_backends=[])
+    def verify(self, request, pk=None):
+        session = self.get_object()
+        body = ReviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        verified = services.session_verify(
+            session=session, reviewer=request.user,
+            expected_version=self._optional_version(body.validated_data.get("version")),
+        )
+        return Response(LivestreamSessionSerializer(verified, context={"request": request}).data)
+
+    @extend_schema(
         description=_("Reject the session with a reason (reviewers; never a session you "
                       "entered or last changed: 403). It stops counting in rankings and "
                       "summaries until its figures are corrected and it is verified."),
@@ -757,7 +788,7 @@ class LivestreamSessionViewSet(viewsets.ModelViewSet):
             session=session, reviewer=request.user, reason=body.validated_data["reason"],
             expected_version=self._optional_version(body.validated_data.get("version")),
         )
-        return Response(LivestreamSessionSerializer(rejected).data)
+        return Response(LivestreamSessionSerializer(rejected, context={"request": request}).data)
 
     def _optional_version(self, from_payload: int | None) -> int | None:
         """A review may name the version it looked at (field or If-Match); a stale one is a

@@ -71,7 +71,7 @@ PLATFORMS = ["douyin"] * 6 + ["kuaishou"] * 3 + ["taobao_live"] * 2 + [
 CENTS_MIN, CENTS_MAX = 20_000 * 100, 7_500_000 * 100
 
 
-@dataclass(frozen=True)
+@dataclass
 class DemoSession:
     official_index: int
     platform: str
@@ -82,6 +82,17 @@ class DemoSession:
     audience: int
     orders: int
     revenue: Decimal
+    refunded_orders: int = 0
+    refunds: Decimal = Decimal("0.00")
+    # The one session a reviewer rejects, with this reason (it does not count: the holiday's
+    # counted totals stay the reported ones).
+    rejection_reason: str = ""
+
+
+# Every REFUND_GAP-th session had some orders refunded after the show (3% of its orders).
+REFUND_GAP = 5
+REJECTED_REASON = ("平台导出显示四成订单在直播后取消退款，且观看人数与平台截图不符：请核对后"
+                   "重新录入。")
 
 
 def _split_exactly(rng: random.Random, total_cents: int, n: int, median: float) -> list[int]:
@@ -140,6 +151,19 @@ def demo_sessions(poverty_relief_slugs: set[str]) -> list[DemoSession]:
                           (10, datetime(2020, 5, 6, 0, 10, tzinfo=tz)),
                           (13, datetime(2020, 5, 12, 19, 0, tzinfo=tz))]:
         sessions.append(_session(rng, index, 15_000_000, moment.date(), used, start=moment))
+    # One more inside the holiday, which the reviewer rejects: padded figures, mostly refunded.
+    padded = _session(rng, 4, 86_000_000, days[2], used,
+                      start=datetime(2020, 5, 3, 16, 0, tzinfo=tz))
+    padded.refunded_orders = padded.orders * 2 // 5
+    padded.refunds = (padded.revenue * 2 / 5).quantize(Decimal("0.01"))
+    padded.rejection_reason = REJECTED_REASON
+    sessions.append(padded)
+    # Refunds on some of the others (sessions and gross revenue are unchanged by them).
+    for i, session in enumerate(sessions[:-1]):
+        if i % REFUND_GAP == REFUND_GAP - 1:
+            session.refunded_orders = max(1, session.orders * 3 // 100)
+            session.refunds = (session.revenue * session.refunded_orders
+                               / session.orders).quantize(Decimal("0.01"))
     return sessions
 
 

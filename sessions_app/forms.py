@@ -217,3 +217,23 @@ class RejectionForm(forms.Form):
     reason = forms.CharField(label=_("Reason for rejecting"), widget=forms.Textarea,
                              error_messages=parse_errors())
     version = forms.IntegerField(widget=forms.HiddenInput, error_messages=parse_errors())
+
+
+class BulkReviewForm(forms.Form):
+    """The list's review of ticked sessions: verify them all, or reject them with a reason."""
+
+    sessions = forms.TypedMultipleChoiceField(coerce=int, choices=(), error_messages={
+        "required": _("Tick the sessions to verify or reject.")})
+    action = forms.ChoiceField(choices=[("verify", _("Verify")), ("reject", _("Reject"))])
+    reason = forms.CharField(required=False, label=_("Reason for rejecting"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any id: the view reads the sessions that exist; this only checks they are numbers.
+        self.fields["sessions"].valid_value = lambda value: str(value).isdigit()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == "reject" and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", PARSE_MESSAGES["required"])
+        return cleaned

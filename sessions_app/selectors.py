@@ -76,7 +76,9 @@ def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
 
 def session_list() -> QuerySet[LivestreamSession]:
     """Sessions with what a list shows, newest first."""
-    return LivestreamSession.objects.select_related("official", "county", "entered_by")
+    return LivestreamSession.objects.select_related(
+        "official", "county", "entered_by"
+    ).prefetch_related("evidence")
 
 
 def session_evidence_count(*, session_id: int) -> int:

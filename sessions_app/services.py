@@ -345,6 +345,30 @@ def session_reject(
     return current
 
 
+def session_verify(
+    *, session: LivestreamSession, reviewer: AbstractBaseUser,
+    expected_version: int | None = None,
+) -> LivestreamSession:
+    """Verify a session: its figures are checked against the evidence. Four eyes
+    (`session_review_check`: 403); at least one evidence file, else a ValidationError on
+    `evidence`; with `expected_version`, a session saved since is a SessionEditConflict.
+    Under a `verified_only` basis it starts counting. The transition is in the history."""
+    with transaction.atomic():
+        current = LivestreamSession.objects.select_for_update().get(pk=session.pk)
+        session_review_check(session=current, reviewer=reviewer)
+        if expected_version is not None and current.version != expected_version:
+            raise SessionEditConflict(current_version=current.version)
+        if not SessionEvidence.objects.filter(session_id=current.pk).exists():
+            raise ValidationError({"evidence": ValidationError(
+                MESSAGES["verify_needs_evidence"], code="no_evidence")})
+        current.status = SessionStatus.VERIFIED
+        current.rejection_reason = ""
+        current.verified_by, current.verified_at = reviewer, timezone.now()
+        current.version += 1
+        _session_status_save(session=current, reviewer=reviewer)
+    return current
+
+
 def _session_status_save(*, session: LivestreamSession, reviewer: AbstractBaseUser) -> None:
     session_rules_check(session=session, exclude=("rejection_reason",))
     session._history_user = reviewer
@@ -513,7 +537,26 @@ def evidence_delete(
     evidence._history_user = deleted_by
     if reason:
         evidence._change_reason = reason[:100]
-    evidence.delete()
+    with transaction.atomic():
+        evidence.delete()
+        _verification_withdraw_without_evidence(session_id=evidence.session_id,
+                                                user=deleted_by)
+
+
+def _verification_withdraw_without_evidence(*, session_id: int,
+                                            user: AbstractBaseUser | None) -> None:
+    """A verification rests on evidence: a verified session left without any goes back to
+    `entered`, to be checked again (in its history, and its holiday marked stale)."""
+    session = (LivestreamSession.objects.select_for_update()
+               .filter(pk=session_id, status=SessionStatus.VERIFIED).first())
+    if session is None or SessionEvidence.objects.filter(session_id=session_id).exists():
+        return
+    session.status = SessionStatus.ENTERED
+    session.verified_by, session.verified_at = None, None
+    session.version += 1
+    session._history_user = user
+    session.save()
+    rankings_mark_stale(days={local_date(session.started_at)})
 
 
 def holiday_save(*, holiday: Holiday, user: AbstractBaseUser | None) -> Holiday:

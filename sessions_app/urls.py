@@ -9,6 +9,8 @@ urlpatterns = [
     path("<int:pk>/edit/", views.session_edit_page, name="session_edit"),
     path("<int:pk>/delete/", views.session_delete_page, name="session_delete"),
     path("<int:pk>/reject/", views.session_reject_page, name="session_reject"),
+    path("<int:pk>/verify/", views.session_verify_page, name="session_verify"),
+    path("review/", views.session_review_bulk, name="session_review_bulk"),
     path("<int:pk>/evidence/", evidence_views.session_evidence_page, name="session_evidence"),
     path("<int:pk>/evidence/<int:evidence_id>/", evidence_views.evidence_file_page,
          name="evidence_file"),

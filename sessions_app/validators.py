@@ -61,6 +61,8 @@ MESSAGES = {
     "refunds_max": _("Refunds cannot exceed the revenue."),
     "verified_needs_who": _("A verified session records who verified it and when."),
     "rejected_needs_reason": _("A rejected session records the reason."),
+    "verify_needs_evidence": _("Attach at least one evidence file (the platform's export or "
+                               "a screenshot) before verifying."),
 }
 
 # What each entry path says when it cannot read a value as the field's type. The form's

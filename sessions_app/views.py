@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from .evidence.views import evidence_panel
 from .filters import SessionListFilter
-from .forms import LivestreamSessionForm, RejectionForm
+from .forms import BulkReviewForm, LivestreamSessionForm, RejectionForm
 from .models import LivestreamSession
 from .selectors import session_history, session_list
 from .services import (
@@ -30,6 +30,7 @@ from .services import (
     session_delete,
     session_reject,
     session_review_check,
+    session_verify,
 )
 
 PAGE_SIZE = 25
@@ -108,6 +109,65 @@ def _edit_page(request, *, session, form, reject_form=None, status: int = 200):
         "reject_form": reject_form or RejectionForm(initial={"version": session.version}),
         "evidence_panel": evidence_panel(request=request, session=session),
     }, status=status)
+
+
+@login_required
+@permission_required("sessions_app.review_livestreamsession", raise_exception=True)
+@require_POST
+def session_verify_page(request, pk: int):
+    """Verify from the session's page, next to its evidence: four eyes, the version looked
+    at, at least one evidence file."""
+    session = get_object_or_404(session_list(), pk=pk)
+    version = request.POST.get("version", "")
+    try:
+        session_verify(session=session, reviewer=request.user,
+                       expected_version=int(version) if version.isdigit() else None)
+    except SessionReviewRefused as refused:
+        raise PermissionDenied(str(refused)) from refused
+    except (SessionEditConflict, ValidationError) as error:
+        messages.error(request, " ".join(_messages_of(error)))
+    else:
+        messages.success(request, _("Session “%(title)s” verified.") % {"title": session.title})
+    return redirect("session_edit", pk=session.pk)
+
+
+def _messages_of(error) -> list[str]:
+    if isinstance(error, ValidationError):
+        return error.messages
+    return [str(error)]
+
+
+@login_required
+@permission_required("sessions_app.review_livestreamsession", raise_exception=True)
+@require_POST
+def session_review_bulk(request):
+    """Verify or reject the sessions ticked on the list, each through the service (four
+    eyes, evidence, a reason for rejecting): what was done and what was refused, and why."""
+    form = BulkReviewForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return HttpResponseRedirect(_back_to_list(request))
+    done, refused = 0, []
+    for session in session_list().filter(pk__in=form.cleaned_data["sessions"]):
+        try:
+            if form.cleaned_data["action"] == "verify":
+                session_verify(session=session, reviewer=request.user)
+            else:
+                session_reject(session=session, reviewer=request.user,
+                               reason=form.cleaned_data["reason"])
+        except (SessionReviewRefused, ValidationError) as error:
+            refused.append(f"{session.title}: {' '.join(_messages_of(error))}")
+        else:
+            done += 1
+    if done:
+        messages.success(request, (_("%(count)s sessions verified.")
+                                   if form.cleaned_data["action"] == "verify"
+                                   else _("%(count)s sessions rejected.")) % {"count": done})
+    for line in refused:
+        messages.error(request, line)
+    return HttpResponseRedirect(_back_to_list(request))
 
 
 @login_required

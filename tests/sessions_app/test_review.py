@@ -239,3 +239,116 @@ def test_verified_only_counts_verified_sessions_and_says_so(
     client.force_login(staff_user)
     page = client.get(f"/holidays/{holiday.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Counting verified sessions only: 0 of 1." in page
+
+
+# --- Verification: four eyes and evidence ------------------------------------------------
+
+
+def _with_evidence(session, user) -> LivestreamSession:
+    from django.core.files.base import ContentFile
+
+    services.evidence_add(session=session, uploaded_by=user,
+                          file=ContentFile(b"\xef\xbb\xbftitle,orders\r\nWalnuts,10\r\n",
+                                           name=f"export-{session.pk}.csv"))
+    return session
+
+
+def test_verifying_needs_an_evidence_file(staff_user, reviewer):
+    session = enter(staff_user)
+
+    response = api_for(reviewer).post(f"/api/v1/sessions/{session.pk}/verify/", {},
+                                      format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["evidence"]
+    assert LivestreamSession.objects.get().status == SessionStatus.ENTERED
+
+
+def test_the_author_cannot_verify_and_another_reviewer_can(
+        staff_user, reviewer, holiday, django_capture_on_commit_callbacks):
+    session = _with_evidence(enter(staff_user), staff_user)
+    holiday.ranking_basis = RankingBasis.VERIFIED_ONLY
+    services.holiday_save(holiday=holiday, user=staff_user)
+
+    refused = api_for(staff_user).post(f"/api/v1/sessions/{session.pk}/verify/", {},
+                                       format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        done = api_for(reviewer).post(f"/api/v1/sessions/{session.pk}/verify/",
+                                      {"version": 1}, format="json")
+
+    assert refused.status_code == 403
+    assert done.status_code == 200, done.content
+    body = done.json()
+    assert (body["status"], body["verified_by"]) == ("verified", reviewer.pk)
+    assert [e["filename"] for e in body["evidence"]] == [f"export-{session.pk}.csv"]
+    assert holiday_summary(holiday=holiday)["sessions"] == 1  # verified_only counts it now
+    board = api_for(reviewer).get(f"/api/v1/rankings/?holiday={holiday.slug}").json()
+    assert [row["value"] for row in board["results"]] == ["1000.00"]
+
+
+def test_deleting_the_last_evidence_of_a_verified_session_sends_it_back(
+        staff_user, reviewer):
+    session = _with_evidence(enter(staff_user), staff_user)
+    services.session_verify(session=session, reviewer=reviewer)
+
+    services.evidence_delete(evidence=session.evidence.get(), deleted_by=staff_user)
+
+    session.refresh_from_db()
+    assert (session.status, session.verified_by) == ("entered", None)
+
+
+def test_the_page_verifies_next_to_the_evidence(client, staff_user, reviewer):
+    session = _with_evidence(enter(staff_user), staff_user)
+    client.force_login(reviewer)
+    page = client.get(reverse("session_edit", args=[session.pk])).content.decode()
+    assert "data-verify" in page and "evidence" in page
+
+    response = client.post(reverse("session_verify", args=[session.pk]), {"version": 1})
+
+    assert response.status_code == 302
+    assert LivestreamSession.objects.get().status == "verified"
+
+
+def test_the_lists_bulk_review_verifies_what_it_may_and_names_what_it_may_not(
+        client, staff_user, reviewer):
+    mine = _with_evidence(enter(reviewer, title="Entered by the reviewer"), reviewer)
+    theirs = _with_evidence(enter(staff_user, started_at=beijing(2020, 5, 3, 10),
+                                  ended_at=beijing(2020, 5, 3, 11)), staff_user)
+    bare = enter(staff_user, started_at=beijing(2020, 5, 4, 10), ended_at=beijing(2020, 5, 4, 11))
+    client.force_login(reviewer)
+
+    response = client.post(reverse("session_review_bulk"), {
+        "action": "verify", "sessions": [mine.pk, theirs.pk, bare.pk]},
+        HTTP_ACCEPT_LANGUAGE="en", follow=True)
+
+    states = dict(LivestreamSession.objects.values_list("pk", "status"))
+    assert states == {mine.pk: "entered", theirs.pk: "verified", bare.pk: "entered"}
+    text = response.content.decode()
+    assert "1 sessions verified." in text and "four-eyes" in text and "evidence file" in text
+
+
+def test_a_bulk_rejection_needs_a_reason(client, staff_user, reviewer):
+    session = enter(staff_user)
+    client.force_login(reviewer)
+    client.post(reverse("session_review_bulk"), {"action": "reject", "sessions": [session.pk]})
+    assert LivestreamSession.objects.get().status == "entered"
+    client.post(reverse("session_review_bulk"), {"action": "reject", "sessions": [session.pk],
+                                                 "reason": "padded"})
+    assert LivestreamSession.objects.get().status == "rejected"
+
+
+def test_the_admin_actions_keep_the_four_eyes_rule(client, staff_user, superuser):
+    own = _with_evidence(enter(superuser, title="Own"), superuser)
+    other = _with_evidence(enter(staff_user, started_at=beijing(2020, 5, 3, 10),
+                                 ended_at=beijing(2020, 5, 3, 11)), staff_user)
+    client.force_login(superuser)
+    url = reverse("admin:sessions_app_livestreamsession_changelist")
+
+    client.post(url, {"action": "verify_sessions", "_selected_action": [own.pk, other.pk]})
+    asked = client.post(url, {"action": "reject_sessions", "_selected_action": [own.pk]})
+    client.post(url, {"action": "reject_sessions", "_selected_action": [other.pk],
+                      "reason": "figures padded"})
+
+    assert asked.status_code == 200 and b'name="reason"' in asked.content
+    states = dict(LivestreamSession.objects.values_list("title", "status"))
+    assert states == {"Own": "entered", "Walnuts": "rejected"}

@@ -18,7 +18,8 @@ def seeded():
 
 
 def test_demo_holiday_has_the_reported_figures(seeded):
-    sessions = LivestreamSession.objects.in_holiday(seeded)
+    # Under its default basis (every session but rejected ones); the revenue is gross.
+    sessions = LivestreamSession.objects.counted_in(seeded)
     assert sessions.count() == 61
     assert sessions.aggregate(r=Sum("revenue"))["r"] == Decimal("14200000.00")
     key = sessions.filter(county__poverty_relief_key=True).aggregate(r=Sum("revenue"))["r"]
@@ -62,7 +63,8 @@ def test_seed_demo_prints_logins_that_work(capsys):
     printed = re.findall(r"^  (\S+) +(\S+) +(\S+)$",
                          out.split("Demo logins", 1)[1], re.M)
     assert [(username, role) for username, _password, role in printed] == [
-        ("admin", "superuser"), ("staff", "city_staff"), ("official", "officials")]
+        ("admin", "superuser"), ("staff", "city_staff"), ("reviewer", "city_staff"),
+        ("official", "officials")]
     users = get_user_model().objects
     for username, password, _role in printed:
         assert users.get(username=username).check_password(password), username
@@ -75,3 +77,15 @@ def test_demo_users_have_their_role_and_only_admin_is_a_superuser(seeded):
     assert users["staff"].is_staff and not users["official"].is_staff
     assert users["staff"].has_perm("sessions_app.add_livestreamsession")
     assert not users["official"].has_perm("sessions_app.add_livestreamsession")
+
+
+def test_demo_shows_every_state_of_a_check(seeded):
+    in_holiday = LivestreamSession.objects.in_holiday(seeded)
+    states = dict(in_holiday.values_list("status").annotate(n=Count("id")))
+    assert states["rejected"] == 1 and states["entered"] >= 3
+    assert states["verified"] > states["entered"]
+    rejected = in_holiday.get(status="rejected")
+    assert rejected.rejection_reason and rejected.verified_by.username == "reviewer"
+    verified = in_holiday.filter(status="verified")
+    assert all(s.evidence.exists() and s.verified_by.username == "reviewer" for s in verified)
+    assert in_holiday.filter(refunds__gt=0).count() >= 10

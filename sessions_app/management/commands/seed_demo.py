@@ -4,13 +4,20 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from sessions_app import demo
-from sessions_app.models import County, Holiday, LivestreamSession, Official
-from sessions_app.services import holiday_save, session_create
+from sessions_app.models import County, Holiday, LivestreamSession, Official, SessionStatus
+from sessions_app.services import (
+    holiday_save,
+    session_create,
+    session_reject,
+    session_verify,
+)
 
 DEMO_USERS = [
     # username, password, group, superuser
     ("admin", "linfen-admin-2020", None, True),
     ("staff", "linfen-staff-2020", "city_staff", False),
+    # A second member of city staff: the checks are four-eyes, never one's own entry.
+    ("reviewer", "linfen-reviewer-2020", "city_staff", False),
     ("official", "linfen-official-2020", "officials", False),
 ]
 
@@ -54,24 +61,36 @@ class Command(BaseCommand):
 
         key_slugs = {slug for slug, c in counties.items() if c.poverty_relief_key}
         stored = set(LivestreamSession.objects.values_list("official_id", "started_at"))
-        created = 0
+        created, rejected = 0, {}
         for row in demo.demo_sessions(key_slugs):
             official = officials[row.official_index]
             if (official.pk, row.started_at) in stored:
                 continue
             # Through the service, as every entry path: the demo keeps every rule.
-            session_create(
+            session = session_create(
                 entered_by=users["staff"], official=official, county=official.county,
                 platform=row.platform, title=row.title, products=row.products,
                 started_at=row.started_at, ended_at=row.ended_at, audience=row.audience,
-                orders=row.orders, revenue=row.revenue,
+                orders=row.orders, revenue=row.revenue, refunded_orders=row.refunded_orders,
+                refunds=row.refunds,
             )
+            if row.rejection_reason:
+                rejected[session.pk] = row.rejection_reason
             created += 1
 
         evidence = demo.demo_evidence(
             sessions=LivestreamSession.objects.order_by("started_at", "id"),
             uploaded_by=users["staff"],
         )
+        # The reviewer checks what staff entered: sessions with evidence are verified, the
+        # padded one rejected, those without evidence stay to be checked.
+        for session in LivestreamSession.objects.filter(status=SessionStatus.ENTERED,
+                                                        pk__in=rejected):
+            session_reject(session=session, reviewer=users["reviewer"],
+                           reason=rejected[session.pk])
+        for session in LivestreamSession.objects.filter(status=SessionStatus.ENTERED,
+                                                        evidence__isnull=False).distinct():
+            session_verify(session=session, reviewer=users["reviewer"])
 
         in_holiday = LivestreamSession.objects.in_holiday(holiday)
         self.stdout.write(
