@@ -83,8 +83,11 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
     start, _end = holiday.bounds
     # Session g belongs to official g mod M; whole rounds of M sessions fall inside the
     # holiday (2 rounds in 5 for 40%), so every official streams during it. Sessions inside
-    # start within its five days, the rest 60 days earlier; the millisecond offsets keep
-    # (official, started_at) unique.
+    # start within its five days, the rest 60 days earlier, at whole seconds (the rules
+    # refuse an edit of a session timed to the millisecond); one official's sessions are
+    # M x 0.431 s apart, so (official, started_at) stays unique, and each round streams on
+    # the next platform: on one platform an official's sessions are 7 x M x 0.431 s apart and
+    # last 2 hours, or less where that is shorter (under 2,388 officials), never overlapping.
     inside_every = round(1 / inside_share * 2)  # 0.4 -> 2 of every 5
     inside_count = round(inside_share * inside_every)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -120,9 +123,10 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
                  audience, orders, revenue, created_at, updated_at, version)
             SELECT o.id, o.county_id,
                    (ARRAY['douyin','kuaishou','taobao_live','wechat_channels','jd',
-                          'pinduoduo','other'])[1 + g %% 7],
+                          'pinduoduo','other'])[1 + (g / %s) %% 7],
                    'Bench session ' || g, 'walnuts, millet', t.started_at,
-                   t.started_at + interval '2 hours',
+                   t.started_at + LEAST(interval '2 hours',
+                                        (7 * %s * 431 / 1000 - 1) * interval '1 second'),
                    5000 + (g * 7919) %% 995000, 300 + (g * 104729) %% 29700,
                    ((20000 + (g * 1299709) %% 7480000) / 100.0)::numeric(14, 2),
                    now(), now(), 1
@@ -130,13 +134,14 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
             JOIN o ON o.n = g %% %s
             CROSS JOIN LATERAL (
                 SELECT CASE WHEN (g / %s) %% %s < %s
-                    THEN %s::timestamptz + (g * 431) * interval '1 millisecond'
-                    ELSE %s::timestamptz - interval '60 days' + (g * 431) * interval '1 millisecond'
+                    THEN %s::timestamptz + (g * 431 / 1000) * interval '1 second'
+                    ELSE %s::timestamptz - interval '60 days'
+                         + (g * 431 / 1000) * interval '1 second'
                 END AS started_at
             ) t
             """,
-            [OFFICIAL_PREFIX + "%", sessions, officials, officials, inside_every, inside_count,
-             start, start],
+            [OFFICIAL_PREFIX + "%", officials, officials, sessions, officials, officials,
+             inside_every, inside_count, start, start],
         )
     with connection.cursor() as cursor:  # outside the transaction: VACUUM needs that
         cursor.execute("VACUUM ANALYZE sessions_app_livestreamsession")

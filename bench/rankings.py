@@ -294,9 +294,9 @@ def main() -> None:
         try:
             lat, durations, saves = edit_to_visible(holiday, args.edits, args.timeout)
         except EditNotVisible as stuck:
-            worker_stop(worker)
             raise SystemExit(f"{stuck} (worker on {broker})") from None
-        worker_stop(worker)
+        finally:  # whatever failed, no worker is left running
+            worker_stop(worker)
         print(f"edit -> visible in rankings (worker on {broker}, {args.edits} edits): median "
               f"{statistics.median(lat) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms "
               f"(runs: {ms(lat)})")

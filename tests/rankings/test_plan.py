@@ -190,6 +190,7 @@ def fresh_entries_table(transactional_db):
     worker sees it too; the real table is put back afterwards."""
     entries_table_swap_for_a_fresh_one()
     yield
+    _cancel_recomputes_still_running()  # a retry of a cancelled one would block the DROP
     entries_table_restore()
 
 
