@@ -3,7 +3,6 @@ described, docs served from our own static files; and schemathesis, driven by th
 finds no server error and no response that breaks the schema."""
 
 import re
-import time
 from decimal import Decimal
 
 import pytest
@@ -128,7 +127,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(db, connecti
 
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application,
                                             headers=headers)
-    failures, began = {}, time.monotonic()
+    failures = {}
     for result in schema.get_all_operations():
         operation = result.ok()
 
@@ -151,4 +150,3 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(db, connecti
             failures[operation.label] = f"{type(failure).__name__}: {failure}"[:2000]
 
     assert failures == {}, "\n\n".join(f"{k}\n{v}" for k, v in failures.items())
-    assert time.monotonic() - began < 120
