@@ -100,3 +100,28 @@ def test_a_file_over_the_limit_is_refused_in_the_page_before_it_is_sent(
 
     assert "2.0" in page.locator("[data-evidence-error]").inner_text()
     assert posts == [] and not SessionEvidence.objects.exists()
+
+
+def test_staff_upload_evidence_and_a_second_reviewer_verifies_it(page, server, login, media):
+    # Given a session entered by one member of staff
+    author = UserFactory(username="evidence-author", group="city_staff")
+    reviewer = UserFactory(username="evidence-reviewer", group="city_staff")
+    session = SessionFactory(title="隰县玉露香梨专场", entered_by=author, last_changed_by=author)
+
+    # When its author attaches the platform's export, the page still offers no verification
+    login(page, author)
+    page.goto(f"{server.url}/sessions/{session.pk}/edit/")
+    with page.expect_navigation():
+        drop(page, "抖音导出.csv", "text/csv", csv_bytes())
+    assert page.locator("[data-review-refused]").count() == 1
+    assert page.locator("form[data-verify]").count() == 0
+
+    # Then another reviewer verifies it beside the evidence
+    page.context.clear_cookies()
+    login(page, reviewer)
+    page.goto(f"{server.url}/sessions/{session.pk}/edit/")
+    with page.expect_navigation():
+        page.click("form[data-verify] button")
+    session.refresh_from_db()
+    assert (session.status, session.verified_by) == ("verified", reviewer)
+    assert page.locator('.status-line[data-status="verified"]').count() == 1

@@ -352,3 +352,37 @@ def test_the_admin_actions_keep_the_four_eyes_rule(client, staff_user, superuser
     assert asked.status_code == 200 and b'name="reason"' in asked.content
     states = dict(LivestreamSession.objects.values_list("title", "status"))
     assert states == {"Own": "entered", "Walnuts": "rejected"}
+
+
+def test_the_basis_switches_the_order_of_the_board(
+        client, staff_user, reviewer, holiday, django_capture_on_commit_callbacks):
+    # Given a bigger unverified session and a smaller verified one
+    big = OfficialFactory(name="Unverified star")
+    small = OfficialFactory(name="Checked host")
+    with django_capture_on_commit_callbacks(execute=True):
+        enter(staff_user, official=big, revenue=Decimal("2000.00"))
+        checked = _with_evidence(enter(staff_user, official=small,
+                                       revenue=Decimal("1000.00")), staff_user)
+        services.session_verify(session=checked, reviewer=reviewer)
+    api = api_for(reviewer)
+
+    def board():
+        body = api.get(f"/api/v1/rankings/?holiday={holiday.slug}").json()
+        return [(row["official"]["name"], row["value"]) for row in body["results"]]
+
+    # Then all but rejected ranks the unverified star first
+    assert board() == [("Unverified star", "2000.00"), ("Checked host", "1000.00")]
+
+    # When the holiday counts verified sessions only
+    holiday.ranking_basis = RankingBasis.VERIFIED_ONLY
+    with django_capture_on_commit_callbacks(execute=True):
+        services.holiday_save(holiday=holiday, user=staff_user)
+
+    # Then only the checked host is ranked, and the board and summary say so
+    assert board() == [("Checked host", "1000.00")]
+    assert holiday_summary(holiday=holiday)["revenue"] == Decimal("1000.00")
+    client.force_login(staff_user)
+    page = client.get(f"/holidays/{holiday.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Counting verified sessions only." in page
+    record = LivestreamSession.history.filter(id=checked.pk).latest("history_date")
+    assert (record.status, record.history_user) == ("verified", reviewer)
