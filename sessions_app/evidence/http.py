@@ -108,5 +108,9 @@ def evidence_file_response(*, evidence: SessionEvidence, thumbnail: bool = False
         raise EvidenceStorageUnavailable from error
     response.block_size = STREAM_CHUNK_BYTES
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
+    # Sandboxed, no script; the inline styles are the browser's own viewer of an image or
+    # PDF opened directly (Chromium styles its image document inline).
+    response["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    )
     return response
