@@ -92,10 +92,11 @@ class Command(BaseCommand):
                                                         evidence__isnull=False).distinct():
             session_verify(session=session, reviewer=users["reviewer"])
 
-        in_holiday = LivestreamSession.objects.in_holiday(holiday)
+        counted = LivestreamSession.objects.counted_in(holiday).count()
+        in_days = LivestreamSession.objects.in_holiday(holiday).count()
         self.stdout.write(
-            f"Demo holiday {holiday.name}: {in_holiday.count()} sessions "
-            f"({created} created now, {evidence} evidence files added)."
+            f"Demo holiday {holiday.name}: {counted} sessions counted ({in_days} in its days, "
+            f"the others rejected; {created} created now, {evidence} evidence files added)."
         )
         self.stdout.write("Demo logins (change these outside a demo):")
         for username, password, group, _ in DEMO_USERS:
