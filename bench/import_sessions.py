@@ -112,10 +112,10 @@ def run(rows: int, skip_baseline: bool) -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.db import connection
+    from sessions_app.resources import SessionResource
 
     from sessions_app import imports
     from sessions_app.models import County, Holiday, ImportBatch, LivestreamSession, Official
-    from sessions_app.resources import SessionResource
 
     user = get_user_model().objects.create_user("bench-staff", password="unused-bench-pw")
     user.groups.add(Group.objects.get(name="city_staff"))

@@ -69,6 +69,9 @@ def _reference_data(request):
         importlib.import_module("sessions_app.migrations.0003_role_groups").assign_permissions(
             apps
         )
+        importlib.import_module("rankings.migrations.0005_target_permissions").assign_permissions(
+            apps
+        )
 
 
 @contextlib.contextmanager
