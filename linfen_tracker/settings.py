@@ -244,6 +244,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets share the field name `kind` (counties, notifications).
+    "ENUM_NAME_OVERRIDES": {"NotificationKindEnum": "notifications.models.Kind"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -175,6 +175,11 @@ class Target(models.Model):
     def subject(self):
         return self.official if self.official_id else self.county
 
+    def get_metric_label(self) -> str:
+        from .targets import metric_label
+
+        return metric_label(self.metric)
+
     def clean(self) -> None:
         from .targets import target_metrics
 

@@ -29,6 +29,13 @@ from sessions_app.selectors import (
 from . import charts
 from .models import Metric, RankingSnapshot, Scope
 from .selectors import Leaderboard, leaderboard_get, official_rankings
+from .targets import (
+    TOP_N,
+    board_own_entry,
+    entry_positions,
+    targets_for_holiday,
+    targets_progress,
+)
 
 TOP_OFFICIALS_CHARTED = 10
 SCREEN_BOARD_LENGTH = 10
@@ -143,8 +150,31 @@ def dashboard(request, slug: str | None = None):
                                    summary=summary, request=request)
         if summary["sessions"] else {},
         **_board_context(board=board),
+        **_own_position(board=board, user=request.user),
+        "targets": targets_for_holiday(holiday_id=holiday.pk, official_id=_own_official_id(
+            request.user), counties=True),
     }
     return render(request, "rankings/dashboard.html", context)
+
+
+def _own_official_id(user) -> int | None:
+    official = getattr(user, "official", None) if user.is_authenticated else None
+    return official.pk if official else None
+
+
+def _own_position(*, board: Leaderboard, user) -> dict:
+    """The viewer's own row (their official's, or on a county board their county's), and
+    when it is below the first TOP_N rows, their position for the row shown under them."""
+    own = board_own_entry(entries=board.entries, scope=board.scope, user=user)
+    if own is None:
+        return {"own_entry_id": None, "my_position": None, "top_n": TOP_N}
+    below_top = board.entries.index(own) >= TOP_N
+    return {
+        "own_entry_id": own.pk,
+        "my_entry": own,
+        "my_position": entry_positions([own.pk]).get(own.pk) if below_top else None,
+        "top_n": TOP_N,
+    }
 
 
 @login_required
@@ -171,6 +201,7 @@ def _screen_content(*, holiday: Holiday, metric: str, scope: str, request) -> di
     return {
         "summary": summary,
         "screen": True,
+        "targets": targets_for_holiday(holiday_id=holiday.pk, counties=True),
         "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
                                    summary=summary, request=request,
                                    only=("chart-top-officials", "chart-by-county")),
@@ -219,13 +250,25 @@ def official_detail(request, pk: int):
     if official is None:
         raise Http404
     ranks: dict[int, dict] = {}
-    for entry in official_rankings(official_id=official.pk):
+    entries = official_rankings(official_id=official.pk)
+    positions = entry_positions([entry.pk for entry in entries])
+    for entry in entries:
         holiday = entry.snapshot.holiday
-        row = ranks.setdefault(holiday.pk, {"holiday": holiday, "sessions": entry.sessions})
+        row = ranks.setdefault(holiday.pk, {"holiday": holiday, "sessions": entry.sessions,
+                                            "positions": []})
         row[entry.metric] = entry
+        row["positions"].append({"metric": entry.metric, "label": Metric(entry.metric).label,
+                                 "is_money": entry.metric == Metric.REVENUE,
+                                 "position": positions.get(entry.pk)})
+    targets = targets_progress(list(
+        official.targets.select_related("holiday", "official").order_by("-holiday__start_date",
+                                                                         "metric")))
     return render(request, "rankings/official_detail.html", {
         "official": official,
+        "own_page": _own_official_id(request.user) == official.pk,
         "sessions": official_sessions(official_id=official.pk),
         "totals": official_totals(official_id=official.pk),
         "ranks": list(ranks.values()),
+        "targets": targets,
+        "top_n": TOP_N,
     })
