@@ -600,14 +600,10 @@ def _email_digest_send(*, user_id: int) -> bool:
 _WEBHOOK_FIELDS = ("name", "url", "secret", "events", "format", "language", "active")
 
 
-def webhook_save(*, webhook: Webhook, data: dict | None = None, user=None) -> Webhook:
-    """Create or change a webhook. Rules: events from WebhookEvent (at least one); a secret for
-    the generic format (it signs every body); a URL that resolves only to public addresses
-    unless WEBHOOK_ALLOW_PRIVATE=1. Raises ValidationError naming the field."""
-    for name, value in (data or {}).items():
-        if name not in _WEBHOOK_FIELDS:
-            raise ValidationError({name: _("Not a webhook field.")})
-        setattr(webhook, name, value)
+def webhook_validate(*, webhook: Webhook) -> None:
+    """The rules of a webhook: events from WebhookEvent (at least one); a secret for the
+    generic format (it signs every body); a URL that resolves only to public addresses unless
+    WEBHOOK_ALLOW_PRIVATE=1. Raises ValidationError naming the fields."""
     errors = {}
     events = webhook.events if isinstance(webhook.events, list) else None
     if not events:
@@ -618,7 +614,7 @@ def webhook_save(*, webhook: Webhook, data: dict | None = None, user=None) -> We
     if webhook.format == WebhookFormat.GENERIC and not webhook.secret:
         errors["secret"] = _("A generic webhook needs a secret: it signs every delivery.")
     try:
-        webhook.full_clean(exclude=["events"])
+        webhook.full_clean(exclude=["events", "created_by"])
     except ValidationError as error:
         errors = {**error.message_dict, **errors}
     if "url" not in errors:
@@ -628,11 +624,28 @@ def webhook_save(*, webhook: Webhook, data: dict | None = None, user=None) -> We
             errors["url"] = str(error)
     if errors:
         raise ValidationError(errors)
-    webhook.events = list(dict.fromkeys(events))
+
+
+def webhook_save(*, webhook: Webhook, data: dict | None = None, user=None) -> Webhook:
+    """Create or change a webhook from `data` after `webhook_validate`'s rules; nothing is
+    saved if one is broken (ValidationError naming the field)."""
+    for name, value in (data or {}).items():
+        if name not in _WEBHOOK_FIELDS:
+            raise ValidationError({name: _("Not a webhook field.")})
+        setattr(webhook, name, value)
+    webhook_validate(webhook=webhook)
+    webhook.events = list(dict.fromkeys(webhook.events))
     if webhook.pk is None and user is not None and user.is_authenticated:
         webhook.created_by = user
     webhook.save()
     return webhook
+
+
+def deliveries_send_again(*, delivery_ids: list[int]) -> None:
+    """Queue deliveries again (from the admin): failed ones start a new series of attempts."""
+    WebhookDelivery.objects.filter(id__in=delivery_ids).exclude(
+        status=DeliveryStatus.SUCCEEDED).update(status=DeliveryStatus.PENDING, attempts=0)
+    transaction.on_commit(partial(_send_after_commit, delivery_ids=delivery_ids, digests=False))
 
 
 def webhook_test_send(*, webhook: Webhook) -> WebhookDelivery:

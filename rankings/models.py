@@ -4,8 +4,11 @@ A snapshot and all its entries are written in one transaction, so readers see ei
 previous complete snapshot or the new one, never a half-written one.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -127,6 +130,8 @@ class Target(models.Model):
     value = models.DecimalField(
         _("target value"), max_digits=20, decimal_places=2,
         help_text=_("The sum to reach over the holiday: a count, or yuan for revenue."),
+        validators=[MinValueValidator(Decimal("0.01"),
+                                      message=_("A target must be greater than zero."))],
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
