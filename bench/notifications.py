@@ -97,6 +97,12 @@ def main() -> None:
     setup_django(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     from django.db.models import Count
 
+    from linfen_tracker.celery_app import app
+
+    # As in production, the notifications' follow-ups (email digests, webhook deliveries) are
+    # only enqueued, for a worker: an in-memory broker here, not sent in this process.
+    app.conf.task_always_eager = False
+
     from notifications.models import Notification, RankingChange
     from notifications.services import snapshot_notify
     from rankings.services import holiday_rankings_recompute

@@ -66,19 +66,21 @@ class RankingChange(models.Model):
     """One fact about a new snapshot compared with the previous one of its holiday.
 
     Derived rows written by one INSERT ... SELECT per kind, so (as for ranking entries) no
-    database foreign keys: they would add a trigger check per row. Snapshots are pruned, so
-    the snapshot ids are plain numbers, and a change outlives its snapshots.
+    database foreign keys and one index: each would add a trigger check or an index insert
+    per row, tens of thousands per snapshot at 10,000 officials (bench/notifications.py).
+    Django still cascades deletes. Snapshots are pruned, so the snapshot ids are plain
+    numbers, and a change outlives its snapshots.
     """
 
     holiday = models.ForeignKey(Holiday, on_delete=models.CASCADE, related_name="+",
-                                db_constraint=False)
+                                db_constraint=False, db_index=False)
     snapshot_id = models.BigIntegerField()
     previous_snapshot_id = models.BigIntegerField(null=True)
     kind = models.CharField(max_length=20, choices=ChangeKind.choices)
     scope = models.CharField(max_length=10)
     metric = models.CharField(max_length=20)
     official = models.ForeignKey(Official, on_delete=models.CASCADE, null=True,
-                                 related_name="+", db_constraint=False)
+                                 related_name="+", db_constraint=False, db_index=False)
     county = models.ForeignKey(County, on_delete=models.CASCADE, null=True,
                                related_name="+", db_constraint=False, db_index=False)
     rank = models.PositiveIntegerField(null=True)  # null: no longer ranked (left the board)
@@ -132,18 +134,25 @@ class EmailStatus(models.TextChoices):
 
 
 class Notification(models.Model):
+    # Written tens of thousands at a time by one INSERT ... SELECT (services.snapshot_notify):
+    # no database foreign keys (a trigger check per row and key) and few indexes; Django
+    # still cascades deletes and clears deleted sessions.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="notifications", verbose_name=_("user"))
+                             related_name="notifications", verbose_name=_("user"),
+                             db_constraint=False, db_index=False)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     holiday = models.ForeignKey(Holiday, on_delete=models.CASCADE, null=True, blank=True,
-                                related_name="+", verbose_name=_("holiday"))
+                                related_name="+", verbose_name=_("holiday"),
+                                db_constraint=False, db_index=False)
     change = models.ForeignKey(RankingChange, on_delete=models.CASCADE, null=True, blank=True,
-                               related_name="notifications", db_constraint=False)
+                               related_name="notifications", db_constraint=False,
+                               db_index=False)
     session = models.ForeignKey(LivestreamSession, on_delete=models.SET_NULL, null=True,
-                                blank=True, related_name="+", verbose_name=_("session"))
+                                blank=True, related_name="+", verbose_name=_("session"),
+                                db_constraint=False, db_index=False)
     # Session events and publications: what the event said (reason, flag, revision).
     data = models.JSONField(_("details"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("created at"), db_index=True)
+    created_at = models.DateTimeField(_("created at"))
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     in_site = models.BooleanField(_("shown in the site"), default=True)
     email_status = models.CharField(_("email"), max_length=10, choices=EmailStatus.choices,
@@ -153,12 +162,17 @@ class Notification(models.Model):
     class Meta:
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
-        ordering = ["-created_at", "-id"]
+        ordering = ["-id"]
         indexes = [
+            # A user's list, newest first, and their unread count.
             models.Index(fields=["user", "-id"], name="notification_user_idx"),
             # The digest sweep reads only what waits to be emailed.
             models.Index(fields=["user"], condition=Q(email_status="pending"),
                          name="notification_email_pending_idx"),
+            # Deleting a session clears its notifications' link; ranking notifications
+            # have none and cost this index nothing.
+            models.Index(fields=["session"], condition=Q(session__isnull=False),
+                         name="notification_session_idx"),
         ]
 
     def __str__(self) -> str:

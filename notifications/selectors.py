@@ -22,7 +22,7 @@ def notification_list(*, user, unread: bool | None = None) -> QuerySet:
         qs = qs.filter(read_at__isnull=True)
     elif unread is False:
         qs = qs.filter(read_at__isnull=False)
-    return qs.order_by("-created_at", "-id")
+    return qs.order_by("-id")
 
 
 def unread_count(*, user) -> int:

@@ -75,9 +75,22 @@ LEFT JOIN {_ENTRIES} p ON p.snapshot_id = %(previous)s AND p.scope = 'official'
     AND p.metric = s.metric AND p.official_id = s.official_id
 WHERE s.snapshot_id = %(snapshot)s AND s.scope = 'official'
 """
-_PAIRS_INDEXES = [
-    f"CREATE INDEX {_PAIRS}_rank ON {_PAIRS} (metric, rank, official_id)",
-    f"CREATE INDEX {_PAIRS}_official ON {_PAIRS} (metric, official_id)",
+# The walk up the board for overtakes reads this index backwards; every other read of the
+# table is a hash join.
+_PAIRS_INDEXES = [f"CREATE INDEX {_PAIRS}_rank ON {_PAIRS} (metric, rank, official_id)"]
+
+# NULLs are cast: PostgreSQL types an untyped NULL in a UNION as text.
+# PostgreSQL settings for this transaction only. The snapshot's entries were written a moment
+# ago by one INSERT ... SELECT, so the planner has no statistics for them and estimates one
+# row a board: it then joins two boards of 10,000 officials by nested loop (or merge join on
+# the metric alone), 300,000,000 row comparisons, minutes instead of 40 ms (pitfalls.md).
+# Every join here is an equi-join of whole boards, which a hash join does best; the walk up
+# the board for overtakes is a subquery on the index, which these settings leave alone.
+_POSTGRESQL_TUNING = [
+    "SET LOCAL enable_nestloop = off",
+    "SET LOCAL enable_mergejoin = off",
+    "SET LOCAL work_mem = '64MB'",
+    "SET LOCAL jit = off",
 ]
 
 _CHANGE_COLUMNS = """(holiday_id, snapshot_id, previous_snapshot_id, kind, scope, metric,
@@ -90,8 +103,10 @@ _CHANGE_COLUMNS = """(holiday_id, snapshot_id, previous_snapshot_id, kind, scope
 # rank along the index (a step or two on real boards), with their value, for the gap.
 _OVERTAKEN_SQL = f"""
 INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, %(previous)s, 'overtaken', 'official', x.metric,
-       x.official_id, NULL, x.rank, x.prev_rank, x.value, x.by_id, b.value, NULL, %(now)s
+SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
+       'overtaken', 'official', x.metric,
+       x.official_id, CAST(NULL AS BIGINT), x.rank, x.prev_rank, x.value, x.by_id,
+       b.value, CAST(NULL AS BIGINT), %(now)s
 FROM (
     SELECT a.metric, a.official_id, a.rank, a.prev_rank, a.value,
         (SELECT b.official_id FROM {_PAIRS} b
@@ -100,6 +115,7 @@ FROM (
          ORDER BY b.rank DESC, b.official_id DESC LIMIT 1) AS by_id
     FROM {_PAIRS} a
     WHERE a.prev_rank IS NOT NULL AND a.rank > a.prev_rank
+    {{fence}}
 ) x
 JOIN {_PAIRS} b ON b.metric = x.metric AND b.official_id = x.by_id
 """
@@ -107,8 +123,10 @@ JOIN {_PAIRS} b ON b.metric = x.metric AND b.official_id = x.by_id
 # Entered the top 10: ranked 10th or better now, not before (or not ranked before).
 _TOP_ENTERED_SQL = f"""
 INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, %(previous)s, 'top10_entered', 'official', a.metric,
-       a.official_id, NULL, a.rank, a.prev_rank, a.value, NULL, NULL, NULL, %(now)s
+SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
+       'top10_entered', 'official', a.metric,
+       a.official_id, CAST(NULL AS BIGINT), a.rank, a.prev_rank, a.value,
+       CAST(NULL AS BIGINT), CAST(NULL AS NUMERIC), CAST(NULL AS BIGINT), %(now)s
 FROM {_PAIRS} a
 WHERE a.rank <= %(top)s AND (a.prev_rank IS NULL OR a.prev_rank > %(top)s)
 """
@@ -116,8 +134,10 @@ WHERE a.rank <= %(top)s AND (a.prev_rank IS NULL OR a.prev_rank > %(top)s)
 # Left the top 10: ranked 10th or better before, not now (or no longer ranked at all).
 _TOP_LEFT_SQL = f"""
 INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, %(previous)s, 'top10_left', 'official', p.metric,
-       p.official_id, NULL, s.rank, p.rank, s.value, NULL, NULL, NULL, %(now)s
+SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
+       'top10_left', 'official', p.metric,
+       p.official_id, CAST(NULL AS BIGINT), s.rank, p.rank, s.value,
+       CAST(NULL AS BIGINT), CAST(NULL AS NUMERIC), CAST(NULL AS BIGINT), %(now)s
 FROM {_ENTRIES} p
 LEFT JOIN {_PAIRS} s ON s.metric = p.metric AND s.official_id = p.official_id
 WHERE p.snapshot_id = %(previous)s AND p.scope = 'official' AND p.rank <= %(top)s
@@ -125,18 +145,25 @@ WHERE p.snapshot_id = %(previous)s AND p.scope = 'official' AND p.rank <= %(top)
 """
 
 # Target reached: the value is at or above the target now and was below it before (or the
-# subject was not ranked before, or this is the holiday's first snapshot).
+# subject was not ranked before, or this is the holiday's first snapshot). One statement per
+# scope.
 _TARGET_REACHED_SQL = f"""
 INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, %(previous)s, 'target_reached', 'official', t.metric,
-       t.official_id, NULL, s.rank, s.prev_rank, s.value, NULL, t.value, t.id, %(now)s
+SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
+       'target_reached', 'official', t.metric,
+       t.official_id, CAST(NULL AS BIGINT), s.rank, s.prev_rank, s.value,
+       CAST(NULL AS BIGINT), t.value, t.id, %(now)s
 FROM {_TARGETS} t
 JOIN {_PAIRS} s ON s.metric = t.metric AND s.official_id = t.official_id
 WHERE t.holiday_id = %(holiday)s AND s.value >= t.value
   AND (s.prev_value IS NULL OR s.prev_value < t.value)
-UNION ALL
-SELECT %(holiday)s, %(snapshot)s, %(previous)s, 'target_reached', 'county', t.metric,
-       NULL, t.county_id, s.rank, p.rank, s.value, NULL, t.value, t.id, %(now)s
+"""
+_COUNTY_TARGET_REACHED_SQL = f"""
+INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
+SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
+       'target_reached', 'county', t.metric,
+       CAST(NULL AS BIGINT), t.county_id, s.rank, p.rank, s.value,
+       CAST(NULL AS BIGINT), t.value, t.id, %(now)s
 FROM {_TARGETS} t
 JOIN {_ENTRIES} s ON s.snapshot_id = %(snapshot)s AND s.scope = 'county'
     AND s.metric = t.metric AND s.county_id = t.county_id
@@ -194,13 +221,13 @@ def _named(sql: str, params: list, named: dict) -> tuple[str, dict]:
 # Who is told of a change: the user of the official concerned; for a county's target, the
 # users of the county's active officials.
 _CHANGE_RECIPIENTS = f"""
-SELECT c.id AS change_id, NULL AS session_id, o.user_id,
+SELECT c.id AS change_id, CAST(NULL AS BIGINT) AS session_id, o.user_id,
        CASE c.kind WHEN 'top10_entered' THEN 'top10' WHEN 'top10_left' THEN 'top10'
             ELSE c.kind END AS kind
 FROM {_CHANGES} c JOIN {_OFFICIALS} o ON o.id = c.official_id
 WHERE c.snapshot_id = %(snapshot)s AND o.user_id IS NOT NULL
 UNION ALL
-SELECT c.id, NULL, o.user_id, c.kind
+SELECT c.id, CAST(NULL AS BIGINT), o.user_id, c.kind
 FROM {_CHANGES} c JOIN {_OFFICIALS} o ON o.county_id = c.county_id AND o.active
 WHERE c.snapshot_id = %(snapshot)s AND c.official_id IS NULL AND o.user_id IS NOT NULL
 """
@@ -254,17 +281,21 @@ def snapshot_notify(*, snapshot_id: int) -> NotifyResult:
             return NotifyResult(snapshot_id=snapshot_id, done=False)
         changes = 0
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                for statement in _POSTGRESQL_TUNING:
+                    cursor.execute(statement)
             cursor.execute(f"DROP TABLE IF EXISTS {_PAIRS}")
             cursor.execute(_PAIRS_SQL, params)
             for statement in _PAIRS_INDEXES:
                 cursor.execute(statement)
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {_PAIRS}")  # a fresh table has no statistics
-            kinds = [_TARGET_REACHED_SQL]
+            kinds = [_TARGET_REACHED_SQL, _COUNTY_TARGET_REACHED_SQL]
             if previous is not None:
                 kinds = [_OVERTAKEN_SQL, _TOP_ENTERED_SQL, _TOP_LEFT_SQL, *kinds]
             for statement in kinds:
-                cursor.execute(statement, params)
+                # OFFSET 0 fences the subquery on PostgreSQL, which would otherwise run the
+                # walk up the board again inside the join; SQLite takes no OFFSET alone.
+                fence = "OFFSET 0" if connection.vendor == "postgresql" else ""
+                cursor.execute(statement.replace("{fence}", fence), params)
                 changes += cursor.rowcount
             cursor.execute(f"DROP TABLE {_PAIRS}")
             notifications = 0

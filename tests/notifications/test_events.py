@@ -4,8 +4,7 @@ task name: who is told, by their choices, and which webhooks get the event."""
 import pytest
 
 from linfen_tracker.celery_app import app as celery_app
-from notifications.models import Notification, NotificationPreference, Webhook
-from notifications.models import WebhookDelivery
+from notifications.models import Notification, NotificationPreference, Webhook, WebhookDelivery
 
 from ..factories import OfficialFactory, SessionFactory, UserFactory
 from .conftest import snapshot_make
