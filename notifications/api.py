@@ -36,13 +36,20 @@ class NotificationSerializer(DescribedModelSerializer):
     message = serializers.SerializerMethodField(help_text=_("What happened, in the request's "
                                                             "language."))
     url = serializers.SerializerMethodField(help_text=_("The page it is about."))
-    unread = serializers.BooleanField(read_only=True)
+    unread = serializers.BooleanField(read_only=True, help_text=_("Not read yet."))
 
     class Meta:
         model = Notification
         fields = ["id", "kind", "holiday", "message", "url", "data", "created_at", "read_at",
                   "unread"]
         read_only_fields = fields
+        extra_kwargs = {
+            "kind": {"help_text": _("What it is about.")},
+            "data": {"help_text": _("Details of a session event or publication (reason, "
+                                    "revision).")},
+            "created_at": {"help_text": _("When it was made.")},
+            "read_at": {"help_text": _("When the user read it; null while unread.")},
+        }
 
     def get_message(self, obj) -> str:
         return notification_text(obj)
@@ -57,9 +64,9 @@ class MarkedReadSerializer(DescribedSerializer):
 
 
 class PreferenceSerializer(DescribedSerializer):
-    kind = ChoiceField(choices=Kind.choices)
-    channel = ChoiceField(choices=Channel.choices)
-    enabled = serializers.BooleanField()
+    kind = ChoiceField(choices=Kind.choices, help_text=_("Kind of notification."))
+    channel = ChoiceField(choices=Channel.choices, help_text=_("site or email."))
+    enabled = serializers.BooleanField(help_text=_("Whether the user is told this way."))
 
 
 class PreferencesSerializer(DescribedSerializer):
@@ -68,6 +75,12 @@ class PreferencesSerializer(DescribedSerializer):
     preferences = PreferenceSerializer(many=True, help_text=_("Kind x channel choices."))
 
 
+def _id(description) -> OpenApiParameter:
+    return OpenApiParameter("id", int, OpenApiParameter.PATH, description=description)
+
+
+_NOTIFICATION_ID = _id(_("Notification id."))
+_WEBHOOK_ID = _id(_("Webhook id."))
 _UNREAD = OpenApiParameter("unread", bool, description=_("true: unread only; false: read "
                                                          "only."))
 
@@ -75,7 +88,8 @@ _UNREAD = OpenApiParameter("unread", bool, description=_("true: unread only; fal
 @extend_schema_view(
     list=extend_schema(description=_("The requesting user's notifications, newest first."),
                        parameters=[_UNREAD]),
-    retrieve=extend_schema(description=_("One of the user's notifications.")),
+    retrieve=extend_schema(description=_("One of the user's notifications."),
+                           parameters=[_NOTIFICATION_ID]),
 )
 class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                           viewsets.GenericViewSet):
@@ -91,7 +105,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
             self.request.query_params.get("unread", "").lower())
         return selectors.notification_list(user=self.request.user, unread=unread)
 
-    @extend_schema(request=None, responses=MarkedReadSerializer,
+    @extend_schema(request=None, responses=MarkedReadSerializer, parameters=[_NOTIFICATION_ID],
                    description=_("Mark one notification read."))
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
@@ -140,13 +154,21 @@ class WebhookSerializer(DescribedModelSerializer):
     events = serializers.ListField(
         child=ChoiceField(choices=WebhookEvent.choices), allow_empty=False,
         help_text=_("Events to deliver."))
-    has_secret = serializers.SerializerMethodField()
+    has_secret = serializers.SerializerMethodField(help_text=_("Whether a secret is set."))
 
     class Meta:
         model = Webhook
         fields = ["id", "name", "url", "secret", "has_secret", "events", "format", "language",
                   "active", "created_at"]
         read_only_fields = ["created_at"]
+        extra_kwargs = {
+            "url": {"help_text": _("Where deliveries are posted (http or https).")},
+            "format": {"help_text": _("generic (signed JSON), dingtalk or wecom.")},
+            "language": {"help_text": _("Language of robot messages.")},
+            "name": {"help_text": _("Name shown in the admin.")},
+            "active": {"help_text": _("Whether deliveries are made.")},
+            "created_at": {"help_text": _("When it was registered.")},
+        }
 
     def get_has_secret(self, obj) -> bool:
         return bool(obj.secret)
@@ -159,16 +181,31 @@ class WebhookDeliverySerializer(DescribedModelSerializer):
                   "response_code", "last_error", "created_at", "last_attempt_at",
                   "delivered_at", "payload"]
         read_only_fields = fields
+        extra_kwargs = {
+            "webhook": {"help_text": _("Webhook id.")},
+            "event": {"help_text": _("The event delivered (test for a test message).")},
+            "test": {"help_text": _("A test message.")},
+            "status": {"help_text": _("pending, retrying, succeeded or failed.")},
+            "attempts": {"help_text": _("Attempts made.")},
+            "response_code": {"help_text": _("HTTP status of the last attempt.")},
+            "last_error": {"help_text": _("What went wrong last, if anything.")},
+            "created_at": {"help_text": _("When it was queued.")},
+            "last_attempt_at": {"help_text": _("When it was last tried.")},
+            "delivered_at": {"help_text": _("When it succeeded.")},
+            "payload": {"help_text": _("The event as sent in the generic format.")},
+        }
 
 
 @extend_schema_view(
     list=extend_schema(description=_("Registered webhooks (superusers).")),
-    retrieve=extend_schema(description=_("One webhook.")),
+    retrieve=extend_schema(description=_("One webhook."), parameters=[_WEBHOOK_ID]),
     create=extend_schema(description=_("Register a webhook. Its URL must resolve to public "
                                        "addresses unless WEBHOOK_ALLOW_PRIVATE=1.")),
-    update=extend_schema(description=_("Change a webhook.")),
-    partial_update=extend_schema(description=_("Change some of a webhook's fields.")),
-    destroy=extend_schema(description=_("Delete a webhook and its delivery log.")),
+    update=extend_schema(description=_("Change a webhook."), parameters=[_WEBHOOK_ID]),
+    partial_update=extend_schema(description=_("Change some of a webhook's fields."),
+                                 parameters=[_WEBHOOK_ID]),
+    destroy=extend_schema(description=_("Delete a webhook and its delivery log."),
+                          parameters=[_WEBHOOK_ID]),
 )
 class WebhookViewSet(viewsets.ModelViewSet):
     queryset = Webhook.objects.all()
@@ -185,6 +222,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
         services.webhook_save(webhook=serializer.instance, data=dict(serializer.validated_data))
 
     @extend_schema(request=None, responses={202: WebhookDeliverySerializer},
+                   parameters=[_WEBHOOK_ID],
                    description=_("Send a test message; the delivery shows the outcome."))
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
@@ -193,7 +231,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
         return Response(WebhookDeliverySerializer(delivery).data,
                         status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=WebhookDeliverySerializer(many=True),
+    @extend_schema(responses=WebhookDeliverySerializer(many=True), parameters=[_WEBHOOK_ID],
                    description=_("The webhook's delivery log, newest first."))
     @action(detail=True, methods=["get"])
     def deliveries(self, request, pk=None):

@@ -13,7 +13,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -222,10 +227,17 @@ class RankingsExportView(_RankingView):
 # --- Targets ----------------------------------------------------------------------------------
 
 
+_TARGET_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description=_("Target id."))
+
+
 class TargetFilter(django_filters.FilterSet):
     holiday = IdOrSlugFilter(queryset=Holiday.objects.all(), slug_field="slug",
                              help_text=_("Holiday id or slug."))
     metric = ChoiceFilter(choices=[(m, m) for m in target_metrics()], help_text=_("Metric."))
+    official = django_filters.ModelChoiceFilter(queryset=Official.objects.all(),
+                                                help_text=_("Official id."))
+    county = django_filters.ModelChoiceFilter(queryset=County.objects.all(),
+                                              help_text=_("County id."))
 
     class Meta:
         model = Target
@@ -238,7 +250,7 @@ class TargetProgressSerializer(DescribedSerializer):
     percent = serializers.IntegerField(help_text=_("Whole percent reached, at most 100."))
     remaining = serializers.DecimalField(max_digits=38, decimal_places=2,
                                          help_text=_("What is still to go (0 when reached)."))
-    reached = serializers.BooleanField()
+    reached = serializers.BooleanField(help_text=_("Whether the target is reached."))
     snapshot = serializers.IntegerField(allow_null=True, source="snapshot_id",
                                         help_text=_("The snapshot read; null if none yet."))
 
@@ -256,7 +268,8 @@ class TargetSerializer(DescribedModelSerializer):
                          help_text=_("The metric the target is set on."))
     value = serializers.DecimalField(max_digits=20, decimal_places=2,
                                      help_text=_("The sum to reach over the holiday."))
-    progress = TargetProgressSerializer(read_only=True)
+    progress = TargetProgressSerializer(read_only=True, help_text=_(
+        "Progress in the latest complete snapshot."))
 
     class Meta:
         model = Target
@@ -270,12 +283,15 @@ class TargetSerializer(DescribedModelSerializer):
 @extend_schema_view(
     list=extend_schema(description=_("Targets set per holiday for officials and counties, "
                                      "with their progress in the latest snapshot.")),
-    retrieve=extend_schema(description=_("One target with its progress.")),
+    retrieve=extend_schema(description=_("One target with its progress."),
+                           parameters=[_TARGET_ID]),
     create=extend_schema(description=_("Set a target (city staff).")),
-    update=extend_schema(description=_("Change a target (city staff).")),
+    update=extend_schema(description=_("Change a target (city staff)."),
+                         parameters=[_TARGET_ID]),
     partial_update=extend_schema(description=_("Change some of a target's fields "
-                                               "(city staff).")),
-    destroy=extend_schema(description=_("Delete a target (city staff).")),
+                                               "(city staff)."), parameters=[_TARGET_ID]),
+    destroy=extend_schema(description=_("Delete a target (city staff)."),
+                          parameters=[_TARGET_ID]),
 )
 class TargetViewSet(viewsets.ModelViewSet):
     queryset = Target.objects.select_related("holiday").order_by("holiday_id", "metric", "id")
