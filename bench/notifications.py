@@ -103,7 +103,7 @@ def main() -> None:
     # only enqueued, for a worker: an in-memory broker here, not sent in this process.
     app.conf.task_always_eager = False
 
-    from notifications.models import Notification, RankingChange
+    from notifications.models import Notification
     from notifications.services import snapshot_notify
     from rankings.services import holiday_rankings_recompute
 
@@ -126,10 +126,10 @@ def main() -> None:
         recompute.append(r)
         notify.append(t)
         ratios.append(t / r)
-        kinds = dict(RankingChange.objects.filter(snapshot_id=result.snapshot_id)
-                     .values_list("kind").annotate(Count("id")).order_by())
+        kinds = dict(Notification.objects.filter(snapshot_id=result.snapshot_id)
+                     .values_list("event").annotate(Count("id")).order_by())
         print(f"round {n}: recompute {r * 1000:.0f} ms, notifications {t * 1000:.0f} ms "
-              f"({made.changes:,} changes {kinds}, {made.notifications:,} notifications, "
+              f"({made.notifications:,} notifications {kinds}, "
               f"{Notification.objects.filter(email_status='pending').count():,} emails "
               f"waiting); ratio {t / r:.2f}")
 

@@ -115,7 +115,7 @@ class WebhookDeliveryAdmin(SuperuserOnly, ReadOnly, admin.ModelAdmin):
 
 @admin.register(NotificationRun)
 class NotificationRunAdmin(SuperuserOnly, ReadOnly, admin.ModelAdmin):
-    list_display = ("snapshot_id", "holiday", "previous_snapshot_id", "created_at", "changes",
+    list_display = ("snapshot_id", "holiday", "previous_snapshot_id", "created_at",
                     "notifications", "deliveries", "duration_ms")
     list_filter = ("holiday",)
 
@@ -127,4 +127,4 @@ class NotificationAdmin(SuperuserOnly, ReadOnly, admin.ModelAdmin):
     list_filter = ("kind", "email_status", "in_site")
     search_fields = ("user__username",)
     list_select_related = ("user", "holiday")
-    raw_id_fields = ("user", "change", "session")
+    raw_id_fields = ("user", "session", "official", "county", "other_official", "target")

@@ -20,8 +20,8 @@ def digest_message(*, user_id: int, notification_ids: list[int]) -> EmailMultiAl
     language = profile.language if profile else settings.LANGUAGE_CODE
     notifications = list(
         Notification.objects.filter(id__in=notification_ids)
-        .select_related("holiday", "change__official", "change__county",
-                        "change__other_official")
+        .select_related("holiday", "official", "county",
+                        "other_official")
         .order_by("holiday_id", "created_at", "id"))
     site = settings.SITE_URL.rstrip("/")
     with translation.override(language):

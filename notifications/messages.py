@@ -29,12 +29,13 @@ def _subject(change) -> str:
 
 
 def change_text(change, *, personal: bool) -> str:
-    """One ranking change as a sentence; `personal` addresses the official concerned
-    ("you"), otherwise names them (group chats)."""
+    """One ranking change (a Notification, or a webhook item read back) as a sentence;
+    `personal` addresses the official concerned ("you"), otherwise names them (group
+    chats)."""
     metric = metric_label(change.metric)
     values = {"metric": metric, "name": _subject(change), "rank": change.rank,
               "previous": change.previous_rank, "value": figure(change.metric, change.value)}
-    if change.kind == ChangeKind.OVERTAKEN:
+    if change.event == ChangeKind.OVERTAKEN:
         values.update(by=change.other_official.name if change.other_official_id else "?",
                       gap=figure(change.metric, (change.other_value or 0) - (change.value or 0)))
         if personal:
@@ -42,11 +43,11 @@ def change_text(change, *, personal: bool) -> str:
                      "%(rank)s (was No. %(previous)s).") % values
         return _("%(metric)s: %(by)s overtook %(name)s and is %(gap)s ahead; %(name)s is now "
                  "No. %(rank)s (was No. %(previous)s).") % values
-    if change.kind == ChangeKind.TOP10_ENTERED:
+    if change.event == ChangeKind.TOP10_ENTERED:
         if personal:
             return _("%(metric)s: you entered the top 10, now No. %(rank)s (%(value)s).") % values
         return _("%(metric)s: %(name)s entered the top 10, now No. %(rank)s (%(value)s).") % values
-    if change.kind == ChangeKind.TOP10_LEFT:
+    if change.event == ChangeKind.TOP10_LEFT:
         if change.rank is None:
             if personal:
                 return _("%(metric)s: you left the top 10 (was No. %(previous)s) and are no "
@@ -58,19 +59,19 @@ def change_text(change, *, personal: bool) -> str:
                      "%(previous)s).") % values
         return _("%(metric)s: %(name)s left the top 10, now No. %(rank)s (was No. "
                  "%(previous)s).") % values
-    if change.kind == ChangeKind.TARGET_REACHED:
+    if change.event == ChangeKind.TARGET_REACHED:
         values["target"] = figure(change.metric, change.other_value)
         if personal and change.official_id:
             return _("%(metric)s: you reached your target of %(target)s (now %(value)s).") % values
         return _("%(metric)s: %(name)s reached its target of %(target)s (now %(value)s).") % values
-    return str(change.kind)
+    return str(change.event)
 
 
 def notification_text(notification: Notification) -> str:
     """What the notification says to its user."""
     data = notification.data or {}
-    if notification.change_id:
-        return change_text(notification.change, personal=True)
+    if notification.event in ChangeKind.values:
+        return change_text(notification, personal=True)
     values = {"title": data.get("title", ""), "detail": data.get("detail", ""),
               "revision": data.get("revision", ""),
               "holiday": notification.holiday.name if notification.holiday_id else ""}
@@ -90,8 +91,7 @@ def notification_link(notification: Notification) -> str:
     if notification.session_id:
         return f"/sessions/{notification.session_id}/edit/"
     if notification.holiday_id:
-        metric = notification.change.metric if notification.change_id else ""
-        query = f"?metric={metric}" if metric else ""
+        query = f"?metric={notification.metric}" if notification.metric else ""
         return f"/holidays/{notification.holiday.slug}/{query}"
     return "/notifications/"
 
@@ -109,7 +109,7 @@ class _ItemChange:
             self.display_name = data.get("name_zh") or data.get("name", "")
 
     def __init__(self, item: dict):
-        self.kind = item.get("kind", "")
+        self.event = item.get("kind", "")
         self.metric = item.get("metric", "")
         self.rank = item.get("rank")
         self.previous_rank = item.get("previous_rank")

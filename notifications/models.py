@@ -1,9 +1,9 @@
 """Notifications to officials (in the site and by email) and deliveries to group-chat robots.
 
-What happened is recorded once per snapshot as `RankingChange` rows (holiday-wide facts:
-overtaken, entered or left the top 10, a target reached), written set-based by
-`services.snapshot_notify`. A `Notification` tells one user about one change or event;
-a `WebhookDelivery` carries one event to one registered webhook.
+A `Notification` tells one user about one change of a new snapshot (overtaken, entered or
+left the top 10, a target reached: written set-based by `services.snapshot_notify`, with
+what changed in its own columns) or about one event (a session verified, rejected or
+flagged, a holiday published). A `WebhookDelivery` carries one event to one webhook.
 """
 
 from django.conf import settings
@@ -47,60 +47,12 @@ DEFAULT_CHANNELS = {
 
 
 class ChangeKind(models.TextChoices):
+    """What exactly happened on a board (a notification's `event`)."""
+
     OVERTAKEN = "overtaken", _("Overtaken")
     TOP10_ENTERED = "top10_entered", _("Entered the top 10")
     TOP10_LEFT = "top10_left", _("Left the top 10")
     TARGET_REACHED = "target_reached", _("Target reached")
-
-
-# The preference kind of each change kind.
-CHANGE_KIND_TO_KIND = {
-    ChangeKind.OVERTAKEN: Kind.OVERTAKEN,
-    ChangeKind.TOP10_ENTERED: Kind.TOP10,
-    ChangeKind.TOP10_LEFT: Kind.TOP10,
-    ChangeKind.TARGET_REACHED: Kind.TARGET_REACHED,
-}
-
-
-class RankingChange(models.Model):
-    """One fact about a new snapshot compared with the previous one of its holiday.
-
-    Derived rows written by one INSERT ... SELECT per kind, so (as for ranking entries) no
-    database foreign keys and one index: each would add a trigger check or an index insert
-    per row, tens of thousands per snapshot at 10,000 officials (bench/notifications.py).
-    Django still cascades deletes. Snapshots are pruned, so the snapshot ids are plain
-    numbers, and a change outlives its snapshots.
-    """
-
-    holiday = models.ForeignKey(Holiday, on_delete=models.CASCADE, related_name="+",
-                                db_constraint=False, db_index=False)
-    snapshot_id = models.BigIntegerField()
-    previous_snapshot_id = models.BigIntegerField(null=True)
-    kind = models.CharField(max_length=20, choices=ChangeKind.choices)
-    scope = models.CharField(max_length=10)
-    metric = models.CharField(max_length=20)
-    official = models.ForeignKey(Official, on_delete=models.CASCADE, null=True,
-                                 related_name="+", db_constraint=False, db_index=False)
-    county = models.ForeignKey(County, on_delete=models.CASCADE, null=True,
-                               related_name="+", db_constraint=False, db_index=False)
-    rank = models.PositiveIntegerField(null=True)  # null: no longer ranked (left the board)
-    previous_rank = models.PositiveIntegerField(null=True)
-    value = models.DecimalField(max_digits=38, decimal_places=2, null=True)
-    # overtaken: who passed, and their value now; target_reached: the target.
-    other_official = models.ForeignKey(Official, on_delete=models.CASCADE, null=True,
-                                       related_name="+", db_constraint=False, db_index=False)
-    other_value = models.DecimalField(max_digits=38, decimal_places=2, null=True)
-    target = models.ForeignKey(Target, on_delete=models.SET_NULL, null=True,
-                               related_name="+", db_constraint=False, db_index=False)
-    created_at = models.DateTimeField()
-
-    class Meta:
-        verbose_name = _("ranking change")
-        verbose_name_plural = _("ranking changes")
-        indexes = [models.Index(fields=["snapshot_id", "kind"], name="change_snapshot_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.metric} #{self.rank}"
 
 
 class NotificationRun(models.Model):
@@ -112,7 +64,6 @@ class NotificationRun(models.Model):
                                 verbose_name=_("holiday"))
     previous_snapshot_id = models.BigIntegerField(_("compared with snapshot"), null=True)
     created_at = models.DateTimeField(_("made at"), auto_now_add=True)
-    changes = models.PositiveIntegerField(_("changes"), default=0)
     notifications = models.PositiveIntegerField(_("notifications"), default=0)
     deliveries = models.PositiveIntegerField(_("webhook deliveries"), default=0)
     duration_ms = models.PositiveIntegerField(_("time (ms)"), default=0)
@@ -134,19 +85,36 @@ class EmailStatus(models.TextChoices):
 
 
 class Notification(models.Model):
-    # Written tens of thousands at a time by one INSERT ... SELECT (services.snapshot_notify):
-    # no database foreign keys (a trigger check per row and key) and few indexes; Django
-    # still cascades deletes and clears deleted sessions.
+    # Written tens of thousands at a time by one INSERT ... SELECT per kind
+    # (services.snapshot_notify, bench/notifications.py): what changed is in the row itself
+    # (no second table to write and join), no database foreign keys (a trigger check per row
+    # and key) and few indexes. Django still cascades deletes and clears deleted sessions.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="notifications", verbose_name=_("user"),
                              db_constraint=False, db_index=False)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    # Board changes: exactly what happened (top 10 entered or left), on which snapshot.
+    event = models.CharField(_("event"), max_length=20, blank=True)
     holiday = models.ForeignKey(Holiday, on_delete=models.CASCADE, null=True, blank=True,
                                 related_name="+", verbose_name=_("holiday"),
                                 db_constraint=False, db_index=False)
-    change = models.ForeignKey(RankingChange, on_delete=models.CASCADE, null=True, blank=True,
-                               related_name="notifications", db_constraint=False,
-                               db_index=False)
+    snapshot_id = models.BigIntegerField(_("snapshot"), null=True, blank=True)
+    scope = models.CharField(max_length=10, blank=True)
+    metric = models.CharField(_("metric"), max_length=20, blank=True)
+    official = models.ForeignKey(Official, on_delete=models.CASCADE, null=True, blank=True,
+                                 related_name="+", db_constraint=False, db_index=False)
+    county = models.ForeignKey(County, on_delete=models.CASCADE, null=True, blank=True,
+                               related_name="+", db_constraint=False, db_index=False)
+    rank = models.PositiveIntegerField(null=True, blank=True)  # null: no longer ranked
+    previous_rank = models.PositiveIntegerField(null=True, blank=True)
+    value = models.DecimalField(max_digits=38, decimal_places=2, null=True, blank=True)
+    # overtaken: who passed, and their value now; target_reached: the target's value.
+    other_official = models.ForeignKey(Official, on_delete=models.CASCADE, null=True,
+                                       blank=True, related_name="+", db_constraint=False,
+                                       db_index=False)
+    other_value = models.DecimalField(max_digits=38, decimal_places=2, null=True, blank=True)
+    target = models.ForeignKey(Target, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="+", db_constraint=False, db_index=False)
     session = models.ForeignKey(LivestreamSession, on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="+", verbose_name=_("session"),
                                 db_constraint=False, db_index=False)
@@ -173,6 +141,8 @@ class Notification(models.Model):
             # have none and cost this index nothing.
             models.Index(fields=["session"], condition=Q(session__isnull=False),
                          name="notification_session_idx"),
+            models.Index(fields=["target"], condition=Q(target__isnull=False),
+                         name="notification_target_idx"),
         ]
 
     def __str__(self) -> str:

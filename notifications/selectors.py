@@ -16,8 +16,8 @@ from .models import (
 def notification_list(*, user, unread: bool | None = None) -> QuerySet:
     """The user's notifications shown in the site, newest first, with what their text needs."""
     qs = (Notification.objects.filter(user=user, in_site=True)
-          .select_related("holiday", "change__official", "change__county",
-                          "change__other_official"))
+          .select_related("holiday", "official", "county",
+                          "other_official"))
     if unread is True:
         qs = qs.filter(read_at__isnull=True)
     elif unread is False:

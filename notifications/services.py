@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
@@ -23,8 +24,8 @@ from django.utils.translation import gettext as _
 
 from linfen_tracker.celery_app import app as celery_app
 from rankings.models import RankingEntry, RankingSnapshot, Target
-from rankings.targets import TOP_N, target_metrics
-from sessions_app.models import Holiday, LivestreamSession, Official
+from rankings.targets import TOP_N, metric_is_money, target_metrics
+from sessions_app.models import County, Holiday, LivestreamSession, Official
 
 from .models import (
     DEFAULT_CHANNELS,
@@ -37,7 +38,6 @@ from .models import (
     NotificationPreference,
     NotificationProfile,
     NotificationRun,
-    RankingChange,
     Webhook,
     WebhookDelivery,
     WebhookEvent,
@@ -54,7 +54,6 @@ WEBHOOK_ITEMS_MAX = 50
 SESSION_KINDS = (Kind.SESSION_VERIFIED, Kind.SESSION_REJECTED, Kind.SESSION_FLAGGED)
 
 _ENTRIES = RankingEntry._meta.db_table
-_CHANGES = RankingChange._meta.db_table
 _NOTIFICATIONS = Notification._meta.db_table
 _PREFERENCES = NotificationPreference._meta.db_table
 _OFFICIALS = Official._meta.db_table
@@ -66,14 +65,18 @@ _PAIRS = "notify_pairs"
 
 # The official boards of the new snapshot beside the previous one's, per metric and official:
 # one hash join on plain columns, into a small indexed table that the statements of each kind
-# below read (30,000 rows at 10,000 officials).
+# read (30,000 rows at 10,000 officials). Each row also carries the row just above it on the
+# new board (by rank, then official id), which is usually who overtook it (see below).
 _PAIRS_SQL = f"""
 CREATE TEMPORARY TABLE {_PAIRS} AS
-SELECT s.metric, s.official_id, s.rank, s.value, p.rank AS prev_rank, p.value AS prev_value
+SELECT s.metric, s.official_id, s.rank, s.value, p.rank AS prev_rank, p.value AS prev_value,
+       LAG(s.official_id) OVER w AS above_id, LAG(s.rank) OVER w AS above_rank,
+       LAG(p.rank) OVER w AS above_prev_rank
 FROM {_ENTRIES} s
 LEFT JOIN {_ENTRIES} p ON p.snapshot_id = %(previous)s AND p.scope = 'official'
     AND p.metric = s.metric AND p.official_id = s.official_id
 WHERE s.snapshot_id = %(snapshot)s AND s.scope = 'official'
+WINDOW w AS (PARTITION BY s.metric ORDER BY s.rank, s.official_id)
 """
 # The walk up the board for overtakes reads this index backwards; every other read of the
 # table is a hash join.
@@ -93,27 +96,33 @@ _POSTGRESQL_TUNING = [
     "SET LOCAL jit = off",
 ]
 
-_CHANGE_COLUMNS = """(holiday_id, snapshot_id, previous_snapshot_id, kind, scope, metric,
-    official_id, county_id, rank, previous_rank, value, other_official_id, other_value,
-    target_id, created_at)"""
+# Each kind is a SELECT of facts with the same columns: event, scope, metric, official_id,
+# county_id, rank, previous_rank, value, other_official_id, other_value, target_id. The same
+# facts become notifications (joined with their recipients) and webhook payloads.
+_FACT_COLUMNS = ("event", "scope", "metric", "official_id", "county_id", "rank",
+                 "previous_rank", "value", "other_official_id", "other_value", "target_id")
 
 # Overtaken: an official whose rank got worse was passed by someone now ahead who was not
 # ahead before (tied, behind, or unranked). Such a one always exists when a rank got worse;
-# the one named is the nearest now ahead, found by walking up the board from the official's
-# rank along the index (a step or two on real boards), with their value, for the gap.
-_OVERTAKEN_SQL = f"""
-INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
-       'overtaken', 'official', x.metric,
-       x.official_id, CAST(NULL AS BIGINT), x.rank, x.prev_rank, x.value, x.by_id,
-       b.value, CAST(NULL AS BIGINT), %(now)s
+# the one named is the nearest now ahead. That is most often the row just above (carried in
+# the pairs table); otherwise a walk up the board from the official's rank along the index
+# finds them (a step or two on real boards). `{{only}}` may limit the officials considered
+# to those with a user account, before the walk.
+_OVERTAKEN_FACTS = f"""
+SELECT 'overtaken' AS event, 'official' AS scope, x.metric, x.official_id,
+       CAST(NULL AS BIGINT) AS county_id, x.rank, x.prev_rank AS previous_rank, x.value,
+       x.by_id AS other_official_id, b.value AS other_value, CAST(NULL AS BIGINT) AS target_id
 FROM (
     SELECT a.metric, a.official_id, a.rank, a.prev_rank, a.value,
-        (SELECT b.official_id FROM {_PAIRS} b
-         WHERE b.metric = a.metric AND b.rank < a.rank
-           AND (b.prev_rank IS NULL OR b.prev_rank >= a.prev_rank)
-         ORDER BY b.rank DESC, b.official_id DESC LIMIT 1) AS by_id
-    FROM {_PAIRS} a
+        CASE WHEN a.above_rank < a.rank
+                  AND (a.above_prev_rank IS NULL OR a.above_prev_rank >= a.prev_rank)
+             THEN a.above_id
+             ELSE (SELECT b.official_id FROM {_PAIRS} b
+                   WHERE b.metric = a.metric AND b.rank < a.rank
+                     AND (b.prev_rank IS NULL OR b.prev_rank >= a.prev_rank)
+                   ORDER BY b.rank DESC, b.official_id DESC LIMIT 1)
+        END AS by_id
+    FROM {_PAIRS} a {{only}}
     WHERE a.prev_rank IS NOT NULL AND a.rank > a.prev_rank
     {{fence}}
 ) x
@@ -121,49 +130,43 @@ JOIN {_PAIRS} b ON b.metric = x.metric AND b.official_id = x.by_id
 """
 
 # Entered the top 10: ranked 10th or better now, not before (or not ranked before).
-_TOP_ENTERED_SQL = f"""
-INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
-       'top10_entered', 'official', a.metric,
-       a.official_id, CAST(NULL AS BIGINT), a.rank, a.prev_rank, a.value,
-       CAST(NULL AS BIGINT), CAST(NULL AS NUMERIC), CAST(NULL AS BIGINT), %(now)s
-FROM {_PAIRS} a
+_TOP_ENTERED_FACTS = f"""
+SELECT 'top10_entered' AS event, 'official' AS scope, a.metric, a.official_id,
+       CAST(NULL AS BIGINT) AS county_id, a.rank, a.prev_rank AS previous_rank, a.value,
+       CAST(NULL AS BIGINT) AS other_official_id, CAST(NULL AS NUMERIC) AS other_value,
+       CAST(NULL AS BIGINT) AS target_id
+FROM {_PAIRS} a {{only}}
 WHERE a.rank <= %(top)s AND (a.prev_rank IS NULL OR a.prev_rank > %(top)s)
 """
 
 # Left the top 10: ranked 10th or better before, not now (or no longer ranked at all).
-_TOP_LEFT_SQL = f"""
-INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
-       'top10_left', 'official', p.metric,
-       p.official_id, CAST(NULL AS BIGINT), s.rank, p.rank, s.value,
-       CAST(NULL AS BIGINT), CAST(NULL AS NUMERIC), CAST(NULL AS BIGINT), %(now)s
-FROM {_ENTRIES} p
-LEFT JOIN {_PAIRS} s ON s.metric = p.metric AND s.official_id = p.official_id
-WHERE p.snapshot_id = %(previous)s AND p.scope = 'official' AND p.rank <= %(top)s
+_TOP_LEFT_FACTS = f"""
+SELECT 'top10_left' AS event, 'official' AS scope, a.metric, a.official_id,
+       CAST(NULL AS BIGINT) AS county_id, s.rank, a.rank AS previous_rank, s.value,
+       CAST(NULL AS BIGINT) AS other_official_id, CAST(NULL AS NUMERIC) AS other_value,
+       CAST(NULL AS BIGINT) AS target_id
+FROM {_ENTRIES} a {{only}}
+LEFT JOIN {_PAIRS} s ON s.metric = a.metric AND s.official_id = a.official_id
+WHERE a.snapshot_id = %(previous)s AND a.scope = 'official' AND a.rank <= %(top)s
   AND (s.rank IS NULL OR s.rank > %(top)s)
 """
 
 # Target reached: the value is at or above the target now and was below it before (or the
-# subject was not ranked before, or this is the holiday's first snapshot). One statement per
-# scope.
-_TARGET_REACHED_SQL = f"""
-INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
-       'target_reached', 'official', t.metric,
-       t.official_id, CAST(NULL AS BIGINT), s.rank, s.prev_rank, s.value,
-       CAST(NULL AS BIGINT), t.value, t.id, %(now)s
+# subject was not ranked before, or this is the holiday's first snapshot).
+_TARGET_REACHED_FACTS = f"""
+SELECT 'target_reached' AS event, 'official' AS scope, t.metric, t.official_id,
+       CAST(NULL AS BIGINT) AS county_id, a.rank, a.prev_rank AS previous_rank, a.value,
+       CAST(NULL AS BIGINT) AS other_official_id, t.value AS other_value, t.id AS target_id
 FROM {_TARGETS} t
-JOIN {_PAIRS} s ON s.metric = t.metric AND s.official_id = t.official_id
-WHERE t.holiday_id = %(holiday)s AND s.value >= t.value
-  AND (s.prev_value IS NULL OR s.prev_value < t.value)
+JOIN {_PAIRS} a ON a.metric = t.metric AND a.official_id = t.official_id {{only}}
+WHERE t.holiday_id = %(holiday)s AND a.value >= t.value
+  AND (a.prev_value IS NULL OR a.prev_value < t.value)
 """
-_COUNTY_TARGET_REACHED_SQL = f"""
-INSERT INTO {_CHANGES} {_CHANGE_COLUMNS}
-SELECT %(holiday)s, %(snapshot)s, CAST(%(previous)s AS BIGINT),
-       'target_reached', 'county', t.metric,
-       CAST(NULL AS BIGINT), t.county_id, s.rank, p.rank, s.value,
-       CAST(NULL AS BIGINT), t.value, t.id, %(now)s
+_COUNTY_TARGET_REACHED_FACTS = f"""
+SELECT 'target_reached' AS event, 'county' AS scope, t.metric,
+       CAST(NULL AS BIGINT) AS official_id, t.county_id, s.rank, p.rank AS previous_rank,
+       s.value, CAST(NULL AS BIGINT) AS other_official_id, t.value AS other_value,
+       t.id AS target_id
 FROM {_TARGETS} t
 JOIN {_ENTRIES} s ON s.snapshot_id = %(snapshot)s AND s.scope = 'county'
     AND s.metric = t.metric AND s.county_id = t.county_id
@@ -173,71 +176,62 @@ WHERE t.holiday_id = %(holiday)s AND s.value >= t.value
   AND (p.value IS NULL OR p.value < t.value)
 """
 
+# Officials with a user account: notifications need no facts about the others.
+_WITH_USERS = f"JOIN {_OFFICIALS} ou ON ou.id = a.official_id AND ou.user_id IS NOT NULL"
 
-def _channel_case(column: str, channel: str) -> tuple[str, list]:
-    """SQL for a kind's default on `channel` (DEFAULT_CHANNELS), and its parameters."""
-    sql = " ".join(f"WHEN '{kind.value}' THEN %s" for kind in Kind)
-    return f"CASE {column} {sql} END", [DEFAULT_CHANNELS[kind][channel] for kind in Kind]
+# (facts, preference kind, webhook event)
+_OFFICIAL_KINDS = [
+    (_OVERTAKEN_FACTS, Kind.OVERTAKEN, WebhookEvent.OVERTAKEN),
+    (_TOP_ENTERED_FACTS, Kind.TOP10, WebhookEvent.TOP10),
+    (_TOP_LEFT_FACTS, Kind.TOP10, WebhookEvent.TOP10),
+]
+_TARGET_KINDS = [(_TARGET_REACHED_FACTS, Kind.TARGET_REACHED, WebhookEvent.TARGET_REACHED)]
 
 
-def _recipients_sql(source: str) -> tuple[str, list]:
-    """INSERT ... SELECT of notifications for rows of `source` (a subquery with change_id,
-    session_id, user_id and kind): each user's choice per kind and channel, else the default;
-    email only to users with an address; nobody who chose neither channel; inactive users
-    never."""
-    site_default, site_params = _channel_case("x.kind", Channel.SITE)
-    email_default, email_params = _channel_case("x.kind", Channel.EMAIL)
+def _facts(sql: str, *, only_users: bool) -> str:
+    fence = "OFFSET 0" if connection.vendor == "postgresql" else ""
+    # OFFSET 0 fences the subquery on PostgreSQL, which would otherwise run the walk up the
+    # board again inside the join; SQLite takes no OFFSET alone.
+    return sql.replace("{only}", _WITH_USERS if only_users else "").replace("{fence}", fence)
+
+
+def _notifications_sql(*, facts: str, county: bool = False) -> str:
+    """INSERT ... SELECT of a notification per fact and recipient: the user of the official
+    concerned (for a county, of each of its active officials), by each user's choice for the
+    statement's kind (`%(kind)s`) and channel, else the kind's default (`%(site_default)s`,
+    `%(email_default)s`); email only to users with an address; nobody who chose neither
+    channel; inactive users never."""
     data = "'{}'::jsonb" if connection.vendor == "postgresql" else "'{}'"
     users = get_user_model()._meta.db_table
-    sql = f"""
-    INSERT INTO {_NOTIFICATIONS} (user_id, kind, holiday_id, change_id, session_id, data,
-        created_at, read_at, in_site, email_status, emailed_at)
-    SELECT r.user_id, r.kind, %(holiday)s, r.change_id, r.session_id, {data}, %(now)s, NULL,
-           r.site, CASE WHEN r.email THEN 'pending' ELSE 'none' END, NULL
+    recipients = ("o.county_id = f.county_id AND o.active" if county
+                  else "o.id = f.official_id")
+    columns = ", ".join(_FACT_COLUMNS)
+    return f"""
+    INSERT INTO {_NOTIFICATIONS} (user_id, kind, holiday_id, snapshot_id, {columns},
+        session_id, data, created_at, read_at, in_site, email_status, emailed_at)
+    SELECT r.user_id, %(kind)s, %(holiday)s, %(snapshot)s, {columns},
+           CAST(NULL AS BIGINT), {data}, %(now)s, NULL, r.site,
+           CASE WHEN r.email THEN 'pending' ELSE 'none' END, NULL
     FROM (
-        SELECT x.change_id, x.session_id, x.user_id, x.kind,
-               COALESCE(ps.enabled, {site_default}) AS site,
-               (COALESCE(pe.enabled, {email_default}) AND u.email <> '') AS email
-        FROM ({source}) x
-        JOIN {users} u ON u.id = x.user_id AND u.is_active
-        LEFT JOIN {_PREFERENCES} ps ON ps.user_id = x.user_id AND ps.kind = x.kind
+        SELECT f.*, o.user_id,
+               COALESCE(ps.enabled, %(site_default)s) AS site,
+               (COALESCE(pe.enabled, %(email_default)s) AND u.email <> '') AS email
+        FROM ({facts}) f
+        JOIN {_OFFICIALS} o ON {recipients} AND o.user_id IS NOT NULL
+        JOIN {users} u ON u.id = o.user_id AND u.is_active
+        LEFT JOIN {_PREFERENCES} ps ON ps.user_id = o.user_id AND ps.kind = %(kind)s
             AND ps.channel = 'site'
-        LEFT JOIN {_PREFERENCES} pe ON pe.user_id = x.user_id AND pe.kind = x.kind
+        LEFT JOIN {_PREFERENCES} pe ON pe.user_id = o.user_id AND pe.kind = %(kind)s
             AND pe.channel = 'email'
     ) r
     WHERE r.site OR r.email
     """
-    return sql, [*site_params, *email_params]
-
-
-def _named(sql: str, params: list, named: dict) -> tuple[str, dict]:
-    """Mix positional defaults into a statement with named parameters (%(name)s)."""
-    for i, value in enumerate(params):
-        sql = sql.replace("%s", f"%(p{i})s", 1)
-        named = {**named, f"p{i}": value}
-    return sql, named
-
-
-# Who is told of a change: the user of the official concerned; for a county's target, the
-# users of the county's active officials.
-_CHANGE_RECIPIENTS = f"""
-SELECT c.id AS change_id, CAST(NULL AS BIGINT) AS session_id, o.user_id,
-       CASE c.kind WHEN 'top10_entered' THEN 'top10' WHEN 'top10_left' THEN 'top10'
-            ELSE c.kind END AS kind
-FROM {_CHANGES} c JOIN {_OFFICIALS} o ON o.id = c.official_id
-WHERE c.snapshot_id = %(snapshot)s AND o.user_id IS NOT NULL
-UNION ALL
-SELECT c.id, CAST(NULL AS BIGINT), o.user_id, c.kind
-FROM {_CHANGES} c JOIN {_OFFICIALS} o ON o.county_id = c.county_id AND o.active
-WHERE c.snapshot_id = %(snapshot)s AND c.official_id IS NULL AND o.user_id IS NOT NULL
-"""
 
 
 @dataclass(frozen=True)
 class NotifyResult:
     snapshot_id: int
     done: bool  # False: already made by another run, or the snapshot is gone
-    changes: int = 0
     notifications: int = 0
     deliveries: int = 0
     seconds: float = 0.0
@@ -252,8 +246,8 @@ def snapshot_notify(*, snapshot_id: int) -> NotifyResult:
     (rank <= 10), and a target reached (official and county targets; also on a holiday's
     first snapshot). Without a previous snapshot only targets are compared: on a first
     board everyone would "enter" the top 10. Each change becomes one notification per
-    recipient who wants its kind on some channel (`_recipients_sql`); webhooks subscribed to
-    an event get one delivery per snapshot (`snapshot_ready` always). Email digests and
+    recipient who wants its kind on some channel (`_notifications_sql`); webhooks subscribed
+    to an event get one delivery per snapshot (`snapshot_ready` always). Email digests and
     deliveries are sent after commit.
     """
     began = time.monotonic()
@@ -263,13 +257,12 @@ def snapshot_notify(*, snapshot_id: int) -> NotifyResult:
     previous = (RankingSnapshot.objects.complete()
                 .filter(holiday_id=snapshot.holiday_id, id__lt=snapshot.pk)
                 .order_by("-id").first())
-    now = timezone.now()
     params = {
         "holiday": snapshot.holiday_id,
         "snapshot": snapshot.pk,
         "previous": previous.pk if previous else None,
         "top": TOP_N,
-        "now": connection.ops.adapt_datetimefield_value(now),
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
     }
     with transaction.atomic():
         try:
@@ -279,7 +272,10 @@ def snapshot_notify(*, snapshot_id: int) -> NotifyResult:
                     previous_snapshot_id=params["previous"])
         except IntegrityError:
             return NotifyResult(snapshot_id=snapshot_id, done=False)
-        changes = 0
+        kinds = [*(_OFFICIAL_KINDS if previous is not None else []), *_TARGET_KINDS]
+        statements = [(_facts(sql, only_users=True), kind, False) for sql, kind, _e in kinds]
+        statements.append((_COUNTY_TARGET_REACHED_FACTS, Kind.TARGET_REACHED, True))
+        notifications = 0
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 for statement in _POSTGRESQL_TUNING:
@@ -288,30 +284,22 @@ def snapshot_notify(*, snapshot_id: int) -> NotifyResult:
             cursor.execute(_PAIRS_SQL, params)
             for statement in _PAIRS_INDEXES:
                 cursor.execute(statement)
-            kinds = [_TARGET_REACHED_SQL, _COUNTY_TARGET_REACHED_SQL]
-            if previous is not None:
-                kinds = [_OVERTAKEN_SQL, _TOP_ENTERED_SQL, _TOP_LEFT_SQL, *kinds]
-            for statement in kinds:
-                # OFFSET 0 fences the subquery on PostgreSQL, which would otherwise run the
-                # walk up the board again inside the join; SQLite takes no OFFSET alone.
-                fence = "OFFSET 0" if connection.vendor == "postgresql" else ""
-                cursor.execute(statement.replace("{fence}", fence), params)
-                changes += cursor.rowcount
+            for facts, kind, county in statements:
+                cursor.execute(_notifications_sql(facts=facts, county=county), {
+                    **params, "kind": kind.value,
+                    "site_default": DEFAULT_CHANNELS[kind][Channel.SITE],
+                    "email_default": DEFAULT_CHANNELS[kind][Channel.EMAIL]})
+                notifications += cursor.rowcount
+            deliveries = _snapshot_deliveries_create(snapshot=snapshot, previous=previous,
+                                                     params=params, cursor=cursor)
             cursor.execute(f"DROP TABLE {_PAIRS}")
-            notifications = 0
-            if changes:
-                sql, named = _named(*_recipients_sql(_CHANGE_RECIPIENTS), params)
-                cursor.execute(sql, named)
-                notifications = cursor.rowcount
-        deliveries = _snapshot_deliveries_create(snapshot=snapshot, previous=previous)
-        run.changes, run.notifications, run.deliveries = changes, notifications, len(deliveries)
+        run.notifications, run.deliveries = notifications, len(deliveries)
         run.duration_ms = int((time.monotonic() - began) * 1000)
-        run.save(update_fields=["changes", "notifications", "deliveries", "duration_ms"])
+        run.save(update_fields=["notifications", "deliveries", "duration_ms"])
         transaction.on_commit(partial(_send_after_commit, delivery_ids=deliveries,
                                       digests=notifications > 0))
-    return NotifyResult(snapshot_id=snapshot_id, done=True, changes=changes,
-                        notifications=notifications, deliveries=len(deliveries),
-                        seconds=time.monotonic() - began)
+    return NotifyResult(snapshot_id=snapshot_id, done=True, notifications=notifications,
+                        deliveries=len(deliveries), seconds=time.monotonic() - began)
 
 
 def snapshots_due_for_notification(*, within: timedelta = timedelta(hours=1)) -> list[int]:
@@ -349,61 +337,80 @@ def _official_ref(official: Official | None) -> dict | None:
     return {"id": official.pk, "name": official.name, "title": official.title}
 
 
-def _money_or_count(value) -> str | None:
-    return None if value is None else str(value)
+def _figure(value, metric: str) -> str | None:
+    """A value as the rankings API gives it: yuan with 2 places, counts whole (raw SQL
+    hands SQLite's values back as floats)."""
+    if value is None:
+        return None
+    value = Decimal(str(value))
+    return f"{value:.2f}" if metric_is_money(metric) else str(int(value))
 
 
 def _holiday_ref(holiday: Holiday) -> dict:
     return {"id": holiday.pk, "slug": holiday.slug, "name": holiday.name}
 
 
-def _change_item(change: RankingChange) -> dict:
-    item = {"metric": change.metric, "rank": change.rank, "previous_rank": change.previous_rank,
-            "value": _money_or_count(change.value)}
-    if change.official_id:
-        item["official"] = _official_ref(change.official)
-    else:
-        item["county"] = {"id": change.county.pk, "slug": change.county.slug,
-                          "name": change.county.name, "name_zh": change.county.name_zh}
-    if change.kind == ChangeKind.OVERTAKEN:
-        item["by"] = _official_ref(change.other_official)
-        item["by_value"] = _money_or_count(change.other_value)
-        item["gap"] = _money_or_count(change.other_value - change.value)
-    if change.kind == ChangeKind.TARGET_REACHED:
-        item["target"] = _money_or_count(change.other_value)
-    return item
+def _fact_items(rows: list[dict]) -> list[dict]:
+    """Facts as webhook payload items, with the names of the officials and counties."""
+    officials = Official.objects.in_bulk(
+        {r["official_id"] for r in rows} | {r["other_official_id"] for r in rows} - {None})
+    counties = County.objects.in_bulk({r["county_id"] for r in rows} - {None})
+    items = []
+    for r in rows:
+        metric = r["metric"]
+        item = {"kind": r["event"], "metric": metric, "rank": r["rank"],
+                "previous_rank": r["previous_rank"], "value": _figure(r["value"], metric)}
+        if r["official_id"]:
+            item["official"] = _official_ref(officials.get(r["official_id"]))
+        else:
+            county = counties[r["county_id"]]
+            item["county"] = {"id": county.pk, "slug": county.slug, "name": county.name,
+                              "name_zh": county.name_zh}
+        if r["event"] == ChangeKind.OVERTAKEN:
+            item["by"] = _official_ref(officials.get(r["other_official_id"]))
+            item["by_value"] = _figure(r["other_value"], metric)
+            item["gap"] = _figure(Decimal(str(r["other_value"])) - Decimal(str(r["value"])),
+                                  metric)
+        if r["event"] == ChangeKind.TARGET_REACHED:
+            item["target"] = _figure(r["other_value"], metric)
+        items.append(item)
+    return items
 
 
-def _changes_listed(snapshot_id: int, kinds: list[str]) -> tuple[list[dict], int]:
-    qs = (RankingChange.objects.filter(snapshot_id=snapshot_id, kind__in=kinds)
-          .select_related("official", "county", "other_official")
-          .order_by("metric", "kind", "rank", "id"))
-    total = qs.count()
-    return [{"kind": c.kind, **_change_item(c)} for c in qs[:WEBHOOK_ITEMS_MAX]], total
+def _facts_listed(cursor, facts: list[str], params: dict) -> tuple[list[dict], int]:
+    """The first WEBHOOK_ITEMS_MAX facts of the given statements (by metric, event, rank),
+    and how many there are: for every official, with an account or not."""
+    union = " UNION ALL ".join(f"SELECT * FROM ({f}) q{i}" for i, f in enumerate(facts))
+    cursor.execute(f"SELECT COUNT(*) FROM ({union}) c", params)
+    total = cursor.fetchone()[0]
+    cursor.execute(f"SELECT * FROM ({union}) c ORDER BY metric, event, rank, official_id, "
+                   f"county_id LIMIT {WEBHOOK_ITEMS_MAX}", params)
+    rows = [dict(zip(_FACT_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    return _fact_items(rows), total
 
 
-def _snapshot_event_data(snapshot: RankingSnapshot, previous, event: str) -> dict | None:
+_SNAPSHOT_EVENTS = (WebhookEvent.SNAPSHOT_READY, WebhookEvent.OVERTAKEN, WebhookEvent.TOP10,
+                    WebhookEvent.TARGET_REACHED)
+
+
+def _snapshot_event_data(*, snapshot: RankingSnapshot, previous, event: str, params: dict,
+                         cursor) -> dict | None:
     """The `data` of one event about a snapshot; None when there is nothing to say."""
     if event == WebhookEvent.SNAPSHOT_READY:
         return {"snapshot": {"id": snapshot.pk, "computed_at": snapshot.computed_at.isoformat(),
                              "sessions": snapshot.sessions},
                 "previous_snapshot": previous.pk if previous else None,
                 "metrics": target_metrics()}
-    kinds = {
-        WebhookEvent.OVERTAKEN: [ChangeKind.OVERTAKEN],
-        WebhookEvent.TOP10: [ChangeKind.TOP10_ENTERED, ChangeKind.TOP10_LEFT],
-        WebhookEvent.TARGET_REACHED: [ChangeKind.TARGET_REACHED],
-    }.get(event)
-    if not kinds:
+    facts = [_facts(sql, only_users=False) for sql, _kind, e in
+             [*(_OFFICIAL_KINDS if previous is not None else []), *_TARGET_KINDS] if e == event]
+    if event == WebhookEvent.TARGET_REACHED:
+        facts.append(_COUNTY_TARGET_REACHED_FACTS)
+    if not facts:
         return None
-    items, total = _changes_listed(snapshot.pk, kinds)
+    items, total = _facts_listed(cursor, facts, params)
     if not total:
         return None
     return {"snapshot": snapshot.pk, "total": total, "items": items}
-
-
-_SNAPSHOT_EVENTS = (WebhookEvent.SNAPSHOT_READY, WebhookEvent.OVERTAKEN, WebhookEvent.TOP10,
-                    WebhookEvent.TARGET_REACHED)
 
 
 def _deliveries_create(*, event: str, holiday: Holiday | None, data: dict,
@@ -420,14 +427,17 @@ def _deliveries_create(*, event: str, holiday: Holiday | None, data: dict,
     return [d.pk for d in created]
 
 
-def _snapshot_deliveries_create(*, snapshot: RankingSnapshot, previous) -> list[int]:
+def _snapshot_deliveries_create(*, snapshot: RankingSnapshot, previous, params: dict,
+                                cursor) -> list[int]:
+    """The snapshot's events for the webhooks subscribed to them (facts read only then)."""
     webhooks = list(Webhook.objects.filter(active=True))
     wanted = {e for w in webhooks for e in w.events} & set(_SNAPSHOT_EVENTS)
     ids = []
     for event in _SNAPSHOT_EVENTS:
         if event not in wanted:
             continue
-        data = _snapshot_event_data(snapshot, previous, event)
+        data = _snapshot_event_data(snapshot=snapshot, previous=previous, event=event,
+                                    params=params, cursor=cursor)
         if data is not None:
             ids += _deliveries_create(event=event, holiday=snapshot.holiday, data=data,
                                       webhooks=webhooks)
@@ -513,7 +523,7 @@ def _notifications_create(*, user_ids: list[int], kind: str, holiday: Holiday | 
         if not (site or email):
             continue
         rows.append(Notification(
-            user=user, kind=kind, holiday=holiday, session_id=session_id, data=data,
+            user=user, kind=kind, event=kind, holiday=holiday, session_id=session_id, data=data,
             created_at=now, in_site=site,
             email_status=EmailStatus.PENDING if email else EmailStatus.NONE))
     Notification.objects.bulk_create(rows)

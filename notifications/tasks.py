@@ -24,10 +24,9 @@ logger = logging.getLogger(__name__)
 def snapshot_notify(snapshot_id: int) -> dict:
     result = services.snapshot_notify(snapshot_id=snapshot_id)
     if result.done:
-        logger.info("Snapshot %s: %s changes, %s notifications, %s deliveries in %.3f s",
-                    snapshot_id, result.changes, result.notifications, result.deliveries,
-                    result.seconds)
-    return {"snapshot_id": snapshot_id, "done": result.done, "changes": result.changes,
+        logger.info("Snapshot %s: %s notifications, %s deliveries in %.3f s",
+                    snapshot_id, result.notifications, result.deliveries, result.seconds)
+    return {"snapshot_id": snapshot_id, "done": result.done,
             "notifications": result.notifications}
 
 
