@@ -225,3 +225,105 @@ def board_own_entry(*, entries: list[RankingEntry], scope: str, user) -> Ranking
         if scope == Scope.COUNTY and entry.county_id == official.county_id:
             return entry
     return None
+
+
+# --- Import from a spreadsheet ----------------------------------------------------------------
+
+# Headers as staff write them (Chinese) or the data names; any order.
+TARGET_IMPORT_COLUMNS = {
+    "holiday": ("假期", "holiday"),
+    "official": ("干部", "官员", "official"),
+    "county": ("县区", "county"),
+    "metric": ("指标", "metric"),
+    "value": ("目标值", "目标", "value"),
+}
+
+
+@dataclass(frozen=True)
+class TargetRowError:
+    row: int
+    column: str
+    message: str
+
+
+def _lookup(model, key: str, *fields: str):
+    key = str(key).strip()
+    if key.isdigit():
+        found = model.objects.filter(pk=int(key)).first()
+        if found:
+            return found
+    for field in fields:
+        found = list(model.objects.filter(**{field: key})[:2])
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+def targets_import(*, headers: list[str], rows: list[tuple[int, list]], user
+                   ) -> tuple[int, list[TargetRowError]]:
+    """Set the targets of a sheet: one per row (holiday by slug or id; official by id or
+    unique name, or county by slug or name; metric by value or label; value). A target that
+    exists for the subject, metric and holiday gets the new value. Every row goes through
+    `target_save`'s rules; if any row has an error nothing is saved, and every error is
+    returned with its row number and column. Returns (targets saved, errors)."""
+    from django.utils.translation import gettext as _
+
+    from sessions_app.models import County, Holiday, Official
+
+    names = {h.strip().lower(): i for i, h in enumerate(headers)}
+    index = {field: next((names[a.lower()] for a in aliases if a.lower() in names), None)
+             for field, aliases in TARGET_IMPORT_COLUMNS.items()}
+    missing = [f for f in ("holiday", "metric", "value") if index[f] is None]
+    if missing or (index["official"] is None and index["county"] is None):
+        return 0, [TargetRowError(row=1, column=", ".join(missing or ["official", "county"]),
+                                  message=_("Missing column."))]
+    labels = {metric_label(m).lower(): m for m in target_metrics()}
+    errors: list[TargetRowError] = []
+    saved = 0
+
+    def cell(cells, field):
+        i = index[field]
+        value = cells[i] if i is not None and i < len(cells) else None
+        return "" if value is None else str(value).strip()
+
+    with transaction.atomic():
+        for number, cells in rows:
+            holiday = _lookup(Holiday, cell(cells, "holiday"), "slug", "name")
+            official_key, county_key = cell(cells, "official"), cell(cells, "county")
+            official = _lookup(Official, official_key, "name") if official_key else None
+            county = (_lookup(County, county_key, "slug", "name", "name_zh")
+                      if county_key else None)
+            metric = cell(cells, "metric")
+            metric = labels.get(metric.lower(), metric)
+            row_errors = []
+            if holiday is None:
+                row_errors.append(("holiday", _("No such holiday.")))
+            if official_key and official is None:
+                row_errors.append(("official", _("No such official, or several of that name.")))
+            if county_key and county is None:
+                row_errors.append(("county", _("No such county.")))
+            try:
+                value = Decimal(cell(cells, "value").replace(",", ""))
+            except ArithmeticError:
+                row_errors.append(("value", _("Not a number.")))
+                value = None
+            if not row_errors:
+                existing = Target.objects.filter(
+                    holiday=holiday, metric=metric,
+                    **({"official": official} if official else {"county": county})).first()
+                try:
+                    with transaction.atomic():
+                        target_save(target=existing or Target(), user=user, data={
+                            "holiday": holiday, "official": official, "county": county,
+                            "metric": metric, "value": value})
+                    saved += 1
+                except ValidationError as error:
+                    row_errors += [(field if field != "__all__" else "", message)
+                                   for field, messages in error.message_dict.items()
+                                   for message in messages]
+            errors += [TargetRowError(row=number, column=c, message=str(m))
+                       for c, m in row_errors]
+        if errors:
+            transaction.set_rollback(True)
+            return 0, errors
+    return saved, []

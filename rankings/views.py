@@ -6,15 +6,18 @@ figures (`charts.py`) and render. Reading needs a login; every role may read.
 
 from collections import Counter
 
-from django.contrib.auth.decorators import login_required
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 
 from linfen_tracker import generations
 from linfen_tracker.i18n import localised
+from sessions_app.imports.spreadsheets import SpreadsheetRejected, spreadsheet_read
 from sessions_app.models import Holiday
 from sessions_app.selectors import (
     holiday_current_or_latest,
@@ -30,10 +33,14 @@ from . import charts
 from .models import Metric, RankingSnapshot, Scope
 from .selectors import Leaderboard, leaderboard_get, official_rankings
 from .targets import (
+    TARGET_IMPORT_COLUMNS,
     TOP_N,
     board_own_entry,
     entry_positions,
+    metric_label,
+    target_metrics,
     targets_for_holiday,
+    targets_import,
     targets_progress,
 )
 
@@ -272,3 +279,36 @@ def official_detail(request, pk: int):
         "targets": targets,
         "top_n": TOP_N,
     })
+
+
+class TargetImportForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("Spreadsheet (XLSX or CSV)"),
+                           widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv,.txt"}))
+
+
+@login_required
+@permission_required("rankings.add_target", raise_exception=True)
+def targets_import_page(request):
+    """Staff set many targets at once from a sheet: all rows or none (errors by row)."""
+    errors, status = [], 200
+    form = TargetImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            sheet = spreadsheet_read(filename=upload.name, content=upload.read())
+        except SpreadsheetRejected as rejected:
+            form.add_error("file", rejected.message)
+        else:
+            saved, errors = targets_import(headers=sheet.headers,
+                                           rows=[(n, list(c)) for n, c in sheet.rows],
+                                           user=request.user)
+            if not errors:
+                messages.success(request, ngettext("%(n)s target saved.",
+                                                   "%(n)s targets saved.", saved) % {"n": saved})
+                return redirect("targets_import")
+    if request.method == "POST" and (errors or form.errors):
+        status = 400
+    return render(request, "rankings/targets_import.html", {
+        "form": form, "errors": errors, "columns": TARGET_IMPORT_COLUMNS,
+        "metrics": [(m, metric_label(m)) for m in target_metrics()],
+    }, status=status)

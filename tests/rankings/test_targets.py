@@ -151,3 +151,41 @@ def test_the_official_page_gives_positions_for_every_holiday(client, holiday, of
     assert 'data-position="orders"' in page
     assert '<td class="num" data-gap="next">40</td>' in page  # 90 above
     assert '<td class="num" data-gap="top">41</td>' in page  # the 10th has 91
+
+
+def _csv(text: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("targets.csv", text.encode("utf-8"), content_type="text/csv")
+
+
+def test_staff_import_targets_from_a_sheet_all_or_nothing(client, holiday, staff_user, county):
+    official = OfficialFactory(name="Li Ming")
+    Target.objects.create(holiday=holiday, official=official, metric="orders", value=5)
+    client.force_login(staff_user)
+
+    bad = client.post("/targets/import/", {"file": _csv(
+        "假期,干部,县区,指标,目标值\n"
+        f"{holiday.slug},Li Ming,,销售额,\"12,000\"\n"
+        f"{holiday.slug},Nobody,,orders,3\n"
+        f"{holiday.slug},,{county.slug},likes,-1\n")})
+    assert bad.status_code == 400
+    page = bad.content.decode()
+    assert 'data-row="3"' in page and 'data-row="4"' in page and 'data-row="2"' not in page
+    assert Target.objects.count() == 1  # nothing saved
+
+    good = client.post("/targets/import/", {"file": _csv(
+        "holiday,official,county,metric,value\n"
+        f"{holiday.slug},Li Ming,,revenue,12000\n"
+        f"{holiday.slug},Li Ming,,orders,80\n"
+        f"{holiday.slug},,{county.name_zh},audience,100000\n")}, follow=True)
+    assert good.status_code == 200
+    got = {(t.official_id, t.county_id, t.metric): t.value for t in Target.objects.all()}
+    assert got == {(official.pk, None, "revenue"): Decimal("12000"),
+                   (official.pk, None, "orders"): Decimal("80"),  # the existing one, updated
+                   (None, county.pk, "audience"): Decimal("100000")}
+
+
+def test_officials_may_not_import_targets(client, official_user):
+    client.force_login(official_user)
+    assert client.get("/targets/import/").status_code == 403
