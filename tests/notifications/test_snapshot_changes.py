@@ -237,3 +237,16 @@ def test_subscribed_webhooks_get_the_facts_of_every_official(holiday, officials,
         "No Account", "Official A", "50.00")
     assert payloads["snapshot_ready"]["data"]["snapshot"]["id"] == new.pk
     assert payloads["overtaken"]["holiday"]["slug"] == holiday.slug
+
+
+def test_an_official_tied_before_and_ahead_now_has_overtaken(holiday, officials):
+    a, b, c = officials["A"], officials["B"], officials["C"]
+    snapshot_make(holiday, {"revenue": {a: 400, b: 300, c: 300}})  # 1, 2, 2
+    new = snapshot_make(holiday, {"revenue": {b: 500, a: 400, c: 300}})  # 1, 2, 3
+
+    snapshot_notify(snapshot_id=new.pk)
+
+    found = _changes(new, "overtaken")
+    # C is now just below A, who was ahead before too: B, tied with C before, passed C.
+    assert {name: n.other_official for name, n in found.items()} == {
+        "Official A": b, "Official C": b}
