@@ -51,6 +51,11 @@ def link_users(holiday) -> int:
             WHERE u.username = %s || o.id AND o.user_id IS NULL AND o.name LIKE %s
             """, [USER_PREFIX, OFFICIAL_PREFIX + "%"])
         cursor.execute("DELETE FROM rankings_target WHERE holiday_id = %s", [holiday.pk])
+        # Each run starts from no notifications, as a holiday does (runs stay comparable).
+        cursor.execute("DELETE FROM notifications_notification WHERE holiday_id = %s",
+                       [holiday.pk])
+        cursor.execute("DELETE FROM notifications_notificationrun WHERE holiday_id = %s",
+                       [holiday.pk])
         cursor.execute(
             """
             INSERT INTO rankings_target (holiday_id, official_id, county_id, metric, value,
