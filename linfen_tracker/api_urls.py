@@ -6,7 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 
-from rankings.api import RankingsExportView, RankingsView
+from notifications.api import NotificationViewSet, WebhookViewSet
+from rankings.api import RankingsExportView, RankingsView, TargetViewSet
 from sessions_app.api import (
     CountyViewSet,
     HolidayViewSet,
@@ -23,6 +24,9 @@ router.register("counties", CountyViewSet, basename="county")
 router.register("officials", OfficialViewSet, basename="official")
 router.register("holidays", HolidayViewSet, basename="holiday")
 router.register("sessions", LivestreamSessionViewSet, basename="session")
+router.register("targets", TargetViewSet, basename="target")
+router.register("notifications", NotificationViewSet, basename="notification")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 # The schema and its docs describe what a logged-in user may call: like every endpoint but
 # the token one, they are closed to anonymous visitors. Swagger UI comes from the sidecar's

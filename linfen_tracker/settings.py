@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "axes",
     "sessions_app",
     "rankings",
+    "notifications",
     "linfen_tracker",  # no models: the auth generation's signal receivers (apps.py)
 ]
 
@@ -86,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -334,11 +336,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Counties and evidence files both have a `kind`.
+    # Counties, evidence files and notifications each have a `kind`.
     "ENUM_NAME_OVERRIDES": {
         "KindEnum": "sessions_app.models.County.Kind",
         "EvidenceKindEnum": "sessions_app.models.SessionEvidence.Kind",
         "RankingBasisEnum": "sessions_app.models.RankingBasis",
+        "NotificationKindEnum": "notifications.models.Kind",
     },
 }
 
@@ -368,6 +371,30 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rankings.tasks.recompute_due_holidays",
         "schedule": env.int("RANKINGS_BEAT_SECONDS", default=120),
     },
+}
+
+# --- Notifications (email digests, webhooks) -------------------------------------------------
+# EMAIL_URL as django-environ reads it: smtp://user:password@host:25, smtp+tls://...:587,
+# smtp+ssl://...:465; unset: the console backend (make run prints emails).
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "linfen-rankings@localhost"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The site's address as users reach it, for links in emails and robot messages.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# At most one digest email per user per this many minutes; what arrives meanwhile waits
+# for the next one.
+NOTIFY_EMAIL_MIN_MINUTES = env.int("NOTIFY_EMAIL_MIN_MINUTES", default=30)
+# Webhook receivers on private or loopback addresses (the city's intranet, tests).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+# Backoff between attempts: base x 2^n seconds, at most the maximum, which must stay below
+# the Redis broker's visibility timeout (1 h): a longer countdown would run again and again.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+WEBHOOK_RETRY_MAX_SECONDS = min(env.float("WEBHOOK_RETRY_MAX_SECONDS", default=600.0), 3000.0)
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
+    "task": "notifications.tasks.notifications_sweep",
+    "schedule": env.int("NOTIFY_SWEEP_SECONDS", default=60),
 }
 
 LOGGING = {

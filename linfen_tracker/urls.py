@@ -20,6 +20,7 @@ urlpatterns = [
     # The import page's `sessions/import/` goes above this include.
     path("sessions/import/", include("sessions_app.import_urls")),
     path("sessions/", include("sessions_app.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("rankings.urls")),
 ]
 

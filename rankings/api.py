@@ -8,27 +8,34 @@ snapshot yet is an empty list with status `not_computed`, not an error.
 
 import hashlib
 
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from linfen_tracker import generations
-from linfen_tracker.api import CSV_RESPONSE, DescribedSerializer
-from linfen_tracker.choices import ChoiceField
+from linfen_tracker.api import CSV_RESPONSE, DescribedModelSerializer, DescribedSerializer
+from linfen_tracker.choices import ChoiceField, ChoiceFilter
 from linfen_tracker.exports import csv_response
 from linfen_tracker.permissions import CanViewSessions
 from sessions_app.api import HolidayRefSerializer
-from sessions_app.filters import IdOrSlugField
-from sessions_app.models import Holiday
+from sessions_app.filters import IdOrSlugField, IdOrSlugFilter
+from sessions_app.models import County, Holiday, Official
 from sessions_app.selectors import holiday_current_or_latest
 
-from .models import MONEY_METRICS, Metric, RankingEntry, Scope
+from .models import MONEY_METRICS, Metric, RankingEntry, Scope, Target
 from .selectors import Leaderboard, leaderboard_get
+from .targets import target_delete, target_metrics, target_save, targets_progress
 
 MAX_LIMIT = 1000
 
@@ -215,3 +222,98 @@ class RankingsExportView(_RankingView):
 
         filename = f"rankings-{board.holiday.slug}-{board.scope}-{board.metric}.csv"
         return csv_response(header=header, rows=rows(), filename=filename)
+
+
+# --- Targets ----------------------------------------------------------------------------------
+
+
+_TARGET_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description=_("Target id."))
+
+
+class TargetFilter(django_filters.FilterSet):
+    holiday = IdOrSlugFilter(queryset=Holiday.objects.all(), slug_field="slug",
+                             help_text=_("Holiday id or slug."))
+    metric = ChoiceFilter(choices=[(m, m) for m in target_metrics()], help_text=_("Metric."))
+    official = django_filters.ModelChoiceFilter(queryset=Official.objects.all(),
+                                                help_text=_("Official id."))
+    county = django_filters.ModelChoiceFilter(queryset=County.objects.all(),
+                                              help_text=_("County id."))
+
+    class Meta:
+        model = Target
+        fields = ["holiday", "official", "county", "metric"]
+
+
+class TargetProgressSerializer(DescribedSerializer):
+    current = serializers.DecimalField(max_digits=38, decimal_places=2, help_text=_(
+        "The subject's value in the latest complete snapshot (0 if not ranked yet)."))
+    percent = serializers.IntegerField(help_text=_("Whole percent reached, at most 100."))
+    remaining = serializers.DecimalField(max_digits=38, decimal_places=2,
+                                         help_text=_("What is still to go (0 when reached)."))
+    reached = serializers.BooleanField(help_text=_("Whether the target is reached."))
+    snapshot = serializers.IntegerField(allow_null=True, source="snapshot_id",
+                                        help_text=_("The snapshot read; null if none yet."))
+
+
+class TargetSerializer(DescribedModelSerializer):
+    holiday = serializers.PrimaryKeyRelatedField(queryset=Holiday.objects.all(),
+                                                 help_text=_("Holiday id."))
+    official = serializers.PrimaryKeyRelatedField(
+        queryset=Official.objects.all(), allow_null=True, required=False,
+        help_text=_("Official id (or give county)."))
+    county = serializers.PrimaryKeyRelatedField(
+        queryset=County.objects.all(), allow_null=True, required=False,
+        help_text=_("County id (or give official)."))
+    metric = ChoiceField(choices=[(m, m) for m in target_metrics()],
+                         help_text=_("The metric the target is set on."))
+    value = serializers.DecimalField(max_digits=20, decimal_places=2,
+                                     help_text=_("The sum to reach over the holiday."))
+    progress = TargetProgressSerializer(read_only=True, help_text=_(
+        "Progress in the latest complete snapshot."))
+
+    class Meta:
+        model = Target
+        fields = ["id", "holiday", "official", "county", "metric", "value", "progress",
+                  "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+        # The subject and metric rules are the model's (target_save): one error per field.
+        validators = []
+
+
+@extend_schema_view(
+    list=extend_schema(description=_("Targets set per holiday for officials and counties, "
+                                     "with their progress in the latest snapshot.")),
+    retrieve=extend_schema(description=_("One target with its progress."),
+                           parameters=[_TARGET_ID]),
+    create=extend_schema(description=_("Set a target (city staff).")),
+    update=extend_schema(description=_("Change a target (city staff)."),
+                         parameters=[_TARGET_ID]),
+    partial_update=extend_schema(description=_("Change some of a target's fields "
+                                               "(city staff)."), parameters=[_TARGET_ID]),
+    destroy=extend_schema(description=_("Delete a target (city staff)."),
+                          parameters=[_TARGET_ID]),
+)
+class TargetViewSet(viewsets.ModelViewSet):
+    queryset = Target.objects.select_related("holiday").order_by("holiday_id", "metric", "id")
+    serializer_class = TargetSerializer
+    filterset_class = TargetFilter
+    lookup_value_regex = "[0-9]{1,18}"
+    ordering_fields = ["id", "value"]
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return targets_progress(list(page)) if page is not None else None
+
+    def get_object(self):
+        return targets_progress([super().get_object()])[0]
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = targets_progress([target_save(
+            target=Target(), data=dict(serializer.validated_data), user=self.request.user)])[0]
+
+    def perform_update(self, serializer) -> None:
+        targets_progress([target_save(target=serializer.instance,
+                                      data=dict(serializer.validated_data))])
+
+    def perform_destroy(self, instance) -> None:
+        target_delete(target=instance)

@@ -4,6 +4,11 @@ A snapshot and all its entries are written in one transaction, so readers see ei
 previous complete snapshot or the new one, never a half-written one.
 """
 
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -106,3 +111,93 @@ class RankingEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.rank} {self.scope}/{self.metric}"
+
+
+class Target(models.Model):
+    """A goal set by city staff for an official or a county on one metric of one holiday.
+
+    Progress is read from the holiday's latest complete snapshot (rankings/targets.py), so a
+    target needs no upkeep when sessions change.
+    """
+
+    holiday = models.ForeignKey(
+        Holiday, on_delete=models.CASCADE, related_name="targets", verbose_name=_("holiday")
+    )
+    official = models.ForeignKey(
+        Official, on_delete=models.CASCADE, null=True, blank=True, related_name="targets",
+        verbose_name=_("official"),
+    )
+    county = models.ForeignKey(
+        County, on_delete=models.CASCADE, null=True, blank=True, related_name="targets",
+        verbose_name=_("county"),
+    )
+    metric = models.CharField(_("metric"), max_length=20)
+    value = models.DecimalField(
+        _("target value"), max_digits=20, decimal_places=2,
+        help_text=_("The sum to reach over the holiday: a count, or yuan for revenue."),
+        validators=[MinValueValidator(Decimal("0.01"),
+                                      message=_("A target must be greater than zero."))],
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("set by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
+        ordering = ["holiday", "metric", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(official__isnull=False, county__isnull=True)
+                           | Q(official__isnull=True, county__isnull=False)),
+                name="target_one_subject",
+                violation_error_message=_("Give either an official or a county, not both."),
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gt=0), name="target_value_positive",
+                violation_error_message=_("A target must be greater than zero."),
+            ),
+            models.UniqueConstraint(
+                fields=["holiday", "official", "metric"], condition=Q(official__isnull=False),
+                name="target_unique_official_metric",
+                violation_error_message=_(
+                    "This official already has a target on this metric for this holiday."),
+            ),
+            models.UniqueConstraint(
+                fields=["holiday", "county", "metric"], condition=Q(county__isnull=False),
+                name="target_unique_county_metric",
+                violation_error_message=_(
+                    "This county already has a target on this metric for this holiday."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} · {self.metric} ≥ {self.value}"
+
+    @property
+    def scope(self) -> str:
+        return Scope.OFFICIAL if self.official_id else Scope.COUNTY
+
+    @property
+    def subject(self):
+        return self.official if self.official_id else self.county
+
+    def get_metric_label(self) -> str:
+        from .targets import metric_label
+
+        return metric_label(self.metric)
+
+    def clean(self) -> None:
+        from .targets import target_metrics
+
+        errors = {}
+        if self.metric and self.metric not in target_metrics():
+            errors["metric"] = _("Unknown metric: use %(choices)s.") % {
+                "choices": ", ".join(target_metrics())}
+        if bool(self.official_id) == bool(self.county_id):
+            errors["official"] = _("Give either an official or a county, not both.")
+        if errors:
+            raise ValidationError(errors)

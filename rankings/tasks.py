@@ -9,12 +9,16 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from linfen_tracker.celery_app import app as celery_app
 from sessions_app.models import Holiday
 from sessions_app.services import rankings_recompute_request
 
 from . import services
 
 logger = logging.getLogger(__name__)
+
+# Sent by name: notifications reads rankings, so rankings never imports it.
+NOTIFY_TASK = "notifications.tasks.snapshot_notify"
 
 
 @shared_task(
@@ -44,7 +48,17 @@ def recompute_holiday_rankings(holiday_id: int) -> dict:
         # while it held the lock, still need a pass: the same claim a session write makes,
         # which sends nothing unless the holiday is still stale.
         rankings_recompute_request(holiday_ids=[holiday_id])
+        _notifications_request(result.snapshot_id)
     return {"holiday_id": holiday_id, "snapshot_id": result.snapshot_id}
+
+
+def _notifications_request(snapshot_id: int) -> None:
+    """Ask for the new snapshot's notifications once it is committed; if the broker is down,
+    beat's notification sweep picks the snapshot up."""
+    try:
+        celery_app.tasks[NOTIFY_TASK].delay_on_commit(snapshot_id)
+    except Exception:
+        logger.exception("Could not enqueue the notifications of snapshot %s", snapshot_id)
 
 
 @shared_task(name="rankings.tasks.recompute_due_holidays")

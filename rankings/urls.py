@@ -10,4 +10,5 @@ urlpatterns = [
     path("holidays/<slug:slug>/screen/content/", views.screen_content,
          name="holiday_screen_content"),
     path("officials/<int:pk>/", views.official_detail, name="official_detail"),
+    path("targets/import/", views.targets_import_page, name="targets_import"),
 ]

@@ -6,15 +6,18 @@ figures (`charts.py`) and render. Reading needs a login; every role may read.
 
 from collections import Counter
 
-from django.contrib.auth.decorators import login_required
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 
 from linfen_tracker import generations
 from linfen_tracker.i18n import localised
+from sessions_app.imports.spreadsheets import SpreadsheetRejected, spreadsheet_read
 from sessions_app.models import Holiday
 from sessions_app.selectors import (
     holiday_current_or_latest,
@@ -29,6 +32,17 @@ from sessions_app.selectors import (
 from . import charts
 from .models import MONEY_METRICS, Metric, RankingSnapshot, Scope
 from .selectors import Leaderboard, leaderboard_get, official_rankings
+from .targets import (
+    TARGET_IMPORT_COLUMNS,
+    TOP_N,
+    board_own_entry,
+    entry_positions,
+    metric_label,
+    target_metrics,
+    targets_for_holiday,
+    targets_import,
+    targets_progress,
+)
 
 TOP_OFFICIALS_CHARTED = 10
 SCREEN_BOARD_LENGTH = 10
@@ -143,8 +157,31 @@ def dashboard(request, slug: str | None = None):
                                    summary=summary, request=request)
         if summary["sessions"] else {},
         **_board_context(board=board),
+        **_own_position(board=board, user=request.user),
+        "targets": targets_for_holiday(holiday_id=holiday.pk, official_id=_own_official_id(
+            request.user), counties=True),
     }
     return render(request, "rankings/dashboard.html", context)
+
+
+def _own_official_id(user) -> int | None:
+    official = getattr(user, "official", None) if user.is_authenticated else None
+    return official.pk if official else None
+
+
+def _own_position(*, board: Leaderboard, user) -> dict:
+    """The viewer's own row (their official's, or on a county board their county's), and
+    when it is below the first TOP_N rows, their position for the row shown under them."""
+    own = board_own_entry(entries=board.entries, scope=board.scope, user=user)
+    if own is None:
+        return {"own_entry_id": None, "my_position": None, "top_n": TOP_N}
+    below_top = board.entries.index(own) >= TOP_N
+    return {
+        "own_entry_id": own.pk,
+        "my_entry": own,
+        "my_position": entry_positions([own.pk]).get(own.pk) if below_top else None,
+        "top_n": TOP_N,
+    }
 
 
 @login_required
@@ -171,6 +208,7 @@ def _screen_content(*, holiday: Holiday, metric: str, scope: str, request) -> di
     return {
         "summary": summary,
         "screen": True,
+        "targets": targets_for_holiday(holiday_id=holiday.pk, counties=True),
         "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
                                    summary=summary, request=request,
                                    only=("chart-top-officials", "chart-by-county")),
@@ -219,13 +257,58 @@ def official_detail(request, pk: int):
     if official is None:
         raise Http404
     ranks: dict[int, dict] = {}
-    for entry in official_rankings(official_id=official.pk):
+    entries = official_rankings(official_id=official.pk)
+    positions = entry_positions([entry.pk for entry in entries])
+    for entry in entries:
         holiday = entry.snapshot.holiday
-        row = ranks.setdefault(holiday.pk, {"holiday": holiday, "sessions": entry.sessions})
+        row = ranks.setdefault(holiday.pk, {"holiday": holiday, "sessions": entry.sessions,
+                                            "positions": []})
         row[entry.metric] = entry
+        row["positions"].append({"metric": entry.metric, "label": Metric(entry.metric).label,
+                                 "is_money": entry.metric == Metric.REVENUE,
+                                 "position": positions.get(entry.pk)})
+    targets = targets_progress(list(
+        official.targets.select_related("holiday", "official").order_by("-holiday__start_date",
+                                                                         "metric")))
     return render(request, "rankings/official_detail.html", {
         "official": official,
+        "own_page": _own_official_id(request.user) == official.pk,
         "sessions": official_sessions(official_id=official.pk),
         "totals": official_totals(official_id=official.pk),
         "ranks": list(ranks.values()),
+        "targets": targets,
+        "top_n": TOP_N,
     })
+
+
+class TargetImportForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("Spreadsheet (XLSX or CSV)"),
+                           widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv,.txt"}))
+
+
+@login_required
+@permission_required("rankings.add_target", raise_exception=True)
+def targets_import_page(request):
+    """Staff set many targets at once from a sheet: all rows or none (errors by row)."""
+    errors, status = [], 200
+    form = TargetImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            sheet = spreadsheet_read(filename=upload.name, content=upload.read())
+        except SpreadsheetRejected as rejected:
+            form.add_error("file", rejected.message)
+        else:
+            saved, errors = targets_import(headers=sheet.headers,
+                                           rows=[(n, list(c)) for n, c in sheet.rows],
+                                           user=request.user)
+            if not errors:
+                messages.success(request, ngettext("%(n)s target saved.",
+                                                   "%(n)s targets saved.", saved) % {"n": saved})
+                return redirect("targets_import")
+    if request.method == "POST" and (errors or form.errors):
+        status = 400
+    return render(request, "rankings/targets_import.html", {
+        "form": form, "errors": errors, "columns": TARGET_IMPORT_COLUMNS,
+        "metrics": [(m, metric_label(m)) for m in target_metrics()],
+    }, status=status)

@@ -53,6 +53,8 @@ from .validators import MESSAGES, PARSE_MESSAGES, overlap_error, session_rules_c
 logger = logging.getLogger(__name__)
 
 RECOMPUTE_TASK = "rankings.tasks.recompute_holiday_rankings"
+# Sent by name: sessions_app never imports the notifications app.
+SESSION_EVENT_TASK = "notifications.tasks.session_event_notify"
 
 SESSION_EDITABLE_FIELDS = (
     "official",
@@ -374,6 +376,21 @@ def _session_status_save(*, session: LivestreamSession, reviewer: AbstractBaseUs
     session._history_user = reviewer
     session.save()
     rankings_mark_stale(days={local_date(session.started_at)})
+    transaction.on_commit(partial(
+        session_event_send, session_id=session.pk, kind=f"session_{session.status}",
+        detail=session.rejection_reason,
+    ))
+
+
+def session_event_send(*, session_id: int, kind: str, detail: str = "") -> None:
+    """Tell the people concerned (the official, webhooks) that a session was verified,
+    rejected or flagged: a task sent by name after commit. A broker that is down loses the
+    message, not the write (logged)."""
+    try:
+        celery_app.tasks[SESSION_EVENT_TASK].delay(session_id=session_id, kind=kind,
+                                                    detail=detail)
+    except Exception:
+        logger.exception("Could not send the %s notice of session %s", kind, session_id)
 
 
 def session_delete(*, session: LivestreamSession, deleted_by: AbstractBaseUser | None) -> None:

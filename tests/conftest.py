@@ -89,6 +89,9 @@ def _reference_data(request):
             importlib.import_module(f"sessions_app.migrations.{migration}").assign_permissions(
                 apps
             )
+        importlib.import_module("rankings.migrations.0006_target_permissions").assign_permissions(
+            apps
+        )
 
 
 @contextlib.contextmanager

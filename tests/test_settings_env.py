@@ -109,3 +109,31 @@ def test_with_debug_the_development_key_is_used_and_the_app_starts():
 
     assert result.returncode == 0, result.stderr
     assert _settings_with(DEBUG="1", SECRET_KEY="")["secret"] == DEVELOPMENT_KEY
+
+
+EMAIL_PROBE = (
+    "import json, django; from django.conf import settings; django.setup();"
+    "print(json.dumps({'backend': settings.EMAIL_BACKEND, 'host': settings.EMAIL_HOST,"
+    " 'port': settings.EMAIL_PORT, 'tls': settings.EMAIL_USE_TLS,"
+    " 'user': settings.EMAIL_HOST_USER, 'password': settings.EMAIL_HOST_PASSWORD,"
+    " 'private': settings.WEBHOOK_ALLOW_PRIVATE}))"
+)
+
+
+def _email_settings_with(**env) -> dict:
+    clean = {k: v for k, v in os.environ.items()
+             if k not in CONFIG_VARS + ("EMAIL_URL", "WEBHOOK_ALLOW_PRIVATE")}
+    clean.update(env, DJANGO_SETTINGS_MODULE="linfen_tracker.settings",
+                 SECRET_KEY="linfen-tests-only-not-a-secret")
+    out = subprocess.run([sys.executable, "-c", EMAIL_PROBE], cwd=ROOT, env=clean,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_email_prints_to_the_console_unless_email_url_is_set():
+    assert _email_settings_with()["backend"].endswith("console.EmailBackend")
+    found = _email_settings_with(EMAIL_URL="smtp+tls://mailer:pa%24s@smtp.example:587",
+                                 WEBHOOK_ALLOW_PRIVATE="1")
+    assert found == {"backend": "django.core.mail.backends.smtp.EmailBackend",
+                     "host": "smtp.example", "port": 587, "tls": True, "user": "mailer",
+                     "password": "pa$s", "private": True}

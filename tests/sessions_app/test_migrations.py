@@ -34,4 +34,6 @@ def test_role_groups_have_their_permissions():
     staff, readers = codenames("city_staff"), codenames("officials")
     assert {"add_livestreamsession", "change_livestreamsession", "delete_livestreamsession",
             "change_official", "add_holiday", "change_county"} <= staff
-    assert readers == {"view_county", "view_official", "view_holiday", "view_livestreamsession"}
+    assert readers == {"view_county", "view_official", "view_holiday", "view_livestreamsession",
+                       "view_target"}
+    assert {"add_target", "change_target", "delete_target", "view_target"} <= staff

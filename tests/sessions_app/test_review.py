@@ -386,3 +386,22 @@ def test_the_basis_switches_the_order_of_the_board(
     assert "Counting verified sessions only." in page
     record = LivestreamSession.history.filter(id=checked.pk).latest("history_date")
     assert (record.status, record.history_user) == ("verified", reviewer)
+
+
+def test_the_official_is_told_of_a_verification_and_a_rejection(
+        staff_user, reviewer, official_user, django_capture_on_commit_callbacks):
+    from notifications.models import Notification
+
+    official = OfficialFactory(user=official_user)
+    session = _with_evidence(enter(staff_user, official=official), staff_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_verify(session=session, reviewer=reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_reject(session=session, reviewer=reviewer, reason="Orders cancelled")
+
+    told = list(Notification.objects.filter(user=official_user).order_by("id")
+                .values_list("kind", flat=True))
+    assert told == ["session_verified", "session_rejected"]
+    assert "Orders cancelled" in str(Notification.objects.filter(
+        kind="session_rejected").values_list("data", flat=True).get())
