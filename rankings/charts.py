@@ -15,9 +15,10 @@ from decimal import Decimal
 import plotly.graph_objects as go
 from django.utils.translation import gettext as _
 
+from linfen_tracker.figures import axis_ticks, short_figure
 from sessions_app.models import Platform
 
-from .models import Metric
+from .models import MONEY_METRICS, Metric
 
 RED = "#c0392b"
 BLUE = "#1f6feb"
@@ -29,7 +30,11 @@ _INTEGER = ",.0f"
 
 
 def _layout(**extra) -> dict:
+    # No drag zoom or pan anywhere (`dragmode: False`, and `fixedrange` on every axis): on a
+    # phone a finger dragged over a chart must scroll the page, not trap the official in a
+    # zoomed chart. charts.js also hides Plotly's toolbar.
     return {
+        "dragmode": False,
         "template": "none",
         "font": {"family": "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif",
                  "size": 14, "color": "#1d2330"},
@@ -63,6 +68,33 @@ def metric_label(metric: str) -> str:
     return str(Metric(metric).label)
 
 
+def metric_in_sentence(metric: str) -> str:
+    """The metric's label inside a sentence: "Revenue" -> "revenue", "Net revenue" -> "net
+    revenue"; an abbreviation ("GPM") and Chinese stay as they are."""
+    label = metric_label(metric)
+    if len(label) > 1 and label[0].isupper() and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label
+
+
+def _value_axis(values, *, grid: bool = True, **extra) -> dict:
+    """A value axis with round ticks labelled in the cards' units (1,000万 / 10 M), fixed:
+    no zoom."""
+    ticks, labels = axis_ticks(max((_number(v) for v in values), default=0))
+    axis = {"automargin": True, "fixedrange": True, "tickmode": "array", "tickvals": ticks,
+            "ticktext": labels, "range": [0, ticks[-1] if ticks[-1] > 0 else 1], **extra}
+    if grid:
+        axis["gridcolor"] = "#dde1e8"
+    return axis
+
+
+def _category_axis(labels: list[str], **extra) -> dict:
+    """A category axis naming every category: Plotly's automatic ticks drop every other
+    label when they crowd (9 of 17 counties on the big screen); an explicit list does not."""
+    return {"type": "category", "automargin": True, "fixedrange": True, "tickmode": "array",
+            "tickvals": labels, "ticktext": labels, **extra}
+
+
 def top_officials_bar(*, rows: Iterable[Mapping], metric: str, limit: int = 10) -> go.Figure:
     """Horizontal bars of the best `limit` officials for `metric`, the leader on top.
 
@@ -72,22 +104,24 @@ def top_officials_bar(*, rows: Iterable[Mapping], metric: str, limit: int = 10) 
     rows = list(rows)[:limit]
     labels = [f"{row['rank']}. {plain_text(row['name'])}" for row in rows]
     values = [_number(row["value"]) for row in rows]
+    money = metric in MONEY_METRICS
     fig = go.Figure(
         go.Bar(
             x=values,
             y=labels,
             orientation="h",
             marker={"color": RED},
-            text=[f"{v:,.0f}" for v in values],
+            text=[short_figure(row["value"]) if money else f"{_number(row['value']):,.0f}"
+                  for row in rows],
             textposition="auto",
-            hovertemplate="%{y}: %{x:" + _INTEGER + "}<extra></extra>",
+            hovertemplate="%{y}: %{x:" + (",.2f" if money else _INTEGER) + "}<extra></extra>",
         )
     )
     fig.update_layout(
         **_layout(title={"text": _("Top officials by %(metric)s") % {
-            "metric": metric_label(metric)}}),
-        yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
-        xaxis={"automargin": True, "tickformat": "~s", "gridcolor": "#dde1e8"},
+            "metric": metric_in_sentence(metric)}}),
+        yaxis=_category_axis(labels, autorange="reversed"),
+        xaxis=_value_axis(values),
         height=max(260, 36 * len(rows) + 90),
     )
     return fig
@@ -108,14 +142,14 @@ def revenue_by_day(*, days: Iterable[Mapping]) -> go.Figure:
             y=values,
             marker={"color": BLUE},
             customdata=sessions,
-            hovertemplate="%{x}: %{y:" + _INTEGER + "} "
+            hovertemplate="%{x}: %{y:,.2f} "
             + _("yuan") + " (%{customdata} " + _("sessions") + ")<extra></extra>",
         )
     )
     fig.update_layout(
         **_layout(title={"text": _("Revenue by day (yuan)")}),
-        xaxis={"type": "category", "automargin": True},
-        yaxis={"automargin": True, "tickformat": "~s", "gridcolor": "#dde1e8"},
+        xaxis=_category_axis(labels),
+        yaxis=_value_axis(values),
         height=320,
     )
     return fig
@@ -143,15 +177,18 @@ def revenue_by_county(*, counties: Iterable[Mapping]) -> go.Figure:
                 orientation="h",
                 name=name,
                 marker={"color": colour},
-                hovertemplate="%{y}: %{x:" + _INTEGER + "}<extra></extra>",
+                # The value on each bar; nothing for a county with nothing.
+                text=[short_figure(c["revenue"]) if c["revenue"] else "" for c in group],
+                textposition="auto",
+                hovertemplate="%{y}: %{x:,.2f}<extra></extra>",
             )
         )
     fig.update_layout(
         **_layout(title={"text": _("Revenue by county (yuan)")}),
         barmode="overlay",
-        yaxis={"type": "category", "categoryorder": "array", "categoryarray": order,
-               "autorange": "reversed", "automargin": True},
-        xaxis={"automargin": True, "tickformat": "~s", "gridcolor": "#dde1e8"},
+        yaxis=_category_axis(order, categoryorder="array", categoryarray=order,
+                             autorange="reversed"),
+        xaxis=_value_axis([c["revenue"] for c in counties]),
         legend={"orientation": "h", "y": -0.08, "x": 0},
         height=max(320, 28 * len(counties) + 120),
     )
@@ -176,7 +213,7 @@ def platform_split(*, platforms: Iterable[Mapping]) -> go.Figure:
             sort=False,
             marker={"colors": PLATFORM_COLOURS[: len(platforms)]},
             textinfo="label+percent",
-            hovertemplate="%{label}: %{value:" + _INTEGER + "} " + _("yuan")
+            hovertemplate="%{label}: %{value:,.2f} " + _("yuan")
             + " (%{customdata} " + _("sessions") + ")<extra></extra>",
         )
     )
@@ -184,6 +221,34 @@ def platform_split(*, platforms: Iterable[Mapping]) -> go.Figure:
         **_layout(title={"text": _("Revenue by platform")}),
         showlegend=False,
         height=340,
+    )
+    return fig
+
+
+def revenue_by_hour(*, hours: Iterable[Mapping], day) -> go.Figure:
+    """Revenue of each hour of one day (a session counts in the hour it started, Beijing
+    time), every hour from 0 to 23 shown. `hours` are {"hour", "revenue", "sessions"}."""
+    hours = sorted(hours, key=lambda h: h["hour"])
+    labels = [str(h["hour"]) for h in hours]
+    values = [_number(h["revenue"]) for h in hours]
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=values,
+            marker={"color": BLUE},
+            customdata=[h["sessions"] for h in hours],
+            hovertemplate="%{x}:00 %{y:,.2f} " + _("yuan")
+            + " (%{customdata} " + _("sessions") + ")<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_layout(title={"text": _("Revenue by hour, %(day)s (yuan)") % {
+            "day": day_label(day)}}),
+        # Every third hour labelled: 24 labels do not fit a third of a screen in large type.
+        xaxis={"type": "category", "automargin": True, "fixedrange": True,
+               "tickmode": "array", "tickvals": labels[::3], "ticktext": labels[::3]},
+        yaxis=_value_axis(values),
+        height=320,
     )
     return fig
 

@@ -112,6 +112,8 @@ class RecomputeResult:
     sessions: int = 0
     entries: int = 0
     seconds: float = 0.0
+    # True when the latest snapshot already covered the holiday's data: no new one was made.
+    unchanged: bool = False
 
     @property
     def skipped(self) -> bool:
@@ -166,7 +168,8 @@ def recompute_prepare(cursor, params: dict) -> None:
     cursor.execute(_BASE_SQL, params)
 
 
-def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
+def holiday_rankings_recompute(*, holiday_id: int,
+                               only_if_changed: bool = False) -> RecomputeResult:
     """Compute a new complete snapshot of a holiday's rankings from scratch.
 
     Rules: a session counts when its start, in Beijing time, falls on a day of the holiday;
@@ -180,9 +183,17 @@ def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
     Counted sessions follow the holiday's ranking basis (never rejected ones). A failure
     rolls the snapshot back, is recorded on the holiday (`rankings_error`, shown to staff)
     and raised; the next successful recompute clears it.
+
+    With `only_if_changed` (the Celery task: session writes and beat's sweep), nothing
+    changed means nothing made: when the latest complete snapshot already covers the
+    holiday's data_version, no snapshot is written (`unchanged`, the latest one's id
+    returned), so beat's periodic pass over an ongoing holiday keeps the snapshot that
+    movement arrows compare with instead of replacing it with an identical one. Without
+    it (by hand: `manage.py recompute_rankings`, after a repair made in the database
+    directly) a snapshot is always computed.
     """
     try:
-        return _recompute(holiday_id=holiday_id)
+        return _recompute(holiday_id=holiday_id, only_if_changed=only_if_changed)
     except Holiday.DoesNotExist:
         raise
     except Exception as error:
@@ -194,7 +205,7 @@ def holiday_rankings_recompute(*, holiday_id: int) -> RecomputeResult:
         raise
 
 
-def _recompute(*, holiday_id: int) -> RecomputeResult:
+def _recompute(*, holiday_id: int, only_if_changed: bool = False) -> RecomputeResult:
     began = time.monotonic()
     # Cleared first, outside the transaction: a write from now on sends a follow-up.
     Holiday.objects.filter(pk=holiday_id).update(recompute_queued=False)
@@ -205,6 +216,11 @@ def _recompute(*, holiday_id: int) -> RecomputeResult:
         # the next recompute, never forgotten.
         holiday = Holiday.objects.get(pk=holiday_id)
         previous = RankingSnapshot.objects.latest_for(holiday_id)
+        if (only_if_changed and previous is not None
+                and previous.data_version == holiday.data_version == holiday.ranked_version):
+            return RecomputeResult(holiday_id=holiday_id, snapshot_id=previous.pk,
+                                   sessions=previous.sessions, unchanged=True,
+                                   seconds=time.monotonic() - began)
         snapshot = RankingSnapshot.objects.create(
             holiday=holiday, computed_at=timezone.now(), data_version=holiday.data_version
         )

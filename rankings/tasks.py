@@ -32,13 +32,19 @@ NOTIFY_TASK = "notifications.tasks.snapshot_notify"
 def recompute_holiday_rankings(holiday_id: int) -> dict:
     """Recompute one holiday's rankings; send a follow-up if writes arrived meanwhile."""
     try:
-        result = services.holiday_rankings_recompute(holiday_id=holiday_id)
+        # Sent after a session write or by beat's sweep of ongoing holidays: with no write
+        # since the latest snapshot there is nothing new to rank.
+        result = services.holiday_rankings_recompute(holiday_id=holiday_id,
+                                                     only_if_changed=True)
     except Holiday.DoesNotExist:
         # Deleted after the message was sent: nothing left to rank, nothing to retry.
         logger.info("Holiday %s no longer exists; nothing to recompute", holiday_id)
         return {"holiday_id": holiday_id, "snapshot_id": None}
     if result.skipped:
         logger.info("Holiday %s: another recompute is running; coalesced", holiday_id)
+    elif result.unchanged:
+        logger.info("Holiday %s: no change since snapshot %s; none made", holiday_id,
+                    result.snapshot_id)
     else:
         logger.info(
             "Holiday %s: snapshot %s, %s sessions, %s entries in %.3f s",

@@ -4,6 +4,7 @@ Thin views: they parse the holiday, metric and scope, call selectors, build the 
 figures (`charts.py`) and render. Reading needs a login; every role may read.
 """
 
+import math
 from collections import Counter
 
 from django import forms
@@ -12,6 +13,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 
@@ -20,9 +22,12 @@ from linfen_tracker.i18n import localised
 from sessions_app.imports.spreadsheets import SpreadsheetRejected, spreadsheet_read
 from sessions_app.models import Holiday
 from sessions_app.selectors import (
+    holiday_calendar,
     holiday_current_or_latest,
     holiday_get,
     holiday_list,
+    holiday_revenue_by_hour,
+    holiday_screen_day,
     holiday_summary,
     official_get,
     official_sessions,
@@ -47,6 +52,10 @@ from .targets import (
 TOP_OFFICIALS_CHARTED = 10
 SCREEN_BOARD_LENGTH = 10
 SCREEN_POLL_SECONDS = 5
+# TV mode: each view of the rotation (a page of a board) shows this long (`?rotate=`), and
+# the metrics it goes through, each board of officials page by page, then the counties'.
+SCREEN_ROTATE_SECONDS = 12
+TV_METRICS = (Metric.REVENUE, Metric.ORDERS, Metric.AUDIENCE)
 
 
 def _board_params(request) -> tuple[str, str]:
@@ -75,7 +84,7 @@ CHART_ELEMENTS = ("chart-top-officials", "chart-by-day", "chart-by-county", "cha
 
 def _holiday_charts(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric: str,
                     summary: dict, only: tuple[str, ...] = CHART_ELEMENTS,
-                    request=None) -> dict[str, str]:
+                    request=None, day=None) -> dict[str, str]:
     """The dashboard's charts of a holiday as Plotly JSON, keyed by the id of the element
     each fills; `only` names the ones wanted (the big screen shows two).
 
@@ -106,6 +115,13 @@ def _holiday_charts(*, holiday: Holiday, snapshot: RankingSnapshot | None, metri
         "chart-by-platform": (
             "", holiday.data_version,
             lambda: charts.platform_split(platforms=summary["by_platform"]),
+        ),
+        # The big screen's: the revenue of `day` by hour.
+        "chart-by-hour": (
+            f"{day}", holiday.data_version,
+            lambda: charts.revenue_by_hour(
+                hours=holiday_revenue_by_hour(holiday=holiday, day=day, request=request),
+                day=day),
         ),
     }
     return {
@@ -186,67 +202,131 @@ def _own_position(*, board: Leaderboard, user) -> dict:
 
 @login_required
 def screen(request, slug: str):
-    """Big-screen mode: the board and charts, full screen, refreshed in place by JS."""
+    """Big-screen mode for a hall display: the board, the counties' revenue and today's
+    revenue by hour, refreshed in place by static/js/screen.js. `?tv=1` rotates through the
+    metrics, every page of officials and the county board (`?rotate=<seconds>` a view)."""
     holiday = _holiday_or_404(slug)
     metric, scope = _board_params(request)
+    tv = request.GET.get("tv") == "1"
+    content = _screen_content(holiday=holiday, metric=metric, scope=scope,
+                              page=_page_param(request), request=request)
     return render(request, "rankings/screen.html", {
         "holiday": holiday,
         "poll_ms": 1000 * _poll_seconds(request),
-        **_screen_content(holiday=holiday, metric=metric, scope=scope, request=request),
+        "tv": tv,
+        "rotate_ms": 1000 * _bounded_seconds(request, "rotate", SCREEN_ROTATE_SECONDS, 3, 300),
+        "base_metric": metric,
+        "as_of": _as_of(),
+        "screen_views": _screen_views(holiday=holiday) if tv else [],
+        "screen_ranks": _screen_ranks(holiday=holiday, metric=metric),
+        **content,
     })
+
+
+def _bounded_seconds(request, name: str, default: int, low: int, high: int) -> int:
+    value = request.GET.get(name, "")
+    return min(max(int(value), low), high) if value.isdigit() and len(value) < 6 else default
 
 
 def _poll_seconds(request) -> int:
     """How often the big screen asks for a new snapshot: `?poll=<seconds>`, 1 to 60."""
-    value = request.GET.get("poll", "")
-    return min(max(int(value), 1), 60) if value.isdigit() else SCREEN_POLL_SECONDS
+    return _bounded_seconds(request, "poll", SCREEN_POLL_SECONDS, 1, 60)
 
 
-def _screen_content(*, holiday: Holiday, metric: str, scope: str, request) -> dict:
-    board = leaderboard_get(holiday=holiday, metric=metric, scope=scope, limit=SCREEN_BOARD_LENGTH)
+def _page_param(request) -> int:
+    value = request.GET.get("page", "")
+    return int(value) if value.isdigit() and 0 < len(value) < 6 and int(value) > 0 else 1
+
+
+def _as_of() -> str:
+    """The time the screen's data was last confirmed current: now, Beijing time."""
+    return timezone.localtime().strftime("%H:%M:%S")
+
+
+def _screen_content(*, holiday: Holiday, metric: str, scope: str, page: int, request) -> dict:
+    full = leaderboard_get(holiday=holiday, metric=metric, scope=scope)
+    pages = max(1, math.ceil(len(full.entries) / SCREEN_BOARD_LENGTH))
+    page = min(page, pages)
+    board = Leaderboard(
+        holiday=holiday, metric=metric, scope=scope, snapshot=full.snapshot,
+        entries=full.entries[(page - 1) * SCREEN_BOARD_LENGTH:page * SCREEN_BOARD_LENGTH],
+    )
     summary = holiday_summary(holiday=holiday, request=request)
+    day = holiday_screen_day(holiday=holiday, summary=summary)
     return {
         "summary": summary,
         "screen": True,
         "targets": targets_for_holiday(holiday_id=holiday.pk, counties=True),
+        "page": page,
+        "pages": pages,
         "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
-                                   summary=summary, request=request,
-                                   only=("chart-top-officials", "chart-by-county")),
+                                   summary=summary, request=request, day=day,
+                                   only=("chart-by-county", "chart-by-hour")),
         **_board_context(board=board),
     }
+
+
+def _screen_views(*, holiday: Holiday) -> list[dict]:
+    """TV mode's rotation: for each of TV_METRICS, every page of the officials' board, then
+    the counties' board."""
+    officials = len(leaderboard_get(holiday=holiday, metric=Metric.REVENUE,
+                                    scope=Scope.OFFICIAL).entries)
+    pages = max(1, math.ceil(officials / SCREEN_BOARD_LENGTH))
+    views = []
+    for metric in TV_METRICS:
+        views += [{"metric": metric, "scope": Scope.OFFICIAL, "page": page}
+                  for page in range(1, pages + 1)]
+        views.append({"metric": metric, "scope": Scope.COUNTY, "page": 1})
+    return views
+
+
+def _screen_ranks(*, holiday: Holiday, metric: str) -> list[list]:
+    """Every official's rank on the board of `metric` ([id, name, rank]): the screen compares
+    them with the ones it had, to announce who moved up."""
+    return [[e.official_id, e.official.name, e.rank] for e in leaderboard_get(
+        holiday=holiday, metric=metric, scope=Scope.OFFICIAL).entries]
 
 
 @never_cache
 @login_required
 def screen_state(request, slug: str):
-    """What the big screen polls: the latest snapshot's id, time and status (small, cheap)."""
+    """What the big screen polls: the latest snapshot's id, time and status, and the time
+    it was asked (Beijing), small and cheap."""
     holiday = _holiday_or_404(slug)
     board = leaderboard_get(holiday=holiday, metric=Metric.REVENUE, scope=Scope.COUNTY, limit=1)
     return JsonResponse({
         "snapshot": board.snapshot.pk if board.snapshot else None,
         "computed_at": board.computed_at.isoformat() if board.computed_at else None,
         "status": board.status,
+        "as_of": _as_of(),
     })
 
 
 @never_cache
 @login_required
 def screen_content(request, slug: str):
-    """The big screen's new board (HTML fragment) and figures, swapped in without a reload."""
+    """The big screen's board (HTML fragments) and figures for a metric, scope and page,
+    swapped in without a reload; with the rotation's views and every official's rank."""
     holiday = _holiday_or_404(slug)
     metric, scope = _board_params(request)
+    base_metric = request.GET.get("base", metric)
     context = {"holiday": holiday,
-               **_screen_content(holiday=holiday, metric=metric, scope=scope, request=request)}
+               **_screen_content(holiday=holiday, metric=metric, scope=scope,
+                                 page=_page_param(request), request=request)}
     board = context["board"]
     return JsonResponse({
         "snapshot": board.snapshot.pk if board.snapshot else None,
         "status": board.status,
+        "as_of": _as_of(),
         # Fragments keyed by the id of the element each replaces.
         "html": {
             "screen-headline": render_to_string("rankings/_headline.html", context, request),
             "screen-board": render_to_string("rankings/_screen_board.html", context, request),
         },
         "figures": context["figures"],
+        "views": _screen_views(holiday=holiday),
+        "ranks": _screen_ranks(holiday=holiday, metric=base_metric
+                               if base_metric in Metric.values else Metric.REVENUE),
     })
 
 
@@ -265,15 +345,20 @@ def official_detail(request, pk: int):
                                             "positions": []})
         row[entry.metric] = entry
         row["positions"].append({"metric": entry.metric, "label": Metric(entry.metric).label,
-                                 "is_money": entry.metric == Metric.REVENUE,
+                                 "is_money": entry.metric in MONEY_METRICS,
                                  "position": positions.get(entry.pk)})
+    # Each session's holiday: the page says which of them count where.
+    calendar = holiday_calendar()
+    sessions = list(official_sessions(official_id=official.pk))
+    for session in sessions:
+        session.in_holiday = calendar.holiday_on(session.local_start_date)
     targets = targets_progress(list(
         official.targets.select_related("holiday", "official").order_by("-holiday__start_date",
                                                                          "metric")))
     return render(request, "rankings/official_detail.html", {
         "official": official,
         "own_page": _own_official_id(request.user) == official.pk,
-        "sessions": official_sessions(official_id=official.pk),
+        "sessions": sessions,
         "totals": official_totals(official_id=official.pk),
         "ranks": list(ranks.values()),
         "targets": targets,

@@ -29,9 +29,10 @@ class CountyAdmin(SimpleHistoryAdmin):
 
 @admin.register(Official)
 class OfficialAdmin(SimpleHistoryAdmin):
-    list_display = ("name", "title", "county", "active", "user")
+    list_display = ("name", "title", "title_en", "county", "active", "user")
     list_filter = ("active", "county")
-    search_fields = ("name", "title", "county__name", "county__name_zh")
+    search_fields = ("name", "name_pinyin", "title", "title_en", "county__name",
+                     "county__name_zh")
     # Not `user`: the autocomplete would offer every account, staff and superusers too.
     autocomplete_fields = ("county",)
     list_select_related = ("county", "user")
@@ -41,13 +42,16 @@ class OfficialAdmin(SimpleHistoryAdmin):
             kwargs["queryset"] = selectors.official_linkable_users()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def save_model(self, request, obj, form, change):
+        services.official_save(official=obj, user=request.user)
+
 
 @admin.register(Holiday)
 class HolidayAdmin(SimpleHistoryAdmin):
-    list_display = ("name", "slug", "start_date", "end_date", "ranking_basis",
+    list_display = ("name", "name_zh", "slug", "start_date", "end_date", "ranking_basis",
                     "rankings_error")
     readonly_fields = ("rankings_error", "rankings_failed_at")
-    search_fields = ("name", "slug")
+    search_fields = ("name", "name_zh", "slug")
     prepopulated_fields = {"slug": ("name",)}
     date_hierarchy = "start_date"
 
@@ -60,7 +64,7 @@ class HolidayListFilter(admin.SimpleListFilter):
     parameter_name = "holiday"
 
     def lookups(self, request, model_admin):
-        return [(h.slug, h.name) for h in Holiday.objects.all()]
+        return [(h.slug, h.display_name) for h in Holiday.objects.all()]
 
     def queryset(self, request, queryset):
         if self.value():

@@ -135,7 +135,7 @@ class OfficialSerializer(DescribedModelSerializer):
 
     class Meta:
         model = Official
-        fields = ["id", "name", "title", "county", "user", "active"]
+        fields = ["id", "name", "title", "title_en", "county", "user", "active"]
 
 
 @extend_schema_view(
@@ -162,6 +162,17 @@ class OfficialViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "id"]
     ordering = ["name", "id"]
 
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.official_save(
+            official=Official(**serializer.validated_data), user=self.request.user
+        )
+
+    def perform_update(self, serializer) -> None:
+        official = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(official, field, value)
+        services.official_save(official=official, user=self.request.user)
+
 
 # --- Holidays and their summary -------------------------------------------------------------
 
@@ -174,7 +185,7 @@ class HolidaySerializer(DescribedModelSerializer):
 
     class Meta:
         model = Holiday
-        fields = ["id", "name", "slug", "start_date", "end_date", "ranking_basis",
+        fields = ["id", "name", "name_zh", "slug", "start_date", "end_date", "ranking_basis",
                   "rankings_stale", "rankings_error", "rankings_failed_at"]
         extra_kwargs = {
             "rankings_error": {"help_text": _("Why the last recompute failed (empty when the "

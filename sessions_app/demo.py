@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-HOLIDAY = {"slug": "labor-day-2020", "name": "Labor Day 2020 / 2020年劳动节",
+HOLIDAY = {"slug": "labor-day-2020", "name": "Labor Day 2020", "name_zh": "2020年劳动节",
            "start_date": date(2020, 5, 1), "end_date": date(2020, 5, 5)}
 SESSIONS_IN_HOLIDAY = 61
 REVENUE_TOTAL = Decimal("14200000.00")
@@ -49,6 +49,16 @@ OFFICIALS = [
     ("梁建华", "县长", "fushan"),
     ("杜明", "副市长", "huozhou"),
 ]
+
+# The English of the demo's job titles (Official.title_en).
+TITLES_EN = {
+    "县长": "County head",
+    "副县长": "Deputy county head",
+    "区长": "District head",
+    "副区长": "Deputy district head",
+    "市长": "Mayor",
+    "副市长": "Deputy mayor",
+}
 
 PRODUCTS = {
     "jixian": "吉县苹果、苹果醋",

@@ -19,6 +19,7 @@ from linfen_tracker.choices import ChoiceFilter
 
 from .models import County, Holiday, LivestreamSession, Official, Platform, SessionStatus
 from .validators import year_in_range, year_range_message
+from .widgets import MomentInput, OfficialPicker
 
 # Ids are 64-bit: a longer number would overflow the database's integer, so it names nothing.
 _ID_RE = re.compile(r"[0-9]{1,18}")
@@ -86,8 +87,8 @@ class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = BoundedIsoDateTimeField
 
 
-# The browser's own date and time picker; it sends "2020-05-01T10:00", Beijing time here.
-_DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"})
+# A moment typed or pasted as "2020-05-01 10:00", Beijing time (widgets.MomentInput).
+_DATETIME_INPUT = MomentInput()
 
 
 def _id_or_slug_schema(description) -> dict:
@@ -115,7 +116,7 @@ class LivestreamSessionFilter(django_filters.FilterSet):
         {"type": "integer", "minimum": 1,
          "description": _("Sessions hosted by this official (id).")}
     )(IdOrSlugFilter(queryset=Official.objects.all(), label=_("official"),
-                     empty_label=_("All officials")))
+                     empty_label=_("All officials"), widget=OfficialPicker()))
     platform = ChoiceFilter(
         choices=Platform.choices, label=_("platform"), empty_label=_("All platforms"),
         help_text=_("Sessions on this platform."),

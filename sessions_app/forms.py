@@ -17,8 +17,10 @@ from .services import (
     session_update,
 )
 from .validators import PARSE_MESSAGES
+from .widgets import MomentInput, OfficialPicker
 
-# What <input type="datetime-local"> sends and shows; read in the current time zone (Beijing).
+# Moments typed ("2020-05-03 20:30", widgets.MomentInput) or sent by a datetime-local box or
+# a script ("2020-05-03T20:30"); read in the current time zone (Beijing).
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 DATETIME_INPUT_FORMATS = [DATETIME_LOCAL, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
@@ -31,16 +33,9 @@ def parse_errors(invalid: str | None = None, **more) -> dict:
     return messages
 
 
-class DateTimeLocalInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, **kwargs):
-        super().__init__(format=DATETIME_LOCAL, **kwargs)
-
-
 class OfficialChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Official) -> str:
-        return f"{obj.name} · {obj.title} · {obj.county.display_name}"
+        return f"{obj.name} · {obj.display_title} · {obj.county.display_name}"
 
 
 class SessionFieldsForm(forms.ModelForm):
@@ -57,6 +52,7 @@ class SessionFieldsForm(forms.ModelForm):
         label=_("official"),
         queryset=Official.objects.select_related("county").order_by("name", "id"),
         error_messages=parse_errors(invalid_choice=PARSE_MESSAGES["official_unknown"]),
+        widget=OfficialPicker(),
     )
     county = forms.ModelChoiceField(
         label=_("county"),
@@ -74,11 +70,11 @@ class SessionFieldsForm(forms.ModelForm):
         label=_("products"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     started_at = forms.DateTimeField(
-        label=_("started at"), input_formats=DATETIME_INPUT_FORMATS, widget=DateTimeLocalInput(),
+        label=_("started at"), input_formats=DATETIME_INPUT_FORMATS, widget=MomentInput(),
         help_text=_("Beijing time."), error_messages=parse_errors("moment"),
     )
     ended_at = forms.DateTimeField(
-        label=_("ended at"), input_formats=DATETIME_INPUT_FORMATS, widget=DateTimeLocalInput(),
+        label=_("ended at"), input_formats=DATETIME_INPUT_FORMATS, widget=MomentInput(),
         help_text=_("Beijing time."), error_messages=parse_errors("moment"),
     )
     audience = forms.IntegerField(

@@ -27,6 +27,19 @@ class SpreadsheetUploadForm(forms.Form):
         label=gettext_lazy("Spreadsheet (XLSX or CSV)"),
         widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv,.txt"}),
     )
+    mode = forms.ChoiceField(
+        label=gettext_lazy("What the rows are"),
+        choices=[
+            (imports.MODE_CREATE, gettext_lazy("New sessions: add each row")),
+            (imports.MODE_UPDATE, gettext_lazy(
+                "Corrections: update the stored session of each row's official and start "
+                "time")),
+        ],
+        initial=imports.MODE_CREATE, required=False, widget=forms.RadioSelect,
+    )
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or imports.MODE_CREATE
 
 
 def _staff_only(view):
@@ -55,7 +68,7 @@ def _preview_page(
     status: int = 200,
 ):
     context = {
-        **_form_context(SpreadsheetUploadForm()),
+        **_form_context(SpreadsheetUploadForm(initial={"mode": check.mode})),
         "check": check,
         "batch": batch,
         "errors_shown": check.errors[: imports.PREVIEW_ERRORS],
@@ -103,7 +116,8 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         return _upload_page(request, form, status=413)
     content = upload.read()
     try:
-        check = imports.import_check(filename=upload.name, content=content)
+        check = imports.import_check(filename=upload.name, content=content,
+                                     mode=form.cleaned_data["mode"])
     except imports.SpreadsheetRejected as rejected:
         form.add_error("file", rejected.message)
         return _upload_page(request, form, status=400)
@@ -141,6 +155,12 @@ def import_confirm(request: HttpRequest, batch_id: int) -> HttpResponse:
         messages.success(request, _("Imported %(count)s sessions from %(file)s.") % {
             "count": outcome.created, "file": outcome.check.filename
         })
+        return redirect("session_import:upload")
+    if outcome.check.ok and outcome.check.mode == imports.MODE_UPDATE:
+        messages.success(request, _(
+            "Updated %(count)s sessions from %(file)s; %(unchanged)s rows changed nothing."
+        ) % {"count": outcome.updated, "file": outcome.check.filename,
+             "unchanged": outcome.unchanged})
         return redirect("session_import:upload")
     # The data changed since the preview: nothing was saved, the batch stays to be cancelled.
     try:

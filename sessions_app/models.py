@@ -63,7 +63,12 @@ class County(models.Model):
 class Official(models.Model):
     name = models.CharField(_("name"), max_length=80, validators=_TEXT_VALIDATORS)
     title = models.CharField(
-        _("job title"), max_length=80, help_text=_('e.g. "County head"'),
+        _("job title"), max_length=80, help_text=_('As used in Chinese, e.g. "县长"'),
+        validators=_TEXT_VALIDATORS,
+    )
+    title_en = models.CharField(
+        _("job title (English)"), max_length=80, blank=True, default="", db_default="",
+        help_text=_('e.g. "County head"; empty: the job title above in both languages'),
         validators=_TEXT_VALIDATORS,
     )
     county = models.ForeignKey(
@@ -78,7 +83,11 @@ class Official(models.Model):
         verbose_name=_("user account"),
     )
     active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords()
+    # Search keys of the name for the pickers ("hezhiyuan hzy"): written by
+    # services.official_save from the name (sessions_app/pinyin.py), never by hand.
+    name_pinyin = models.CharField(_("pinyin of the name"), max_length=400, blank=True,
+                                   default="", db_default="", editable=False)
+    history = HistoricalRecords(excluded_fields=["name_pinyin"])
 
     class Meta:
         verbose_name = _("official")
@@ -86,7 +95,12 @@ class Official(models.Model):
         ordering = ["name", "id"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.title})"
+        return f"{self.name} ({self.display_title})"
+
+    @property
+    def display_title(self) -> str:
+        """The job title in the page's language (the Chinese one where no English is set)."""
+        return localised(english=self.title_en or self.title, chinese=self.title)
 
 
 class HolidayQuerySet(models.QuerySet):
@@ -118,7 +132,11 @@ COUNTED_STATUSES = {
 
 
 class Holiday(models.Model):
-    name = models.CharField(_("name"), max_length=80)
+    name = models.CharField(_("name (English)"), max_length=80)
+    name_zh = models.CharField(
+        _("name (Chinese)"), max_length=80, blank=True, default="", db_default="",
+        help_text=_('e.g. "2020年劳动节"; empty: the English name in both languages'),
+    )
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     start_date = models.DateField(_("first day"), validators=[validators.YearRangeValidator()])
     end_date = models.DateField(
@@ -180,7 +198,12 @@ class Holiday(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """The holiday's name in the page's language."""
+        return localised(english=self.name, chinese=self.name_zh)
 
     def clean(self) -> None:
         errors = validators.holiday_dates_check(

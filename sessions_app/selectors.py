@@ -1,12 +1,13 @@
 """Reads of counties, officials, holidays and sessions."""
 
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, DecimalField, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils import timezone
 
 from linfen_tracker import generations
@@ -30,6 +31,29 @@ def holiday_current_or_latest(*, today=None) -> Holiday | None:
 def holiday_list() -> QuerySet[Holiday]:
     """Every holiday, the latest first (by start date)."""
     return Holiday.objects.order_by("-start_date")
+
+
+@dataclass(frozen=True)
+class HolidayCalendar:
+    """Every holiday's days, to say which holiday a day falls in without a query per day
+    (the list's rows, an import's rows, the form's live check). Where holidays overlap, the
+    one that started last is named."""
+
+    holidays: tuple[Holiday, ...]  # latest start first
+
+    def holiday_on(self, day) -> Holiday | None:
+        return next((h for h in self.holidays if h.start_date <= day <= h.end_date), None)
+
+    def ranges(self) -> list[list[str]]:
+        """[[first day, last day, name in the page's language], ...] as ISO dates, for the
+        form's script."""
+        return [[h.start_date.isoformat(), h.end_date.isoformat(), h.display_name]
+                for h in self.holidays]
+
+
+def holiday_calendar() -> HolidayCalendar:
+    """Every holiday (one query), to look days up in."""
+    return HolidayCalendar(holidays=tuple(Holiday.objects.order_by("-start_date", "-id")))
 
 
 def holiday_get(*, key: str | int) -> Holiday | None:
@@ -234,6 +258,40 @@ def _holiday_summary(holiday: Holiday) -> dict:
         "by_county": by_county,
         "by_platform": by_platform,
     }
+
+
+def holiday_screen_day(*, holiday: Holiday, summary: dict, today=None):
+    """The day the big screen charts by hour: today while the holiday is under way, else
+    its last day with a counted session (its last day if none)."""
+    today = today or timezone.localdate()
+    if holiday.start_date <= today <= holiday.end_date:
+        return today
+    days = [row["date"] for row in summary["by_day"] if row["sessions"]]
+    return days[-1] if days else holiday.end_date
+
+
+def holiday_revenue_by_hour(*, holiday: Holiday, day, request=None) -> list[dict]:
+    """Revenue of the holiday's counted sessions (its ranking basis) that started on `day`,
+    by the hour they started (Beijing time): 24 rows {"hour", "revenue", "sessions"}, zeros
+    included. Cached for all processes under the holiday's data_version, as the summary."""
+
+    def build() -> list[dict]:
+        tz = timezone.get_default_timezone()
+        start = datetime.combine(day, time.min, tzinfo=tz)
+        rows = {
+            row["hour"]: row
+            for row in LivestreamSession.objects.counted_in(holiday)
+            .filter(started_at__gte=start, started_at__lt=start + timedelta(days=1))
+            .annotate(hour=ExtractHour("started_at", tzinfo=tz)).values("hour")
+            .annotate(sessions=Count("id"), revenue=_money_sum("revenue"))
+        }
+        return [{"hour": hour, "revenue": rows.get(hour, {}).get("revenue", _ZERO),
+                 "sessions": rows.get(hour, {}).get("sessions", 0)} for hour in range(24)]
+
+    return generations.shared_cached(
+        generations.REFERENCE, f"by-hour:{holiday.pk}:{day.isoformat()}", build,
+        version=holiday.data_version, request=request,
+    )
 
 
 def official_linkable_users() -> QuerySet:

@@ -33,6 +33,7 @@ from .evidence.content import evidence_content_detect, evidence_digest
 from .evidence.thumbnails import evidence_thumbnail_build
 from .imports.rows import (
     IMPORT_BATCH_TTL,
+    MODE_UPDATE,
     ImportBatchGone,
     ImportCheck,
     ImportRow,
@@ -48,6 +49,7 @@ from .models import (
     SessionEvidence,
     SessionStatus,
 )
+from .pinyin import name_pinyin_keys
 from .validators import MESSAGES, PARSE_MESSAGES, overlap_error, session_rules_check
 
 logger = logging.getLogger(__name__)
@@ -576,6 +578,17 @@ def _verification_withdraw_without_evidence(*, session_id: int,
     rankings_mark_stale(days={local_date(session.started_at)})
 
 
+def official_save(*, official: Official, user: AbstractBaseUser | None) -> Official:
+    """Create or update an official, with the pinyin search keys of their name
+    (`name_pinyin`, pinyin.name_pinyin_keys) kept up to date: every path that writes an
+    official (admin, API, demo) goes through here, so the pickers find the new name."""
+    official.name_pinyin = name_pinyin_keys(official.name)
+    official.full_clean()
+    official._history_user = user
+    official.save()
+    return official
+
+
 def holiday_save(*, holiday: Holiday, user: AbstractBaseUser | None) -> Holiday:
     """Create or update a holiday. Its dates decide which sessions it covers, so it is
     marked stale and recomputed."""
@@ -653,10 +666,54 @@ def import_batch_cancel(*, batch_id: int, user: AbstractBaseUser) -> bool:
     return bool(deleted)
 
 
+class _ImportRowRefused(Exception):
+    """A row of an update import the service refused: rolls the whole import back."""
+
+    def __init__(self, error: RowError):
+        super().__init__(error.reason)
+        self.error = error
+
+
+def sessions_import_updates(
+    *, rows: list[ImportRow], user: AbstractBaseUser | None, source: str = ""
+) -> int:
+    """Apply an update import's corrections, all or none, each through `session_update`
+    with the version its session had when the file was checked (a session changed since is
+    refused: SessionEditConflict), so every rule of an edit applies (a checked session
+    whose figures change goes back to `entered`). Rows that change nothing are skipped.
+    Returns how many sessions changed; a refused row raises _ImportRowRefused naming it."""
+    changed = [row for row in rows if row.changes]
+    counties = {c.pk: c for c in County.objects.filter(
+        pk__in={row.changes["county"][1] for row in changed if "county" in row.changes})}
+    with transaction.atomic():
+        sessions = LivestreamSession.objects.in_bulk([row.session_id for row in changed])
+        for row in changed:
+            session = sessions.get(row.session_id)
+            data = {name: counties[new] if name == "county" else new
+                    for name, (_old, new) in row.changes.items()}
+            try:
+                if session is None:
+                    raise LivestreamSession.DoesNotExist
+                session._change_reason = f"import: {source}"[:100]
+                session_update(session=session, updated_by=user, data=data,
+                               expected_version=row.version)
+            except (SessionEditConflict, LivestreamSession.DoesNotExist) as error:
+                raise _ImportRowRefused(RowError(row.row, "", _(
+                    "This session was changed or deleted after the file was checked: upload "
+                    "the file again to see its stored values."), row.session_id)) from error
+            except ValidationError as error:
+                raise _ImportRowRefused(RowError(
+                    row.row, "", " ".join(error.messages), row.session_id)) from error
+    return len(changed)
+
+
 @dataclass
 class ImportOutcome:
     check: ImportCheck
     created: int = 0
+    # Update mode: sessions changed, and rows that matched a session and changed nothing.
+    updated: int = 0
+    unchanged: int = 0
 
 
 def import_batch_confirm(*, batch_id: int, user: AbstractBaseUser) -> ImportOutcome:
@@ -681,8 +738,18 @@ def import_batch_confirm(*, batch_id: int, user: AbstractBaseUser) -> ImportOutc
             check = import_batch_check(batch=batch)
             if not check.ok:
                 return ImportOutcome(check=check)
+            if check.mode == MODE_UPDATE:
+                updated = sessions_import_updates(rows=check.rows, user=user,
+                                                  source=batch.filename)
+                batch.delete()
+                return ImportOutcome(check=check, updated=updated,
+                                     unchanged=check.unchanged_count)
             created = sessions_import(rows=check.rows, user=user, source=batch.filename)
             batch.delete()
+    except _ImportRowRefused as refused:
+        # Nothing was saved; the batch stays for the user to see why and cancel.
+        check.errors.append(refused.error)
+        return ImportOutcome(check=check)
     except IntegrityError:
         logger.info("Import of batch %s lost a race on a unique constraint", batch_id)
         check = import_batch_check(batch=batch)

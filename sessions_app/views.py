@@ -7,12 +7,16 @@ livestreamsession`. Anonymous visitors are sent to the login page; a logged-in u
 the permission gets 403.
 """
 
+from datetime import date
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,8 +26,13 @@ from django.views.decorators.http import require_POST
 from .evidence.views import evidence_panel
 from .filters import SessionListFilter
 from .forms import BulkReviewForm, LivestreamSessionForm, RejectionForm
-from .models import LivestreamSession
-from .selectors import session_history, session_list
+from .models import LivestreamSession, Official
+from .selectors import (
+    holiday_calendar,
+    holiday_current_or_latest,
+    session_history,
+    session_list,
+)
 from .services import (
     SessionEditConflict,
     SessionReviewRefused,
@@ -32,6 +41,7 @@ from .services import (
     session_review_check,
     session_verify,
 )
+from .validators import FIRST_DATE, LAST_DATE
 
 PAGE_SIZE = 25
 
@@ -44,6 +54,11 @@ def session_list_page(request):
     if filters.is_bound and not filters.is_valid():
         return render(request, "sessions/list.html", {"filters": filters}, status=400)
     page = Paginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Each row's holiday, from one read of the holidays: a session in none counts nowhere.
+    calendar = holiday_calendar()
+    page.object_list = list(page.object_list)
+    for session in page.object_list:
+        session.in_holiday = calendar.holiday_on(session.local_start_date)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "sessions/list.html", {
@@ -65,7 +80,9 @@ def _back_to_list(request) -> str:
 @login_required
 @permission_required("sessions_app.add_livestreamsession", raise_exception=True)
 def session_create_page(request):
-    form = LivestreamSessionForm(request.POST or None)
+    """Enter a session. "Save and enter the next" comes back here with the same official and
+    day filled in (`?official=<id>&day=<YYYY-MM-DD>`), for staff entering a day's shows."""
+    form = LivestreamSessionForm(request.POST or None, initial=_next_entry_initial(request))
     if request.method == "POST" and form.is_valid():
         try:
             session = form.save(user=request.user)
@@ -73,8 +90,69 @@ def session_create_page(request):
             pass  # the form carries the errors next to their fields
         else:
             messages.success(request, _("Session “%(title)s” saved.") % {"title": session.title})
+            _warn_outside_holidays(request, session)
+            if request.POST.get("then") == "next":
+                query = urlencode({"official": session.official_id,
+                                   "day": session.local_start_date.isoformat()})
+                return HttpResponseRedirect(f"{reverse('session_create')}?{query}")
             return redirect("session_list")
-    return render(request, "sessions/form.html", {"form": form, "creating": True})
+    return render(request, "sessions/form.html", {
+        "form": form, "creating": True, **_entry_aids(form)})
+
+
+def _next_entry_initial(request) -> dict:
+    """The official and day of "save and enter the next", when they name an active official
+    and a date sessions may have; anything else is ignored (an empty form)."""
+    initial = {}
+    official = request.GET.get("official", "")
+    if official.isdigit() and Official.objects.filter(pk=int(official[:18]),
+                                                      active=True).exists():
+        initial["official"] = int(official)
+    try:
+        day = date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        day = None
+    if day is not None and FIRST_DATE <= day <= LAST_DATE:
+        # The date written, the time left for the person to type.
+        initial["started_at"] = initial["ended_at"] = f"{day.isoformat()} "
+    return initial
+
+
+def _form_day(form) -> date | None:
+    """The day the form's start names (typed, filled in or stored), if it names one."""
+    value = form["started_at"].value()
+    if hasattr(value, "astimezone"):
+        # The form gives a stored time already in the current time zone, without its zone.
+        return (timezone.localtime(value) if timezone.is_aware(value) else value).date()
+    try:
+        return date.fromisoformat(str(value or "").strip()[:10])
+    except ValueError:
+        return None
+
+
+def _entry_aids(form) -> dict:
+    """What helps staff enter times: the days of the holiday the start is in (else the
+    holiday under way or the latest) as one-tap choices, and every holiday's days for the
+    form's "not in any holiday" warning before saving."""
+    calendar = holiday_calendar()
+    day = _form_day(form)
+    holiday = (calendar.holiday_on(day) if day else None) or holiday_current_or_latest()
+    return {
+        "entry_holiday": holiday,
+        "entry_days": holiday.days if holiday else [],
+        "holiday_ranges": calendar.ranges(),
+    }
+
+
+def _warn_outside_holidays(request, session: LivestreamSession) -> None:
+    """A session outside every holiday counts in no ranking: say so after saving, since a
+    year typed wrong looks exactly like that."""
+    day = session.local_start_date
+    if holiday_calendar().holiday_on(day) is None:
+        messages.warning(request, _(
+            "It starts on %(day)s, which is in no holiday, so it counts in no ranking. If the "
+            "date or the year is a typo, correct it."
+        ) % {"day": day.isoformat()})
 
 
 @login_required
@@ -89,6 +167,7 @@ def session_edit_page(request, pk: int):
             pass
         else:
             messages.success(request, _("Session “%(title)s” saved.") % {"title": session.title})
+            _warn_outside_holidays(request, session)
             return HttpResponseRedirect(_back_to_list(request))
     return _edit_page(request, session=session, form=form)
 
@@ -108,6 +187,7 @@ def _edit_page(request, *, session, form, reject_form=None, status: int = 200):
         "review_refused": review_refused,
         "reject_form": reject_form or RejectionForm(initial={"version": session.version}),
         "evidence_panel": evidence_panel(request=request, session=session),
+        **_entry_aids(form),
     }, status=status)
 
 

@@ -6,7 +6,16 @@ from decimal import Decimal
 
 from django import template
 
+from linfen_tracker.figures import short_figure
+
 register = template.Library()
+
+
+@register.filter
+def money(value) -> str:
+    """Yuan as people read them on boards and cards: 14200600.5 -> "1,420.06万" (Chinese),
+    "14.2 M" (English); below 10,000 (a million) the whole yuan. Exact yuan: `yuan`."""
+    return short_figure(value)
 
 
 @register.filter

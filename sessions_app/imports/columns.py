@@ -26,9 +26,10 @@ class ImportColumn:
 
 IMPORT_COLUMNS: tuple[ImportColumn, ...] = (
     ImportColumn(
-        "official", "官员", True,
+        "official", "干部", True,
         gettext_lazy("The official's id, or their exact name if no other official has it."),
-        ("官员id", "官员姓名", "official id", "official name"),
+        # 干部 is the word of every page; 官员 is what earlier templates wrote.
+        ("干部id", "干部姓名", "官员", "官员id", "官员姓名", "official id", "official name"),
     ),
     ImportColumn(
         "county", "县区", False,

@@ -23,7 +23,9 @@ from ..models import County, ImportBatch, LivestreamSession, Official, Platform
 from ..validators import MESSAGES, PARSE_MESSAGES, overlap_error, session_rules_check
 from .cells import CELL_READERS, _CellError, _empty, _formula_check
 from .columns import COLUMN_ORDER, HEADER_FIELDS, IMPORT_COLUMNS, _header_key
+from .preview import preview_rows_build
 from .spreadsheets import Spreadsheet, spreadsheet_read
+from .updates import stored_sessions_match
 
 PREVIEW_ROWS = 20
 # A file wrong on every row would make a page of 100,000 errors; the first ones show the fix.
@@ -41,6 +43,14 @@ class RowError:
     row: int
     column: str
     reason: str
+    # A stored session the row clashes with, for a link to it.
+    session_id: int | None = None
+
+
+# What an import does with its rows: add new sessions, or correct stored ones (each row
+# names a stored session by its official and start time).
+MODE_CREATE = "create"
+MODE_UPDATE = "update"
 
 
 @dataclass
@@ -62,6 +72,14 @@ class ImportRow:
     revenue: Decimal
     refunded_orders: int = 0
     refunds: Decimal = Decimal("0.00")
+    # The holiday the start falls in (its name), None when it is in none.
+    holiday: str | None = None
+    # Update mode: the stored session the row corrects, its version when the file was
+    # checked (the confirm refuses a session changed since), and field -> (old, new) for the
+    # values the row changes (empty: the row changes nothing).
+    session_id: int | None = None
+    version: int | None = None
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def platform_label(self) -> str:
@@ -78,19 +96,34 @@ class ImportCheck:
     errors: list[RowError] = field(default_factory=list)
     # The rows as read from the file, kept when the upload is staged for its confirm.
     read: "ReadRows | None" = field(default=None, repr=False)
+    mode: str = MODE_CREATE
+    # The preview table: its columns [(field, header)] and rows (preview.PreviewRow), the
+    # bad rows in place.
+    preview_columns: list = field(default_factory=list)
+    preview: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors and bool(self.rows)
 
     @property
+    def outside_holidays(self) -> int:
+        """Valid rows whose start is in no holiday: they would count in no ranking."""
+        return sum(1 for row in self.rows if row.holiday is None)
+
+    @property
+    def changed_rows(self) -> list[ImportRow]:
+        """Update mode: the rows that change their stored session."""
+        return [row for row in self.rows if row.changes]
+
+    @property
+    def unchanged_count(self) -> int:
+        return len(self.rows) - len(self.changed_rows)
+
+    @property
     def error_row_count(self) -> int:
         """Data rows with an error (row 1, the headers, is not one)."""
         return len({error.row for error in self.errors if error.row > 1})
-
-    @property
-    def preview_rows(self) -> list[ImportRow]:
-        return self.rows[:PREVIEW_ROWS]
 
 
 def _header_map(headers: list[str]) -> tuple[dict[str, int], list[RowError]]:
@@ -131,13 +164,22 @@ class ReadRows:
     row_count: int
     rows: list[tuple[int, dict[str, Any]]]
     errors: list[RowError] = field(default_factory=list)
+    # Cells that could not be read or broke a rule, as written (row -> field -> text), so
+    # the preview shows the bad value in place. Not staged: a staged file has none.
+    raw: dict[int, dict[str, str]] = field(default_factory=dict)
+    mode: str = MODE_CREATE
+    # Update mode: row -> (session id, version) of the stored session it corrects, as read
+    # when the file was checked; the confirm refuses a row whose session changed since.
+    matched: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         rows = [
             [number, {name: _json_value(value) for name, value in values.items()}]
             for number, values in self.rows
         ]
-        document = {"header_of": self.header_of, "row_count": self.row_count, "rows": rows}
+        document = {"header_of": self.header_of, "row_count": self.row_count, "rows": rows,
+                    "mode": self.mode,
+                    "matched": [[row, *match] for row, match in self.matched.items()]}
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
@@ -151,7 +193,10 @@ class ReadRows:
                 if name in values:
                     values[name] = Decimal(values[name])
             rows.append((number, values))
-        return cls(header_of=document["header_of"], row_count=document["row_count"], rows=rows)
+        return cls(header_of=document["header_of"], row_count=document["row_count"], rows=rows,
+                   mode=document.get("mode", MODE_CREATE),
+                   matched={row: (session_id, version)
+                            for row, session_id, version in document.get("matched", [])})
 
 
 def _json_value(value: Any) -> Any:
@@ -192,7 +237,15 @@ def _column_header(name: str, header_of: dict[str, str]) -> str:
     return column.header_zh if column else ""
 
 
-def session_rows_read(*, sheet: Spreadsheet) -> ReadRows:
+def _cell_text(cell: Any) -> str:
+    """A cell as the preview shows a value it refused: as written, at most 80 characters."""
+    if cell is None:
+        return ""
+    text = cell.isoformat(sep=" ") if isinstance(cell, datetime) else str(cell)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def session_rows_read(*, sheet: Spreadsheet, mode: str = MODE_CREATE) -> ReadRows:
     """Read every cell of `sheet` by its column's header, then check each row on its own
     with the model's rules: the same as every entry path (bounds, years, whole seconds,
     lengths, formulas, end after start, at most 24 hours, known platform).
@@ -202,7 +255,7 @@ def session_rows_read(*, sheet: Spreadsheet) -> ReadRows:
     positions, header_errors = _header_map(sheet.headers)
     header_of = {name: sheet.headers[index] for name, index in positions.items()}
     read = ReadRows(header_of=header_of, row_count=len(sheet.rows), rows=[],
-                    errors=header_errors)
+                    errors=header_errors, mode=mode)
     if any(column.required and column.field not in positions for column in IMPORT_COLUMNS):
         return read
 
@@ -224,9 +277,14 @@ def session_rows_read(*, sheet: Spreadsheet) -> ReadRows:
             except _CellError as error:
                 read.errors.append(RowError(number, header_of[name], error.reason))
                 failed.add(name)
+                read.raw.setdefault(number, {})[name] = _cell_text(cell)
         for name, messages in _model_errors(values, failed).items():
             column = "" if name == "__all__" else _column_header(name, header_of)
             read.errors.append(RowError(number, column, " ".join(messages)))
+            if name in positions:
+                index = positions[name]
+                read.raw.setdefault(number, {})[name] = _cell_text(
+                    cells[index] if index < len(cells) else None)
             values.pop(name, None)
         read.rows.append((number, values))
     return read
@@ -309,22 +367,51 @@ def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
             refunds=values.get("refunds", Decimal("0.00")),
         ))
 
+    check.mode = read.mode
+    matched_ids: set[int] = set()
+    if read.mode == MODE_UPDATE:
+        # Each row corrects the stored session of its official and start time.
+        match_errors = stored_sessions_match(
+            rows=candidates, values_of=dict(parsed), header_of=header_of, matched=read.matched)
+        check.errors.extend(match_errors)
+        unmatched = {error.row for error in match_errors}
+        candidates = [row for row in candidates if row.row not in unmatched]
+        matched_ids = {row.session_id for row in candidates}
+
     # Pass 3: at most one session of an official at a time on one platform, against the
-    # file's other rows and the stored sessions (one query).
-    clashes = {**_overlaps_within(candidates), **_overlaps_stored(candidates)}
+    # file's other rows and the stored sessions (one query); in update mode a row's own
+    # session is not a clash.
+    clashes = {**_overlaps_within(candidates),
+               **_overlaps_stored(candidates, exclude_ids=matched_ids)}
     column = header_of.get("started_at", "")
+    calendar = _holiday_calendar()
     for row in candidates:
         if row.row in clashes:
-            check.errors.append(RowError(row.row, column, clashes[row.row]))
+            reason, clash_id = clashes[row.row]
+            check.errors.append(RowError(row.row, column, reason, clash_id))
         else:
+            holiday = calendar.holiday_on(timezone.localtime(row.started_at).date())
+            row.holiday = holiday.display_name if holiday else None
             check.rows.append(row)
 
     check.errors.sort(key=lambda e: (e.row, _column_rank(e.column, header_of)))
+    check.preview_columns, check.preview = preview_rows_build(
+        check=check, read=read, limit_rows=PREVIEW_ROWS, limit_errors=PREVIEW_ERRORS,
+        county_name=lambda pk: counties[f"#{pk}"].display_name if f"#{pk}" in counties else "",
+    )
     return check
 
 
-def _overlaps_within(rows: list[ImportRow]) -> dict[int, str]:
-    """Rows overlapping an earlier row of the file (same official and platform): row -> why."""
+def _holiday_calendar():
+    # Imported here: the selectors module imports services, which imports this module.
+    from ..selectors import holiday_calendar
+
+    return holiday_calendar()
+
+
+def _overlaps_within(rows: list[ImportRow]) -> dict[int, tuple[str, None]]:
+    """Rows overlapping an earlier row of the file (same official and platform): row ->
+    (why, None)."""
     by_key: dict[tuple[int, str], list[ImportRow]] = defaultdict(list)
     for row in rows:
         by_key[(row.official_id, row.platform)].append(row)
@@ -334,17 +421,19 @@ def _overlaps_within(rows: list[ImportRow]) -> dict[int, str]:
         latest: ImportRow | None = None  # the row that ends last so far
         for row in group:
             if latest is not None and row.started_at < latest.ended_at:
-                clashes[row.row] = _(
+                clashes[row.row] = (_(
                     "Row %(row)s has a session of this official on this platform at an "
                     "overlapping time."
-                ) % {"row": latest.row}
+                ) % {"row": latest.row}, None)
             if latest is None or row.ended_at > latest.ended_at:
                 latest = row
     return clashes
 
 
-def _overlaps_stored(rows: list[ImportRow]) -> dict[int, str]:
-    """Rows overlapping a stored session of the same official and platform: row -> why."""
+def _overlaps_stored(rows: list[ImportRow], *, exclude_ids: set[int] = frozenset()
+                     ) -> dict[int, tuple[str, int]]:
+    """Rows overlapping a stored session of the same official and platform (other than the
+    sessions in `exclude_ids`): row -> (why, the stored session's id, for a link)."""
     if not rows:
         return {}
     # A range and the officials, not 10,000 IN parameters: bounded query size on any database.
@@ -352,16 +441,17 @@ def _overlaps_stored(rows: list[ImportRow]) -> dict[int, str]:
         official_id__in={row.official_id for row in rows},
         started_at__lt=max(row.ended_at for row in rows),
         ended_at__gt=min(row.started_at for row in rows),
-    ).values_list("official_id", "platform", "started_at", "ended_at", "title")
+    ).values_list("pk", "official_id", "platform", "started_at", "ended_at", "title")
     by_key: dict[tuple[int, str], list[tuple]] = defaultdict(list)
-    for official_id, platform, started, ended, title in stored:
-        by_key[(official_id, platform)].append((started, ended, title))
+    for pk, official_id, platform, started, ended, title in stored:
+        if pk not in exclude_ids:
+            by_key[(official_id, platform)].append((pk, started, ended, title))
     clashes = {}
     for row in rows:
-        for started, ended, title in by_key.get((row.official_id, row.platform), ()):
+        for pk, started, ended, title in by_key.get((row.official_id, row.platform), ()):
             if started < row.ended_at and ended > row.started_at:
                 error = overlap_error(title=title, started_at=started, ended_at=ended)
-                clashes[row.row] = " ".join(error.messages)
+                clashes[row.row] = (" ".join(error.messages), pk)
                 break
     return clashes
 
@@ -410,13 +500,15 @@ def _counties_lookup() -> dict[str, County]:
     return lookup
 
 
-def import_check(*, filename: str, content: bytes) -> ImportCheck:
-    """Read and validate an upload: what confirming it would save, or why it cannot.
+def import_check(*, filename: str, content: bytes, mode: str = MODE_CREATE) -> ImportCheck:
+    """Read and validate an upload: what confirming it would save, or why it cannot. In
+    MODE_UPDATE each row corrects the stored session of its official and start time.
 
     Raises SpreadsheetRejected when the file as a whole cannot be read.
     """
     sheet = spreadsheet_read(filename=filename, content=content)
-    return session_rows_resolve(read=session_rows_read(sheet=sheet), filename=filename)
+    return session_rows_resolve(read=session_rows_read(sheet=sheet, mode=mode),
+                                filename=filename)
 
 
 

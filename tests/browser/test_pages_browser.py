@@ -84,7 +84,9 @@ def test_staff_enter_a_session_and_see_the_leaderboard_update(
 
     page.goto(f"{server.url}/")
     assert board_names(page) == ["Walnut newcomer", "Established leader"]
-    assert page.locator('tr[data-rank="1"] td.value').inner_text() == "9,000.50"
+    # In 万 on the board, the exact yuan on hover.
+    assert page.locator('tr[data-rank="1"] td.value').inner_text() == "9,001"
+    assert page.locator('tr[data-rank="1"] td.value').get_attribute("title") == "9,000.50"
     assert page.locator('tr[data-rank="2"]').get_attribute("data-movement") == "down"
     assert foreign_requests() == []
 
@@ -159,8 +161,9 @@ def test_big_screen_swaps_in_a_new_snapshot_without_reloading(
     enter_session(official=first, start=beijing(2020, 5, 1, 9), revenue="100")
     login(page, official_user)
     page.goto(f"{server.url}/holidays/{holiday.slug}/screen/?poll=1")
-    page.locator('[data-figure="chart-top-officials"] svg.main-svg').first.wait_for()
+    page.locator('[data-figure="chart-by-county"] svg.main-svg').first.wait_for()
     assert board_names(page) == ["First on screen"]
+    assert "5月1日" in page.locator('[data-figure="chart-by-hour"] .gtitle').text_content()
     page.evaluate("window.loadedOnce = true")
 
     enter_session(official=OfficialFactory(name="Late arrival"), start=beijing(2020, 5, 3, 9),
@@ -169,8 +172,9 @@ def test_big_screen_swaps_in_a_new_snapshot_without_reloading(
     page.locator("table.board", has_text="Late arrival").wait_for(timeout=5_000)
     assert board_names(page) == ["Late arrival", "First on screen"]
     assert page.evaluate("window.loadedOnce") is True  # swapped in place, not reloaded
-    bars = page.locator('[data-figure="chart-top-officials"] g.point')
-    assert bars.count() == 2
+    # The charts are redrawn too: revenue by hour is now of May 3, the latest day with a show.
+    title = page.locator('[data-figure="chart-by-hour"] .gtitle')
+    assert "5月3日" in title.text_content()
     assert foreign_requests() == []
 
 
@@ -199,6 +203,20 @@ def test_screenshots_of_the_demo_dashboard_and_big_screen(
     page.set_viewport_size({"width": 1920, "height": 1080})  # a hall display
     page.goto(f"{server.url}/holidays/labor-day-2020/screen/")
     shoot("screen.png", full_page=False)
+
+    # An official's phone, as inside WeChat: the board first.
+    phone = page.context.browser.new_context(
+        locale="zh-CN", viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+        device_scale_factor=2, base_url=server.url)
+    try:
+        tab = phone.new_page()
+        login(tab, official, password="linfen-official-2020")
+        tab.locator("[data-figure] svg.main-svg").first.wait_for()
+        tab.wait_for_timeout(300)
+        tab.screenshot(path=str(target / "phone-zh.png"), full_page=False)
+        assert (target / "phone-zh.png").stat().st_size > 50_000
+    finally:
+        phone.close()
     assert foreign_requests() == []
 
 

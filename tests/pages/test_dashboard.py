@@ -87,8 +87,9 @@ def test_headline_shows_totals_and_the_poverty_relief_share(reader, holiday):
     assert re.search(r'data-total="sessions">2<', html)
     assert re.search(r'data-total="audience">1,234,567<', html)
     assert re.search(r'data-total="orders">3,000<', html)
-    assert re.search(r'data-total="revenue">400,000.00<', html)
-    assert re.search(r'data-total="poverty_relief_revenue">300,000.00<', html)
+    # Cards in the units people read (English: whole yuan below a million), exact on hover.
+    assert re.search(r'data-total="revenue" title="400,000.00">400,000<', html)
+    assert re.search(r'data-total="poverty_relief_revenue" title="300,000.00">300,000<', html)
     assert "75.0% of revenue" in html
 
 
@@ -170,8 +171,10 @@ def test_root_shows_the_holiday_under_way(reader):
 
 def test_screen_state_changes_when_a_new_snapshot_exists(reader, holiday):
     url = f"/holidays/{holiday.slug}/screen/state/"
-    assert reader.get(url).json() == {"snapshot": None, "computed_at": None,
-                                      "status": "not_computed"}
+    state = reader.get(url).json()
+    assert {k: state[k] for k in ("snapshot", "computed_at", "status")} == {
+        "snapshot": None, "computed_at": None, "status": "not_computed"}
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", state["as_of"])  # when the screen last heard
     SessionFactory()
     first = holiday_rankings_recompute(holiday_id=holiday.pk).snapshot_id
     state = reader.get(url).json()
@@ -191,7 +194,10 @@ def test_screen_content_gives_the_new_board_and_figures_to_swap_in(reader, holid
     assert "On the big screen" in content["html"]["screen-board"]
     assert 'data-metric="orders"' in content["html"]["screen-board"]
     assert 'data-total="sessions"' in content["html"]["screen-headline"]
-    assert set(content["figures"]) == {"chart-top-officials", "chart-by-county"}
+    # The counties' revenue and the day's revenue by hour (the board names the officials).
+    assert set(content["figures"]) == {"chart-by-county", "chart-by-hour"}
+    assert [view["scope"] for view in content["views"]] == ["official", "county"] * 3
+    assert content["ranks"][0][1:] == ["On the big screen", 1]
 
 
 def test_a_name_with_a_link_in_it_draws_no_link_on_the_dashboard_or_the_big_screen(
@@ -203,12 +209,10 @@ def test_a_name_with_a_link_in_it_draws_no_link_on_the_dashboard_or_the_big_scre
     html = get(reader, "/")
     dashboard = re.search(r'<script id="chart-top-officials" type="application/json">'
                           r'(.*?)</script>', html, re.S).group(1)
-    screen = reader.get(f"/holidays/{holiday.slug}/screen/content/").json()["figures"]
-
-    for figure in (json.loads(dashboard), screen["chart-top-officials"]):
-        labels = figure["data"][0]["y"]
-        assert labels == ['1. &lt;a href="https://evil.example"&gt;x&lt;/a&gt;']
-        assert "<a" not in json.dumps(figure)
+    figure = json.loads(dashboard)
+    labels = figure["data"][0]["y"]
+    assert labels == ['1. &lt;a href="https://evil.example"&gt;x&lt;/a&gt;']
+    assert "<a" not in json.dumps(figure)
 
 
 def test_screen_page_polls_its_state_and_loads_no_page_chrome(reader, holiday):
@@ -234,7 +238,7 @@ def test_official_page_shows_sessions_totals_and_rank_in_each_holiday(reader, ho
     html = get(reader, f"/officials/{official.pk}/")
     assert "Walnuts at dawn" in html and "Millet at noon" in html
     assert re.search(r'data-total="sessions">2<', html)
-    assert re.search(r'data-total="revenue">150.50<', html)
+    assert re.search(r'data-total="revenue" title="150.50">151<', html)
     row = re.search(r'<tr data-holiday="labor-day-2020">(.*?)</tr>', html, re.S).group(1)
     assert re.search(r'data-metric="audience">No. 1<', row)
     assert re.search(r'data-metric="orders">No. 1<', row)

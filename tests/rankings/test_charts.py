@@ -25,7 +25,7 @@ def test_top_officials_bar_lists_the_leaders_top_down_with_their_ranks():
     assert list(bar.y) == ["1. Ann", "2. Bo", "2. Cy"]  # a tie keeps its shared rank
     assert list(bar.x) == [900.5, 700.0, 700.0]
     assert fig.layout.yaxis.autorange == "reversed"  # the leader on top
-    assert fig.layout.title.text == "Top officials by Revenue"
+    assert fig.layout.title.text == "Top officials by revenue"
 
 
 def test_top_officials_bar_keeps_only_the_first_ones():
@@ -107,3 +107,51 @@ def test_figures_serialise_without_plotly_js_or_a_theme():
     assert "plotly.min.js" not in text and "cdn" not in text.lower()
     assert len(text) < 2_000  # no default template's kilobytes of styling
     assert "width" not in data["layout"]  # the page decides the width
+
+
+def _every_figure():
+    days = [{"date": date(2020, 5, d), "revenue": Decimal("10"), "sessions": 1}
+            for d in range(1, 6)]
+    counties = [{"label": f"County {i}", "revenue": Decimal(1000 * i),
+                 "poverty_relief_key": i % 3 == 0} for i in range(17)]
+    hours = [{"hour": h, "revenue": Decimal(h * 100), "sessions": 1} for h in range(24)]
+    return [
+        charts.top_officials_bar(rows=[{"name": "Ann", "rank": 1, "value": Decimal("9")}],
+                                 metric="revenue"),
+        charts.revenue_by_day(days=days),
+        charts.revenue_by_county(counties=counties),
+        charts.revenue_by_hour(hours=hours, day=date(2020, 5, 3)),
+    ]
+
+
+def test_no_chart_zooms_or_pans_so_a_finger_scrolls_the_page():
+    for fig in _every_figure():
+        assert fig.layout.dragmode is False
+        for axis in (fig.layout.xaxis, fig.layout.yaxis):
+            assert axis.fixedrange is True, fig.layout.title.text
+
+
+def test_the_county_chart_names_every_county():
+    fig = _every_figure()[2]
+    assert len(fig.layout.yaxis.tickvals) == 17  # explicit: Plotly cannot drop any
+    assert list(fig.layout.yaxis.tickvals) == list(fig.layout.yaxis.categoryarray)
+
+
+def test_money_axes_and_bar_values_are_in_the_units_people_read():
+    with translation.override("zh-hans"):
+        fig = charts.revenue_by_county(counties=[
+            {"label": "吉县", "revenue": Decimal("14420600.50"), "poverty_relief_key": True}])
+    assert list(fig.data[0].text) == ["1,442.06万"]
+    assert list(fig.layout.xaxis.ticktext) == ["0", "500万", "1,000万", "1,500万"]
+    # English, and the exact yuan in the hover
+    fig = charts.revenue_by_county(counties=[
+        {"label": "Ji", "revenue": Decimal("14420600.50"), "poverty_relief_key": True}])
+    assert list(fig.data[0].text) == ["14.42 M"]
+    assert ",.2f" in fig.data[0].hovertemplate
+
+
+def test_revenue_by_hour_shows_every_hour_and_labels_every_third():
+    fig = _every_figure()[3]
+    assert list(fig.data[0].x) == [str(h) for h in range(24)]
+    assert list(fig.layout.xaxis.tickvals) == [str(h) for h in range(0, 24, 3)]
+    assert fig.layout.title.text == "Revenue by hour, 5/3 (yuan)"

@@ -1,5 +1,6 @@
 """Session writes bring rankings up to date: after commit, once per holiday, never lost."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -163,3 +164,27 @@ def test_a_recompute_of_a_deleted_holiday_does_nothing_and_does_not_fail(holiday
     holiday.delete()
     assert recompute_holiday_rankings(holiday_id) == {"holiday_id": holiday_id,
                                                       "snapshot_id": None}
+
+
+def test_a_recompute_task_with_no_change_since_the_latest_snapshot_makes_none(
+        holiday, staff_user, django_capture_on_commit_callbacks):
+    """Beat sends ongoing holidays every RANKINGS_BEAT_SECONDS: an identical snapshot each
+    time would reset every movement arrow to "-" and prune the snapshots worth keeping."""
+    from rankings.services import holidays_due_for_recompute
+    from rankings.tasks import recompute_holiday_rankings
+
+    official = OfficialFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        new_session(official, beijing(2020, 5, 2, 10), user=staff_user)
+    first = RankingSnapshot.objects.latest_for(holiday.pk)
+    assert first is not None
+
+    # The holiday is under way: beat's sweep sends it although nothing changed.
+    assert holidays_due_for_recompute(today=date(2020, 5, 3)) == [holiday.pk]
+    assert recompute_holiday_rankings(holiday.pk)["snapshot_id"] == first.pk
+    assert snapshots(holiday) == 1
+
+    with django_capture_on_commit_callbacks(execute=True):  # a real change makes one
+        new_session(official, beijing(2020, 5, 3, 10), user=staff_user)
+    assert RankingSnapshot.objects.latest_for(holiday.pk).pk != first.pk
+    assert snapshots(holiday) == 2

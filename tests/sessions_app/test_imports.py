@@ -524,7 +524,7 @@ def test_the_filled_in_template_imports(official, file_format):
     template = import_template_build(file_format=file_format)
     if file_format == "csv":
         content = template.content + _csv([_row(official)]).split(b"\r\n", 1)[1]
-        assert "# 官员" in template.content.decode("utf-8-sig")
+        assert "# 干部" in template.content.decode("utf-8-sig")
     else:
         workbook = openpyxl.load_workbook(io.BytesIO(template.content))
         assert workbook.sheetnames[1] == "Help"

@@ -121,3 +121,32 @@ def test_a_session_written_straight_to_the_table_counts_once_its_holiday_is_mark
     Holiday.objects.filter(pk=holiday.pk).update(data_version=holiday.data_version + 1)
 
     assert summary_of(holiday)["sessions"] == 1
+
+
+def test_revenue_by_hour_counts_each_session_in_its_beijing_start_hour(holiday):
+    from sessions_app.selectors import holiday_revenue_by_hour, holiday_screen_day
+
+    official = OfficialFactory()
+    SessionFactory(official=official, started_at=beijing(2020, 5, 3, 20, 30),
+                   revenue=Decimal("100.00"))
+    SessionFactory(official=official, started_at=beijing(2020, 5, 3, 20, 59),
+                   revenue=Decimal("50.00"))
+    SessionFactory(official=official, started_at=beijing(2020, 5, 3, 0, 10),
+                   revenue=Decimal("7.00"))  # 16:10 UTC the day before: still May 3
+    SessionFactory(official=official, started_at=beijing(2020, 5, 4, 20, 0),
+                   revenue=Decimal("999.00"))  # another day
+    SessionFactory(official=official, started_at=beijing(2020, 5, 3, 9, 0),
+                   revenue=Decimal("1.00"), status="rejected", rejection_reason="padded")
+
+    hours = holiday_revenue_by_hour(holiday=holiday, day=date(2020, 5, 3))
+    assert [h["hour"] for h in hours] == list(range(24))
+    assert (hours[20]["revenue"], hours[20]["sessions"]) == (Decimal("150.00"), 2)
+    assert hours[0]["revenue"] == Decimal("7.00")
+    assert hours[9]["revenue"] == 0  # rejected sessions never count
+
+    summary = holiday_summary(holiday=holiday)
+    # Long after the holiday: its last day with sessions; during it: today.
+    assert holiday_screen_day(holiday=holiday, summary=summary,
+                              today=date(2026, 1, 1)) == date(2020, 5, 4)
+    assert holiday_screen_day(holiday=holiday, summary=summary,
+                              today=date(2020, 5, 2)) == date(2020, 5, 2)

@@ -7,6 +7,7 @@ from sessions_app import demo
 from sessions_app.models import County, Holiday, LivestreamSession, Official, SessionStatus
 from sessions_app.services import (
     holiday_save,
+    official_save,
     session_create,
     session_reject,
     session_verify,
@@ -51,9 +52,13 @@ class Command(BaseCommand):
         counties = {c.slug: c for c in County.objects.all()}
         officials = []
         for name, title, slug in demo.OFFICIALS:
-            official, _ = Official.objects.get_or_create(
-                name=name, county=counties[slug], defaults={"title": title}
-            )
+            official = Official.objects.filter(name=name, county=counties[slug]).first()
+            if official is None:
+                official = official_save(
+                    official=Official(name=name, county=counties[slug], title=title,
+                                      title_en=demo.TITLES_EN.get(title, "")),
+                    user=users["admin"],
+                )
             officials.append(official)
         official_user = users["official"]
         if not Official.objects.filter(user=official_user).exists():
@@ -95,8 +100,9 @@ class Command(BaseCommand):
         counted = LivestreamSession.objects.counted_in(holiday).count()
         in_days = LivestreamSession.objects.in_holiday(holiday).count()
         self.stdout.write(
-            f"Demo holiday {holiday.name}: {counted} sessions counted ({in_days} in its days, "
-            f"the others rejected; {created} created now, {evidence} evidence files added)."
+            f"Demo holiday {holiday.name} / {holiday.name_zh}: {counted} sessions counted "
+            f"({in_days} in its days, the others rejected; {created} created now, "
+            f"{evidence} evidence files added)."
         )
         self.stdout.write("Demo logins (change these outside a demo):")
         for username, password, group, _ in DEMO_USERS:
