@@ -70,7 +70,8 @@ _NOTICE_METRICS = "(" + ", ".join(f"'{name}'" for name in RANK_NOTICE_METRICS) +
 
 # The official boards of the new snapshot beside the previous one's, per metric and official:
 # one hash join on plain columns, into a small indexed table that the statements of each kind
-# read (30,000 rows at 10,000 officials). Each row also carries the row just above it on the
+# read (30,000 rows at 10,000 officials). Only the boards whose movements are told and those
+# of the metrics an official has a target on: the others would be joined for nothing. Each row also carries the row just above it on the
 # new board (by rank, then official id), which is usually who overtook it (see below).
 _PAIRS_SQL = f"""
 CREATE TEMPORARY TABLE {_PAIRS} AS
@@ -81,6 +82,9 @@ FROM {_ENTRIES} s
 LEFT JOIN {_ENTRIES} p ON p.snapshot_id = %(previous)s AND p.scope = 'official'
     AND p.metric = s.metric AND p.official_id = s.official_id
 WHERE s.snapshot_id = %(snapshot)s AND s.scope = 'official'
+  AND (s.metric IN {_NOTICE_METRICS} OR s.metric IN (
+       SELECT t.metric FROM {_TARGETS} t
+       WHERE t.holiday_id = %(holiday)s AND t.official_id IS NOT NULL))
 WINDOW w AS (PARTITION BY s.metric ORDER BY s.rank, s.official_id)
 """
 # The walk up the board for overtakes reads this index backwards; every other read of the

@@ -117,6 +117,20 @@ def test_a_target_is_reached_once_when_the_value_crosses_it(holiday, officials, 
     assert not _changes(later, "target_reached")
 
 
+def test_a_board_whose_moves_are_not_told_still_reaches_targets(holiday, officials):
+    """Net revenue is not one of the boards whose movements are told, so passing someone
+    on it tells nobody; a target on it is still reached."""
+    a, b = officials["A"], officials["B"]
+    Target.objects.create(holiday=holiday, official=b, metric="net_revenue", value=300)
+    snapshot_make(holiday, {"net_revenue": {a: 400, b: 200}})
+    new = snapshot_make(holiday, {"net_revenue": {b: 500, a: 400}})
+
+    snapshot_notify(snapshot_id=new.pk)
+
+    assert not _changes(new, "overtaken")
+    assert set(_changes(new, "target_reached")) == {"Official B"}
+
+
 def test_county_targets_tell_the_county_officials_with_accounts(holiday, officials, county):
     Target.objects.create(holiday=holiday, county=county, metric="orders", value=10)
     elsewhere = OfficialFactory(county__slug="yaodu", user=None)
