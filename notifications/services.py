@@ -71,8 +71,9 @@ _NOTICE_METRICS = "(" + ", ".join(f"'{name}'" for name in RANK_NOTICE_METRICS) +
 # The official boards of the new snapshot beside the previous one's, per metric and official:
 # one hash join on plain columns, into a small indexed table that the statements of each kind
 # read (30,000 rows at 10,000 officials). Only the boards whose movements are told and those
-# of the metrics an official has a target on: the others would be joined for nothing. Each row also carries the row just above it on the
-# new board (by rank, then official id), which is usually who overtook it (see below).
+# of the metrics an official has a target on: the others would be joined for nothing. Each
+# row also carries the row just above it on the new board (by rank, then official id), which
+# is usually who overtook it (see below).
 _PAIRS_SQL = f"""
 CREATE TEMPORARY TABLE {_PAIRS} AS
 SELECT s.metric, s.official_id, s.rank, s.value, p.rank AS prev_rank, p.value AS prev_value,
