@@ -339,6 +339,26 @@ class LivestreamSession(models.Model):
         validators=validators.amount_validators(),
         help_text=_("Money refunded for those orders."),
     )
+    # What the platforms report besides views (optional: not every platform gives them).
+    # Where given, peak_viewers <= unique_viewers <= audience (validators.session_viewers_check).
+    unique_viewers = models.BigIntegerField(
+        _("unique viewers"), null=True, blank=True, validators=validators.count_validators(),
+        help_text=_("Distinct viewers the platform reports (optional)."),
+    )
+    peak_viewers = models.BigIntegerField(
+        _("peak viewers"), null=True, blank=True, validators=validators.count_validators(),
+        help_text=_("Peak concurrent viewers (optional)."),
+    )
+    new_followers = models.BigIntegerField(
+        _("new followers"), null=True, blank=True, validators=validators.count_validators(),
+        help_text=_("Followers gained during the show (optional)."),
+    )
+    # Other officials who hosted with the lead `official`: each is credited with the
+    # session's full figures and one session on the officials' boards; counties and totals
+    # count the session once, under its county. Written by the services only.
+    hosts = models.ManyToManyField(
+        Official, related_name="cohosted_sessions", blank=True, verbose_name=_("co-hosts"),
+    )
     # Verification, four eyes (services.session_verify / session_reject): set by those
     # services only, never by an edit, which sends a checked session back to `entered`.
     status = models.CharField(
@@ -371,7 +391,7 @@ class LivestreamSession(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # Optimistic concurrency: an edit names the version it started from; a stale one is refused.
     version = models.PositiveIntegerField(default=1, editable=False)
-    history = HistoricalRecords()
+    history = HistoricalRecords(m2m_fields=[hosts])
 
     objects = LivestreamSessionManager()
 
@@ -428,6 +448,26 @@ class LivestreamSession(models.Model):
                 violation_error_message=MESSAGES["rejected_needs_reason"],
             ),
             models.CheckConstraint(
+                condition=Q(unique_viewers__isnull=True)
+                | Q(unique_viewers__gte=0, unique_viewers__lte=F("audience")),
+                name="session_unique_viewers_within_audience",
+                violation_error_message=MESSAGES["unique_above_audience"],
+            ),
+            models.CheckConstraint(
+                condition=Q(peak_viewers__isnull=True)
+                | (Q(peak_viewers__gte=0, peak_viewers__lte=F("audience"))
+                   & (Q(unique_viewers__isnull=True)
+                      | Q(peak_viewers__lte=F("unique_viewers")))),
+                name="session_peak_viewers_within_unique",
+                violation_error_message=MESSAGES["peak_above_unique"],
+            ),
+            models.CheckConstraint(
+                condition=Q(new_followers__isnull=True)
+                | Q(new_followers__gte=0, new_followers__lte=validators.MAX_COUNT),
+                name="session_new_followers_in_range",
+                violation_error_message=MESSAGES["count_max"],
+            ),
+            models.CheckConstraint(
                 condition=Q(ended_at__gt=F("started_at")),
                 name="session_ends_after_start",
                 violation_error_message=MESSAGES["end_after_start"],
@@ -462,6 +502,10 @@ class LivestreamSession(models.Model):
                 orders=self.orders, refunded_orders=self.refunded_orders,
                 revenue=self.revenue, refunds=self.refunds,
             ),
+            **validators.session_viewers_check(
+                audience=self.audience, unique_viewers=self.unique_viewers,
+                peak_viewers=self.peak_viewers,
+            ),
         }
         if errors:
             raise ValidationError(errors)
@@ -476,6 +520,72 @@ class LivestreamSession(models.Model):
     @property
     def local_start_date(self):
         return timezone.localtime(self.started_at).date()
+
+
+class ItemUnit(models.TextChoices):
+    JIN = "jin", _("jin (斤, 500 g)")
+    KG = "kg", _("kg")
+    BOX = "box", _("box")
+    BAG = "bag", _("bag")
+    BOTTLE = "bottle", _("bottle")
+    PIECE = "piece", _("piece")
+    TICKET = "ticket", _("ticket")
+    OTHER = "other", _("other")
+
+
+class SessionItem(models.Model):
+    """A line of what a session sold: a product, how much of it and for how much.
+
+    Written with its session by `services.session_create` / `session_update` (all lines
+    replaced at once), which check the rule between lines and session: their revenues add up
+    to at most the session's revenue. Summaries read revenue by product and the share of
+    certified poverty-alleviation products from these lines.
+    """
+
+    session = models.ForeignKey(
+        LivestreamSession, on_delete=models.CASCADE, related_name="items",
+        verbose_name=_("livestream session"),
+    )
+    name = models.CharField(_("product"), max_length=100, validators=_TEXT_VALIDATORS)
+    quantity = models.DecimalField(
+        _("quantity"), max_digits=14, decimal_places=3,
+        validators=validators.positive_quantity_validators(),
+    )
+    unit = models.CharField(
+        _("unit"), max_length=10, choices=ItemUnit.choices,
+        error_messages={"invalid_choice": validators.PARSE_MESSAGES["unit_unknown"]},
+    )
+    revenue = models.DecimalField(
+        _("revenue (yuan)"), max_digits=validators.REVENUE_MAX_DIGITS,
+        decimal_places=validators.REVENUE_DECIMAL_PLACES,
+        validators=validators.amount_validators(),
+    )
+    poverty_relief_product = models.BooleanField(
+        _("certified poverty-alleviation product"), default=False,
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("item line")
+        verbose_name_plural = _("item lines")
+        ordering = ["session", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="item_quantity_positive",
+                violation_error_message=MESSAGES["quantity_positive"],
+            ),
+            models.CheckConstraint(
+                condition=Q(revenue__gte=0), name="item_revenue_non_negative",
+                violation_error_message=MESSAGES["revenue_non_negative"],
+            ),
+            models.CheckConstraint(
+                condition=Q(unit__in=ItemUnit.values), name="item_unit_known",
+                violation_error_message=MESSAGES["unit_known"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} × {self.quantity.normalize() if self.quantity else ''} {self.unit}"
 
 
 class ImportBatch(models.Model):
