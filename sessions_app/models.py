@@ -123,6 +123,14 @@ class SessionStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
+class TieStyle(models.TextChoices):
+    """How a holiday's boards rank equal values: competition (9, 7, 7, 5 -> 1, 2, 2, 4) or
+    dense (1, 2, 2, 3)."""
+
+    COMPETITION = "competition", _("Competition (1, 2, 2, 4)")
+    DENSE = "dense", _("Dense (1, 2, 2, 3)")
+
+
 # The statuses each basis counts: the one definition the recompute (raw SQL), the summaries
 # and the pages read.
 COUNTED_STATUSES = {
@@ -148,6 +156,17 @@ class Holiday(models.Model):
         default=RankingBasis.ALL_BUT_REJECTED, db_default=RankingBasis.ALL_BUT_REJECTED,
         help_text=_("Which sessions the rankings, summaries and reports count. Rejected "
                     "sessions never count."),
+    )
+    tie_style = models.CharField(
+        _("tie style"), max_length=12, choices=TieStyle.choices, default=TieStyle.COMPETITION,
+        db_default=TieStyle.COMPETITION,
+        help_text=_("How equal values share ranks on the boards."),
+    )
+    composite_weights = models.JSONField(
+        _("composite weights"), default=dict, db_default=models.Value({}, models.JSONField()),
+        blank=True, validators=[validators.CompositeWeightsValidator()],
+        help_text=_('Metric -> weight, e.g. {"revenue": 0.5, "audience": 0.3, "orders": 0.2}; '
+                    "empty: no composite score."),
     )
     # Bumped in the same transaction as every session write that touches the holiday; a
     # ranking snapshot records the version it covered, so "stale" survives a lost message.

@@ -72,6 +72,10 @@ MESSAGES = {
     "quantity_positive": _("Quantity must be greater than 0."),
     "items_above_revenue": _("The item lines' revenues add up to %(total)s yuan, more than the "
                              "session's revenue (%(revenue)s yuan)."),
+    "weights_object": _("Give the weights as an object of metric -> weight, e.g. "
+                        "{\"revenue\": 0.5, \"audience\": 0.5}."),
+    "weights_unknown_metric": _("Unknown metric “%(metric)s” in the weights: use %(choices)s."),
+    "weights_positive": _("The weight of “%(metric)s” must be a number greater than 0."),
     "item_line": _("Item line %(line)s: %(message)s"),
 }
 
@@ -256,6 +260,37 @@ class PositiveDecimalValidator:
 
     def __eq__(self, other) -> bool:
         return isinstance(other, PositiveDecimalValidator)
+
+
+# The keys of the ranked metrics, provided by the rankings app when it starts
+# (rankings.apps): sessions_app never imports rankings, and a holiday's composite weights
+# must name metrics the recompute knows.
+metric_keys_provider = None
+
+
+@deconstructible
+class CompositeWeightsValidator:
+    """Composite weights: an object of registered metric -> number > 0."""
+
+    def __call__(self, value) -> None:
+        if not isinstance(value, dict):
+            raise ValidationError(MESSAGES["weights_object"], code="weights_object")
+        known = list(metric_keys_provider()) if metric_keys_provider else None
+        errors = []
+        for key, weight in value.items():
+            if known is not None and key not in known:
+                errors.append(ValidationError(
+                    MESSAGES["weights_unknown_metric"], code="weights_unknown_metric",
+                    params={"metric": key, "choices": ", ".join(known)}))
+            elif (isinstance(weight, bool) or not isinstance(weight, int | float)
+                  or not weight > 0 or weight != weight or weight == float("inf")):
+                errors.append(ValidationError(MESSAGES["weights_positive"],
+                                              code="weights_positive", params={"metric": key}))
+        if errors:
+            raise ValidationError(errors)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CompositeWeightsValidator)
 
 
 def holiday_dates_check(*, start_date: date | None, end_date: date | None) -> dict:
