@@ -171,6 +171,20 @@ def ranked_metric_keys() -> list[str]:
     return [*METRICS, COMPOSITE]
 
 
+def ranked_metric_choices() -> list[tuple[str, str]]:
+    """(key, label) of every registered metric and the composite score."""
+    return [(key, metric_label(key)) for key in ranked_metric_keys()]
+
+
+def metric_registry_description() -> str:
+    """One line per metric for the API's schema: key, unit, how it is made."""
+    lines = [f"`{m.key}` ({m.unit}): {m.description}" for m in METRICS.values()]
+    lines.append(f"`{COMPOSITE}`: " + str(_(
+        "100 x the weighted mean of each weighted metric's value divided by the best in the "
+        "scope (the holiday's composite weights).")))
+    return " ".join(lines)
+
+
 def metric_value_to_api(key: str, value):
     definition = METRICS.get(key)
     if definition is None:  # the composite score

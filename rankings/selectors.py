@@ -7,7 +7,8 @@ from django.db.models import QuerySet
 from linfen_tracker import generations
 from sessions_app.models import Holiday
 
-from .models import Metric, RankingEntry, RankingSnapshot, Scope
+from .metrics import ranked_metric_keys
+from .models import RankingEntry, RankingSnapshot, Scope
 
 
 @dataclass
@@ -48,7 +49,7 @@ def leaderboard_get(
     Standard competition ranks (1, 2, 2, 4) as stored; ties are listed by name; `limit` cuts
     the list. No snapshot yet gives an empty board with status `not_computed`.
     """
-    if metric not in Metric.values or scope not in Scope.values:
+    if metric not in ranked_metric_keys() or scope not in Scope.values:
         raise ValueError(f"unknown metric or scope: {metric!r}, {scope!r}")
     snapshot = RankingSnapshot.objects.latest_for(holiday.pk)
     board = Leaderboard(holiday=holiday, metric=metric, scope=scope, snapshot=snapshot)

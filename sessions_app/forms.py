@@ -138,6 +138,11 @@ class SessionFieldsForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
             self.fields["version"].required = True
+        # Co-hosts likewise: active officials, and those already on the session.
+        current = list(self.instance.hosts.values_list("pk", flat=True)) \
+            if self.instance.pk else []
+        hosts = self.fields["hosts"]
+        hosts.queryset = hosts.queryset.filter(Q(active=True) | Q(pk__in=current))
 
     def clean_refunded_orders(self):
         return 0 if self.cleaned_data["refunded_orders"] is None else \
@@ -169,6 +174,10 @@ class SessionFieldsForm(forms.ModelForm):
             return
         for field, messages in error.message_dict.items():
             target = field if field in self.fields else None
+            if field == "items":  # the lines' rules: shown above the form, naming the line
+                for message in messages:
+                    self.add_error(None, message)
+                continue
             if field != NON_FIELD_ERRORS and target is None:
                 messages = [f"{field}: {message}" for message in messages]
             for message in messages:
@@ -245,7 +254,7 @@ class SessionItemForm(forms.ModelForm):
     name = forms.CharField(label=_("product"), error_messages=parse_errors())
     quantity = forms.DecimalField(label=_("quantity"), error_messages=parse_errors("number"))
     unit = forms.ChoiceField(
-        label=_("unit"), choices=ItemUnit.choices,
+        label=_("unit"), choices=[("", "---------"), *ItemUnit.choices],
         error_messages=parse_errors(invalid_choice=PARSE_MESSAGES["unit_unknown"]),
     )
     revenue = forms.DecimalField(label=_("revenue (yuan)"),
@@ -272,7 +281,7 @@ class _SessionItemBaseFormSet(forms.BaseInlineFormSet):
 
 SessionItemFormSet = forms.inlineformset_factory(
     LivestreamSession, SessionItem, form=SessionItemForm, formset=_SessionItemBaseFormSet,
-    fields=list(ITEM_FIELDS), extra=1, can_delete=True, max_num=200, validate_max=True,
+    fields=list(ITEM_FIELDS), extra=3, can_delete=True, max_num=200, validate_max=True,
 )
 
 

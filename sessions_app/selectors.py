@@ -103,7 +103,7 @@ def session_list() -> QuerySet[LivestreamSession]:
     """Sessions with what a list shows, newest first."""
     return LivestreamSession.objects.select_related(
         "official", "county", "entered_by"
-    ).prefetch_related("evidence")
+    ).prefetch_related("evidence", "hosts", "items")
 
 
 def session_evidence_count(*, session_id: int) -> int:

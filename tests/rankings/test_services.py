@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 
 from rankings.metrics import metric_keys
-
 from rankings.models import RankingEntry, RankingSnapshot
 from rankings.selectors import leaderboard_get
 from rankings.services import SNAPSHOTS_KEPT, holiday_rankings_recompute
