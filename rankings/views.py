@@ -34,8 +34,7 @@ from sessions_app.selectors import (
     official_totals,
 )
 
-from . import charts
-from . import metrics
+from . import charts, metrics
 from .models import RankingSnapshot, Scope
 from .selectors import Leaderboard, leaderboard_get, official_rankings
 from .targets import (

@@ -17,7 +17,7 @@ from .services import (
     session_database_check,
     session_update,
 )
-from .validators import PARSE_MESSAGES
+from .validators import PARSE_MESSAGES, session_hosts_check, session_items_check
 from .widgets import MomentInput, OfficialMultiPicker, OfficialPicker
 
 # The session's own columns and co-hosts; item lines are the formset's (SessionItemFormSet).
@@ -156,6 +156,11 @@ class SessionFieldsForm(forms.ModelForm):
         if self.cleaned_data.get("official") and not self.cleaned_data.get("county"):
             self.cleaned_data["county"] = self.cleaned_data["official"].county
         super()._post_clean()  # the model's validators and clean(), on the instance
+        official = self.cleaned_data.get("official")
+        errors = session_hosts_check(lead_id=official.pk if official else None,
+                                     hosts=list(self.cleaned_data.get("hosts") or []))
+        for message in errors.get("hosts", []):
+            self.add_error("hosts", message)
 
     def validate_unique(self) -> None:
         # Nothing to do here: `clean()` repeats every check constraint (so the constraints
@@ -270,6 +275,18 @@ class SessionItemForm(forms.ModelForm):
 
 
 class _SessionItemBaseFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        """The lines against the session (their revenues at most its revenue), when the
+        session's revenue is known here (the form's instance): the service checks it again."""
+        super().clean()
+        revenue = getattr(self.instance, "revenue", None)
+        if revenue is None or any(form.errors for form in self.forms):
+            return
+        errors = session_items_check(
+            revenue=revenue, item_revenues=[v["revenue"] for v in self.item_values()])
+        if errors:
+            raise ValidationError(list(errors.values()))
+
     def item_values(self) -> list[dict]:
         """The lines to keep, as the service takes them (deleted and empty lines left out)."""
         return [

@@ -349,7 +349,7 @@ def session_hosts_history_attach(*, sessions: list[LivestreamSession]) -> None:
         latest.setdefault(session_id, record_id)
     rows = LivestreamSession.hosts.through.objects.filter(livestreamsession_id__in=ids)
     host_history.objects.bulk_create([
-        host_history(history_id=latest[row.livestreamsession_id],
+        host_history(id=row.pk, history_id=latest[row.livestreamsession_id],
                      livestreamsession_id=row.livestreamsession_id,
                      official_id=row.official_id)
         for row in rows if row.livestreamsession_id in latest
@@ -799,21 +799,48 @@ def sessions_import(
             revenue=row.revenue,
             refunded_orders=row.refunded_orders,
             refunds=row.refunds,
+            unique_viewers=row.unique_viewers,
+            peak_viewers=row.peak_viewers,
+            new_followers=row.new_followers,
             entered_by=user,
             last_changed_by=user,
         )
         for row in rows
     ]
+    reason = f"import: {source}"[:100]
     with transaction.atomic():
         created = bulk_create_with_history(
             sessions,
             LivestreamSession,
             batch_size=IMPORT_BULK_BATCH_SIZE,
             default_user=user,
-            default_change_reason=f"import: {source}"[:100],
+            default_change_reason=reason,
         )
+        _import_related_create(sessions=created, rows=rows, user=user, reason=reason)
         rankings_mark_stale(days={local_date(row.started_at) for row in rows})
     return created
+
+
+def _import_related_create(*, sessions: list[LivestreamSession], rows: list[ImportRow],
+                           user: AbstractBaseUser | None, reason: str) -> None:
+    """The co-hosts and item lines of imported sessions, in bulk, each with its history
+    (the co-hosts on the session's "+" record, each line its own). The rows were checked
+    with the same rules the service applies (imports/rows.py)."""
+    through = LivestreamSession.hosts.through
+    links = [through(livestreamsession_id=session.pk, official_id=host)
+             for session, row in zip(sessions, rows, strict=True) for host in row.hosts]
+    if links:
+        through.objects.bulk_create(links, batch_size=IMPORT_BULK_BATCH_SIZE)
+        session_hosts_history_attach(
+            sessions=[s for s, row in zip(sessions, rows, strict=True) if row.hosts])
+    lines = []
+    for session, row in zip(sessions, rows, strict=True):
+        for line in session_items_build(items=row.items):
+            line.session = session
+            lines.append(line)
+    if lines:
+        bulk_create_with_history(lines, SessionItem, batch_size=IMPORT_BULK_BATCH_SIZE,
+                                 default_user=user, default_change_reason=reason)
 
 
 def import_batch_stage(*, user: AbstractBaseUser, check: ImportCheck) -> ImportBatch:
@@ -852,12 +879,16 @@ def sessions_import_updates(
     changed = [row for row in rows if row.changes]
     counties = {c.pk: c for c in County.objects.filter(
         pk__in={row.changes["county"][1] for row in changed if "county" in row.changes})}
+    officials = Official.objects.in_bulk(
+        {pk for row in changed for pk in row.changes.get("hosts", (None, []))[1]})
     with transaction.atomic():
         sessions = LivestreamSession.objects.in_bulk([row.session_id for row in changed])
         for row in changed:
             session = sessions.get(row.session_id)
             data = {name: counties[new] if name == "county" else new
                     for name, (_old, new) in row.changes.items()}
+            if "hosts" in data:
+                data["hosts"] = [officials[pk] for pk in data["hosts"]]
             try:
                 if session is None:
                     raise LivestreamSession.DoesNotExist

@@ -83,7 +83,7 @@ def session_create_page(request):
     """Enter a session. "Save and enter the next" comes back here with the same official and
     day filled in (`?official=<id>&day=<YYYY-MM-DD>`), for staff entering a day's shows."""
     form = LivestreamSessionForm(request.POST or None, initial=_next_entry_initial(request))
-    items = _item_formset(request, instance=LivestreamSession())
+    items = _item_formset(request, instance=form.instance)
     if request.method == "POST" and _both_valid(form, items):
         try:
             session = form.save(user=request.user, items=_item_values(items))
