@@ -38,6 +38,7 @@ FORMATS = ("count", "money", "decimal")
 # metric and read with `metric=composite`, but it is made from the registered metrics, not
 # declared here.
 COMPOSITE = "composite"
+MAX_KEY_LENGTH = 20
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,12 @@ class MetricDefinition:
     description: Promise | str = ""
 
     def __post_init__(self):
-        if not self.key.isidentifier() or self.key == COMPOSITE:
-            raise ValueError(f"bad metric key {self.key!r}")
+        # The key names columns of the recompute's SQL and is stored in RankingEntry.metric
+        # (20 characters) and Target.metric.
+        if (not self.key.isidentifier() or self.key == COMPOSITE
+                or len(self.key) > MAX_KEY_LENGTH or not self.key.islower()):
+            raise ValueError(f"bad metric key {self.key!r}: lower-case letters, digits and _, "
+                             f"at most {MAX_KEY_LENGTH} characters")
         if self.format not in FORMATS:
             raise ValueError(f"{self.key}: format must be one of {FORMATS}")
         if (self.column is None) == (self.numerator is None):
