@@ -4,7 +4,7 @@ the composite score and its components, and a metric added in a test reaching ev
 
 The holiday (May 1-5, 2020), four officials, two counties:
 
-| session | lead | co-host | county | audience | orders | revenue | refunds | unique | peak | followers |
+| session | lead | co-host | county | audience | orders | revenue | refunds | UV | peak | fans |
 | S1 | A | B | X | 1000 | 10 | 500.00 | 0 | 600 | 100 | 5 |
 | S2 | B | - | X | 1000 | 20 | 500.00 | 100.00 | 700 | 150 | - |
 | S3 | C | - | Y | 0 | 0 | 0.00 | 0 | - | - | - |
