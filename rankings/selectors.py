@@ -97,3 +97,22 @@ def official_rankings(*, official_id: int) -> list[RankingEntry]:
         .select_related("snapshot__holiday")
         .order_by("-snapshot__holiday__start_date", "metric")
     )
+
+
+def officials_scatter(*, snapshot: RankingSnapshot | None, limit: int = 2000) -> list[dict]:
+    """Per official ranked in `snapshot`: name, audience, conversion and revenue, read from
+    the snapshot's boards in one query (the `limit` officials with the most revenue: a
+    scatter of more points says nothing more)."""
+    if snapshot is None:
+        return []
+    rows = {}
+    entries = (RankingEntry.objects.filter(snapshot=snapshot, scope=Scope.OFFICIAL,
+                                           metric__in=("audience", "conversion", "revenue"))
+               .select_related("official").only("metric", "value", "official__name"))
+    for entry in entries:
+        row = rows.setdefault(entry.official_id, {"name": entry.official.name})
+        row[entry.metric] = entry.value
+    ranked = sorted(rows.values(), key=lambda r: -(r.get("revenue") or 0))[:limit]
+    return [{"name": r["name"], "audience": r.get("audience") or 0,
+             "conversion": r.get("conversion"), "revenue": r.get("revenue") or 0}
+            for r in ranked]

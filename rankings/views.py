@@ -36,7 +36,7 @@ from sessions_app.selectors import (
 
 from . import charts, metrics
 from .models import RankingSnapshot, Scope
-from .selectors import Leaderboard, leaderboard_get, official_rankings
+from .selectors import Leaderboard, leaderboard_get, official_rankings, officials_scatter
 from .targets import (
     TARGET_IMPORT_COLUMNS,
     TOP_N,
@@ -100,7 +100,8 @@ def _entry_name(entry) -> str:
     return entry.official.name if entry.official_id else entry.county.display_name
 
 
-CHART_ELEMENTS = ("chart-top-officials", "chart-by-day", "chart-by-county", "chart-by-platform")
+CHART_ELEMENTS = ("chart-top-officials", "chart-by-day", "chart-by-county", "chart-by-platform",
+                  "chart-by-product", "chart-conversion")
 
 
 def _holiday_charts(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric: str,
@@ -136,6 +137,15 @@ def _holiday_charts(*, holiday: Holiday, snapshot: RankingSnapshot | None, metri
         "chart-by-platform": (
             "", holiday.data_version,
             lambda: charts.platform_split(platforms=summary["by_platform"]),
+        ),
+        "chart-by-product": (
+            "", holiday.data_version,
+            lambda: charts.revenue_by_product(products=summary.get("by_product", [])),
+        ),
+        "chart-conversion": (
+            "", snapshot.pk if snapshot else None,
+            lambda: charts.conversion_against_audience(
+                officials=officials_scatter(snapshot=snapshot)),
         ),
         # The big screen's: the revenue of `day` by hour.
         "chart-by-hour": (

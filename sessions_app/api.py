@@ -268,6 +268,15 @@ class PlatformFiguresSerializer(FiguresSerializer):
     platform = serializers.ChoiceField(choices=Platform.choices)
 
 
+class ProductFiguresSerializer(DescribedSerializer):
+    name = serializers.CharField()
+    revenue = serializers.DecimalField(max_digits=38, decimal_places=2,
+                                       help_text=_("Sum of its lines' revenue, yuan."))
+    lines = serializers.IntegerField(help_text=_("Item lines naming it."))
+    certified = serializers.BooleanField(
+        help_text=_("Some line of it is a certified poverty-alleviation product."))
+
+
 class HolidaySummarySerializer(FiguresSerializer):
     holiday = HolidayRefSerializer()
     refund_rate = serializers.DecimalField(
@@ -283,6 +292,17 @@ class HolidaySummarySerializer(FiguresSerializer):
         max_digits=5, decimal_places=4, allow_null=True,
         help_text=_("poverty_relief_revenue / revenue; null when there is no revenue."),
     )
+    by_product = ProductFiguresSerializer(
+        many=True, help_text=_("The 10 products with the most revenue, from the item lines."))
+    itemised_revenue = serializers.DecimalField(
+        max_digits=38, decimal_places=2,
+        help_text=_("Revenue of all item lines, yuan (at most the revenue)."))
+    certified_revenue = serializers.DecimalField(
+        max_digits=38, decimal_places=2,
+        help_text=_("Revenue of item lines of certified poverty-alleviation products, yuan."))
+    certified_share = serializers.DecimalField(
+        max_digits=5, decimal_places=4, allow_null=True,
+        help_text=_("certified_revenue / revenue; null when there is no revenue."))
     by_day = DayFiguresSerializer(many=True, help_text=_("Every day of the holiday."))
     by_county = CountyFiguresSerializer(
         many=True, help_text=_("Every county, by revenue descending then name.")

@@ -6,13 +6,21 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, DecimalField, QuerySet, Sum
+from django.db.models import Count, DecimalField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils import timezone
 
 from linfen_tracker import generations
 
-from .models import County, Holiday, LivestreamSession, Official, SessionEvidence, SessionStatus
+from .models import (
+    County,
+    Holiday,
+    LivestreamSession,
+    Official,
+    SessionEvidence,
+    SessionItem,
+    SessionStatus,
+)
 from .services import SESSION_EDITABLE_FIELDS, SESSION_RELATED_FIELDS
 from .validators import END_MOMENT, FIRST_MOMENT
 
@@ -154,11 +162,11 @@ def official_totals(*, official_id: int) -> dict:
 _ZERO = Decimal("0.00")
 
 
-def _money_sum(expression) -> Coalesce:
+def _money_sum(expression, **extra) -> Coalesce:
     # An explicit output field so SQLite's sums come back quantized to cents, as PostgreSQL's.
     # 38 digits: the sums of any holiday fit (validators.MAX_COUNT), so no summary overflows.
     money = DecimalField(max_digits=38, decimal_places=2)
-    return Coalesce(Sum(expression, output_field=money), _ZERO, output_field=money)
+    return Coalesce(Sum(expression, output_field=money, **extra), _ZERO, output_field=money)
 
 
 _METRICS = {
@@ -249,15 +257,43 @@ def _holiday_summary(holiday: Holiday) -> dict:
         for row in qs.values("platform").annotate(**_METRICS).order_by("-revenue", "platform")
     ]
     revenue = totals["revenue"]
+    products = _products(qs)
     return {
         **totals,
         "refund_rate": (totals["refunds"] / revenue) if revenue else None,
         "poverty_relief_revenue": poverty,
         "poverty_relief_share": (poverty / revenue) if revenue else None,
+        **products,
+        "certified_share": (products["certified_revenue"] / revenue) if revenue else None,
         "verification": _verification(holiday=holiday, counted=totals["sessions"]),
         "by_day": by_day,
         "by_county": by_county,
         "by_platform": by_platform,
+    }
+
+
+TOP_PRODUCTS = 10
+
+
+def _products(sessions: QuerySet) -> dict:
+    """What the item lines of the counted `sessions` say: `by_product` (the TOP_PRODUCTS
+    products by revenue: name, revenue, lines, whether any line of it is a certified
+    poverty-alleviation product), `itemised_revenue` (all lines) and `certified_revenue`
+    (lines of certified products). Each session once, whoever co-hosted it."""
+    lines = SessionItem.objects.filter(session__in=sessions.values("pk"))
+    totals = lines.aggregate(
+        itemised=_money_sum("revenue"),
+        certified=_money_sum("revenue", filter=Q(poverty_relief_product=True)),
+    )
+    top = (lines.values("name")
+           .annotate(revenue=_money_sum("revenue"), lines=Count("id"),
+                     certified_lines=Count("id", filter=Q(poverty_relief_product=True)))
+           .order_by("-revenue", "name")[:TOP_PRODUCTS])
+    return {
+        "by_product": [{"name": row["name"], "revenue": row["revenue"], "lines": row["lines"],
+                        "certified": row["certified_lines"] > 0} for row in top],
+        "itemised_revenue": totals["itemised"],
+        "certified_revenue": totals["certified"],
     }
 
 

@@ -20,7 +20,7 @@ from linfen_tracker import generations
 from rankings.metrics import MetricDefinition, metric_keys, metric_registered
 from rankings.models import RankingEntry, RankingSnapshot
 from rankings.services import holiday_rankings_recompute
-from sessions_app.models import County
+from sessions_app.models import County, LivestreamSession
 from sessions_app.services import holiday_save
 
 from ..factories import HolidayFactory, OfficialFactory, SessionFactory, beijing
@@ -295,3 +295,57 @@ def test_a_ratio_of_unregistered_or_ratio_metrics_is_refused():
                                                 numerator="aov", denominator="orders")):
             pass
     assert "bad_ratio" not in metric_keys()
+
+
+def _line(session, name, revenue, certified=False):
+    from sessions_app.models import SessionItem
+
+    return SessionItem.objects.create(session=session, name=name, quantity=D("1"), unit="jin",
+                                      revenue=D(revenue), poverty_relief_product=certified)
+
+
+def test_the_summary_gives_revenue_by_product_and_the_certified_share(world):
+    from sessions_app.models import SessionStatus
+    from sessions_app.selectors import holiday_summary
+
+    holiday = world["holiday"]
+    s1, s2, _s3, s4 = LivestreamSession.objects.in_holiday(holiday).order_by("started_at")
+    _line(s1, "核桃", "300", certified=True)  # co-hosted: still counted once
+    _line(s2, "核桃", "100", certified=True)
+    _line(s2, "小米", "250")
+    _line(s4, "门票", "200")
+    for n in range(11):  # more products than the top 10, each smaller
+        _line(s4, f"P{n:02d}", "1")
+    rejected = SessionFactory(official=world["officials"][3], revenue=D("900"),
+                              started_at=beijing(2020, 5, 5, 10))
+    _line(rejected, "核桃", "900", certified=True)
+    LivestreamSession.objects.filter(pk=rejected.pk).update(status=SessionStatus.REJECTED,
+                                                            rejection_reason="padded")
+    holiday.refresh_from_db()
+
+    summary = holiday_summary(holiday=holiday)
+
+    assert [(p["name"], p["revenue"], p["certified"]) for p in summary["by_product"][:4]] == [
+        ("核桃", D("400.00"), True), ("小米", D("250.00"), False),
+        ("门票", D("200.00"), False), ("P00", D("1.00"), False)]
+    assert len(summary["by_product"]) == 10
+    assert summary["certified_revenue"] == D("400.00")
+    assert summary["itemised_revenue"] == D("861.00")
+    assert summary["certified_share"] == D("400") / D("1300")  # of the counted revenue
+
+
+def test_the_scatter_puts_each_official_at_audience_and_conversion_with_the_name(world):
+    from rankings import charts
+    from rankings.selectors import officials_scatter
+
+    snapshot = _recompute(world["holiday"])
+    world["officials"][0].name = "<a href='x'>A</a>"
+    world["officials"][0].save()
+
+    points = officials_scatter(snapshot=snapshot)
+    figure = charts.conversion_against_audience(officials=points).to_dict()["data"][0]
+
+    by_name = dict(zip(figure["text"], zip(figure["x"], figure["y"], strict=True), strict=True))
+    assert by_name["B"] == (2000, 1.5) and by_name["D"] == (2000, 0.5)
+    assert by_name["&lt;a href='x'&gt;A&lt;/a&gt;"] == (1000, 1.0)
+    assert "C" not in by_name  # no audience: no conversion to plot
