@@ -688,7 +688,8 @@ def session_history_entries(*, session_id: int) -> list[dict]:
                      getattr(previous, field.attname) if previous is not None else None),
                  "new": _history_value(getattr(record, field.attname))}
                 for field in entry.changed_fields
-            ],
+            ] + ([{"field": "hosts", "old": entry.hosts_change[0], "new": entry.hosts_change[1]}]
+                 if entry.hosts_change and record.history_type != "-" else []),
         })
     return entries
 

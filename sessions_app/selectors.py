@@ -79,6 +79,8 @@ class SessionHistoryEntry:
     record: Any  # the historical record: values as saved, history_user/date/type
     previous: Any | None  # None for the first record (the creation)
     changed_fields: list  # editable model fields whose value differs (all, at creation)
+    # The co-hosts' official ids (sorted) before and after, when this record changed them.
+    hosts_change: tuple[list[int], list[int]] | None = None
 
 
 def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
@@ -93,16 +95,29 @@ def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
         .select_related("history_user")
         .order_by("history_date", "history_id")
     )
+    # The co-hosts each record saw (django-simple-history's m2m history), in one query.
+    from django.apps import apps
+
+    host_rows = apps.get_model("sessions_app", "HistoricalLivestreamSession_hosts").objects
+    hosts_of: dict[int, list[int]] = {}
+    for history_id, official_id in host_rows.filter(
+            history_id__in=[r.history_id for r in records]).values_list("history_id",
+                                                                         "official_id"):
+        hosts_of.setdefault(history_id, []).append(official_id)
     fields = [LivestreamSession._meta.get_field(name) for name in SESSION_EDITABLE_FIELDS
               if name not in SESSION_RELATED_FIELDS]
     entries = []
+    hosts_before: list[int] = []
     for previous, record in zip([None, *records], records, strict=False):
         changed = [
             f for f in fields
             if previous is None or getattr(previous, f.attname) != getattr(record, f.attname)
         ]
+        hosts = sorted(hosts_of.get(record.history_id, []))
+        hosts_change = (hosts_before, hosts) if hosts != hosts_before else None
+        hosts_before = hosts
         entries.append(SessionHistoryEntry(record=record, previous=previous,
-                                           changed_fields=changed))
+                                           changed_fields=changed, hosts_change=hosts_change))
     entries.reverse()
     return entries
 

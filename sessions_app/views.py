@@ -323,10 +323,22 @@ def session_audit_trail(*, session: LivestreamSession) -> list[dict]:
                  "old": _display(entry.previous, field),
                  "new": _display(entry.record, field)}
                 for field in entry.changed_fields
-            ],
+            ] + _hosts_change(entry),
         }
         for entry in session_history(session_id=session.pk)
     ]
+
+
+def _hosts_change(entry) -> list[dict]:
+    """The co-hosts a record changed, by name (an edit that only changed them too)."""
+    if entry.previous is None or not entry.hosts_change:
+        return []
+    names = dict(Official.objects.filter(pk__in={*entry.hosts_change[0], *entry.hosts_change[1]})
+                 .values_list("pk", "name"))
+    old, new = ("、".join(names.get(pk, str(pk)) for pk in ids) or "–"
+                for ids in entry.hosts_change)
+    return [{"field": LivestreamSession._meta.get_field("hosts").verbose_name,
+             "old": old, "new": new}]
 
 
 def _display(record, field) -> str:
