@@ -674,7 +674,7 @@ def test_it_imports_cohosts_and_item_lines_from_their_columns_and_previews_them(
         "新增粉丝数,联播干部,商品明细\n"
         f"{lead.pk},抖音,核桃专场,2020-05-02 10:00,2020-05-02 12:00,1000,10,500,800,90,7,"
         "贺志远,\"核桃|200|斤|300|是; 小米|5|袋|100\"\n"
-    ).encode("utf-8")
+    ).encode()
     upload = io.BytesIO(content)
     upload.name = "sessions.csv"
 
@@ -705,7 +705,7 @@ def test_a_bad_item_cell_is_an_error_naming_the_row_and_column(client, staff_use
     client.force_login(staff_user)
     content = ("official,platform,title,started_at,ended_at,audience,orders,revenue,items\n"
                f"{official.pk},douyin,x,2020-05-02 10:00,2020-05-02 11:00,10,1,500,\"{cell}\"\n"
-               ).encode("utf-8")
+               ).encode()
     upload = io.BytesIO(content)
     upload.name = "sessions.csv"
 
