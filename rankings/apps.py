@@ -13,3 +13,10 @@ class RankingsConfig(AppConfig):
         from .signals import connect_signals
 
         connect_signals()
+
+        # Holidays' composite weights are checked against the metric registry.
+        from sessions_app import validators
+
+        from .metrics import metric_keys
+
+        validators.metric_keys_provider = metric_keys

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from linfen_tracker.figures import axis_ticks, short_figure
 from sessions_app.models import Platform
 
-from .models import MONEY_METRICS, Metric
+from . import metrics
 
 RED = "#c0392b"
 BLUE = "#1f6feb"
@@ -65,7 +65,7 @@ def day_label(day) -> str:
 
 
 def metric_label(metric: str) -> str:
-    return str(Metric(metric).label)
+    return metrics.metric_label(metric)
 
 
 def metric_in_sentence(metric: str) -> str:
@@ -101,20 +101,28 @@ def top_officials_bar(*, rows: Iterable[Mapping], metric: str, limit: int = 10) 
     `rows` are board entries in rank order: {"name", "rank", "value"}; the bar label
     carries the rank, so ties show the same number.
     """
-    rows = list(rows)[:limit]
+    rows = [row for row in rows if row["value"] is not None][:limit]
     labels = [f"{row['rank']}. {plain_text(row['name'])}" for row in rows]
     values = [_number(row["value"]) for row in rows]
-    money = metric in MONEY_METRICS
+    value_format = metrics.metric_format(metric)
+    money = value_format == "money"
+
+    def text(value) -> str:
+        if money:
+            return short_figure(value)
+        return f"{_number(value):,.2f}" if value_format == "decimal" else \
+            f"{_number(value):,.0f}"
+
     fig = go.Figure(
         go.Bar(
             x=values,
             y=labels,
             orientation="h",
             marker={"color": RED},
-            text=[short_figure(row["value"]) if money else f"{_number(row['value']):,.0f}"
-                  for row in rows],
+            text=[text(row["value"]) for row in rows],
             textposition="auto",
-            hovertemplate="%{y}: %{x:" + (",.2f" if money else _INTEGER) + "}<extra></extra>",
+            hovertemplate="%{y}: %{x:" + (_INTEGER if value_format == "count" else ",.2f")
+            + "}<extra></extra>",
         )
     )
     fig.update_layout(
@@ -249,6 +257,71 @@ def revenue_by_hour(*, hours: Iterable[Mapping], day) -> go.Figure:
                "tickmode": "array", "tickvals": labels[::3], "ticktext": labels[::3]},
         yaxis=_value_axis(values),
         height=320,
+    )
+    return fig
+
+
+def revenue_by_product(*, products: Iterable[Mapping]) -> go.Figure:
+    """The products with the most revenue (from the sessions' item lines), highest first;
+    certified poverty-alleviation products in their own colour and marked with ✓.
+
+    `products` are {"name", "revenue", "certified"}, as `holiday_summary()["by_product"]`."""
+    products = list(products)
+    order = [_product_label(p) for p in products]
+    fig = go.Figure()
+    for certified, name, colour in (
+        (True, _("Certified poverty-alleviation product"), KEY_COLOUR),
+        (False, _("Other product"), OTHER_COLOUR),
+    ):
+        group = [p for p in products if bool(p["certified"]) is certified]
+        fig.add_trace(go.Bar(
+            x=[_number(p["revenue"]) for p in group],
+            y=[_product_label(p) for p in group],
+            orientation="h", name=name, marker={"color": colour},
+            text=[short_figure(p["revenue"]) for p in group], textposition="auto",
+            hovertemplate="%{y}: %{x:,.2f} " + _("yuan") + "<extra></extra>",
+        ))
+    fig.update_layout(
+        **_layout(title={"text": _("Revenue by product (top 10, yuan)")}),
+        barmode="overlay",
+        yaxis=_category_axis(order, categoryorder="array", categoryarray=order,
+                             autorange="reversed"),
+        xaxis=_value_axis([p["revenue"] for p in products]),
+        legend={"orientation": "h", "y": -0.08, "x": 0},
+        height=max(280, 30 * len(products) + 130),
+    )
+    return fig
+
+
+def _product_label(product: Mapping) -> str:
+    label = plain_text(product["name"])
+    return f"✓ {label}" if product["certified"] else label
+
+
+def conversion_against_audience(*, officials: Iterable[Mapping]) -> go.Figure:
+    """One point per ranked official: audience (views) across, conversion (orders per 100
+    views) up, the name on hover: who draws viewers and who sells. Officials without a
+    conversion (no audience) are left out. `officials` are {"name", "audience",
+    "conversion", "revenue"}."""
+    officials = [o for o in officials if o["conversion"] is not None]
+    fig = go.Figure(go.Scatter(
+        x=[_number(o["audience"]) for o in officials],
+        y=[_number(o["conversion"]) for o in officials],
+        mode="markers",
+        marker={"color": RED, "size": 10, "opacity": 0.75},
+        text=[plain_text(o["name"]) for o in officials],
+        customdata=[_number(o["revenue"]) for o in officials],
+        hovertemplate="%{text}<br>" + _("Audience") + " %{x:,.0f}<br>" + _("Conversion")
+        + " %{y:.2f}%<br>" + _("Revenue") + " %{customdata:,.2f}<extra></extra>",
+    ))
+    fig.update_layout(
+        **_layout(title={"text": _("Conversion against audience, per official")}),
+        xaxis={**_value_axis([o["audience"] for o in officials]),
+               "title": {"text": _("Audience (views)")}},
+        yaxis={"automargin": True, "fixedrange": True, "gridcolor": "#dde1e8",
+               "rangemode": "tozero", "ticksuffix": "%",
+               "title": {"text": _("Conversion (orders per 100 views)")}},
+        height=380,
     )
     return fig
 

@@ -7,7 +7,8 @@ from django.db.models import QuerySet
 from linfen_tracker import generations
 from sessions_app.models import Holiday
 
-from .models import Metric, RankingEntry, RankingSnapshot, Scope
+from .metrics import ranked_metric_keys
+from .models import RankingEntry, RankingSnapshot, Scope
 
 
 @dataclass
@@ -48,7 +49,7 @@ def leaderboard_get(
     Standard competition ranks (1, 2, 2, 4) as stored; ties are listed by name; `limit` cuts
     the list. No snapshot yet gives an empty board with status `not_computed`.
     """
-    if metric not in Metric.values or scope not in Scope.values:
+    if metric not in ranked_metric_keys() or scope not in Scope.values:
         raise ValueError(f"unknown metric or scope: {metric!r}, {scope!r}")
     snapshot = RankingSnapshot.objects.latest_for(holiday.pk)
     board = Leaderboard(holiday=holiday, metric=metric, scope=scope, snapshot=snapshot)
@@ -96,3 +97,22 @@ def official_rankings(*, official_id: int) -> list[RankingEntry]:
         .select_related("snapshot__holiday")
         .order_by("-snapshot__holiday__start_date", "metric")
     )
+
+
+def officials_scatter(*, snapshot: RankingSnapshot | None, limit: int = 2000) -> list[dict]:
+    """Per official ranked in `snapshot`: name, audience, conversion and revenue, read from
+    the snapshot's boards in one query (the `limit` officials with the most revenue: a
+    scatter of more points says nothing more)."""
+    if snapshot is None:
+        return []
+    rows = {}
+    entries = (RankingEntry.objects.filter(snapshot=snapshot, scope=Scope.OFFICIAL,
+                                           metric__in=("audience", "conversion", "revenue"))
+               .select_related("official").only("metric", "value", "official__name"))
+    for entry in entries:
+        row = rows.setdefault(entry.official_id, {"name": entry.official.name})
+        row[entry.metric] = entry.value
+    ranked = sorted(rows.values(), key=lambda r: -(r.get("revenue") or 0))[:limit]
+    return [{"name": r["name"], "audience": r.get("audience") or 0,
+             "conversion": r.get("conversion"), "revenue": r.get("revenue") or 0}
+            for r in ranked]

@@ -14,8 +14,19 @@ from linfen_tracker.permissions import CHANGE_SESSIONS, VIEW_SESSIONS
 
 from . import selectors, services
 from .exports import sessions_csv_response
-from .forms import SessionAdminForm
-from .models import County, Holiday, LivestreamSession, Official, SessionEvidence
+from .forms import SessionAdminForm, SessionItemForm, SessionItemFormSet, _SessionItemBaseFormSet
+from .models import County, Holiday, LivestreamSession, Official, SessionEvidence, SessionItem
+
+
+class SessionItemInline(admin.TabularInline):
+    """The session's item lines, saved with the session through the service (not by the
+    admin's own formset save), so the lines' rules and history are the same as elsewhere."""
+
+    model = SessionItem
+    form = SessionItemForm
+    formset = _SessionItemBaseFormSet
+    fields = ["name", "quantity", "unit", "revenue", "poverty_relief_product"]
+    extra = 1
 
 
 @admin.register(County)
@@ -153,6 +164,7 @@ class LivestreamSessionAdmin(SimpleHistoryAdmin):
                        "last_changed_by", "entered_by", "created_at", "updated_at",
                        "evidence_files")
     actions = ["export_csv", "verify_sessions", "reject_sessions"]
+    inlines = [SessionItemInline]
     change_list_template = "admin/sessions_app/livestreamsession/change_list.html"
 
     @admin.display(description=_("evidence files"))
@@ -184,6 +196,11 @@ class LivestreamSessionAdmin(SimpleHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.session_values()
+        # The inline's lines (already validated by the admin) go to the service with the
+        # session, in the same save.
+        lines = SessionItemFormSet(request.POST, instance=obj, prefix="items")
+        if lines.is_bound and "items-TOTAL_FORMS" in request.POST and lines.is_valid():
+            data["items"] = lines.item_values()
         try:
             if change:
                 services.session_update(session=obj, updated_by=request.user, data=data,
@@ -216,6 +233,12 @@ class LivestreamSessionAdmin(SimpleHistoryAdmin):
         if getattr(request, "_session_not_saved", False):
             return HttpResponseRedirect(request.get_full_path())
         return super().response_change(request, obj)
+
+    def save_related(self, request, form, formsets, change):
+        # Co-hosts and item lines were saved by the service in save_model; the admin's log
+        # message reads what its formsets would have saved: nothing.
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_model(self, request, obj):
         services.session_delete(session=obj, deleted_by=request.user)

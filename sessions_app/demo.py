@@ -97,6 +97,14 @@ class DemoSession:
     # The one session a reviewer rejects, with this reason (it does not count: the holiday's
     # counted totals stay the reported ones).
     rejection_reason: str = ""
+    # What the platforms report besides views, a co-host (an index into OFFICIALS) and the
+    # item lines: drawn from a generator of their own (_extras_add), so the figures above,
+    # and the holiday's totals, are the same as before they were added.
+    unique_viewers: int | None = None
+    peak_viewers: int | None = None
+    new_followers: int | None = None
+    cohost_index: int | None = None
+    items: list = None
 
 
 # Every REFUND_GAP-th session had some orders refunded after the show (3% of its orders).
@@ -174,7 +182,45 @@ def demo_sessions(poverty_relief_slugs: set[str]) -> list[DemoSession]:
             session.refunded_orders = max(1, session.orders * 3 // 100)
             session.refunds = (session.revenue * session.refunded_orders
                                / session.orders).quantize(Decimal("0.01"))
+    _extras_add(sessions, poverty_relief_slugs)
     return sessions
+
+
+# Every COHOST_GAP-th session is co-hosted by another official of the same county.
+COHOST_GAP = 6
+# A product's unit by a word in its name; the default is a piece.
+UNIT_WORDS = [("游", "ticket"), ("苹果醋", "bottle"), ("醋", "bottle"), ("小米", "bag"),
+              ("红枣", "box"), ("葡萄", "kg"), ("茶", "box"), ("面食", "bag"), ("年馍", "bag"),
+              ("苹果", "jin"), ("梨", "jin"), ("核桃", "jin"), ("香椿", "jin")]
+UNIT_PRICE = {"ticket": 60, "bottle": 25, "bag": 30, "box": 80, "kg": 24, "jin": 12,
+              "piece": 40}
+
+
+def _extras_add(sessions: list[DemoSession], poverty_relief_slugs: set[str]) -> None:
+    """Viewers, followers, co-hosts and item lines, from their own seeded generator: the
+    rules hold (peak <= unique <= audience, the lines' revenues at most the session's)."""
+    rng = random.Random(2021)
+    for i, session in enumerate(sessions):
+        session.unique_viewers = round(session.audience * rng.uniform(0.35, 0.7))
+        session.peak_viewers = round(session.unique_viewers * rng.uniform(0.05, 0.2))
+        session.new_followers = round(session.unique_viewers * rng.uniform(0.002, 0.02))
+        county = OFFICIALS[session.official_index][2]
+        mates = [j for j, o in enumerate(OFFICIALS)
+                 if o[2] == county and j != session.official_index]
+        if i % COHOST_GAP == COHOST_GAP - 1 and mates:
+            session.cohost_index = rng.choice(mates)
+        names = PRODUCTS[county].split("、")
+        shares = [0.55, 0.3][: len(names)] if len(names) > 1 else [0.85]
+        session.items = []
+        for name, share in zip(names, shares, strict=False):
+            unit = next((u for word, u in UNIT_WORDS if word in name), "piece")
+            revenue = (session.revenue * Decimal(str(share))).quantize(Decimal("0.01"))
+            quantity = max(1, round(float(revenue) / UNIT_PRICE[unit] * rng.uniform(0.8, 1.2)))
+            session.items.append({
+                "name": name, "quantity": Decimal(quantity), "unit": unit, "revenue": revenue,
+                # Produce of a key poverty-relief county is certified; tourism is not produce.
+                "poverty_relief_product": county in poverty_relief_slugs and unit != "ticket",
+            })
 
 
 def _session(rng, index, cents, day, used, start=None) -> DemoSession:

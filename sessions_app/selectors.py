@@ -6,14 +6,22 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, DecimalField, QuerySet, Sum
+from django.db.models import Count, DecimalField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils import timezone
 
 from linfen_tracker import generations
 
-from .models import County, Holiday, LivestreamSession, Official, SessionEvidence, SessionStatus
-from .services import SESSION_EDITABLE_FIELDS
+from .models import (
+    County,
+    Holiday,
+    LivestreamSession,
+    Official,
+    SessionEvidence,
+    SessionItem,
+    SessionStatus,
+)
+from .services import SESSION_EDITABLE_FIELDS, SESSION_RELATED_FIELDS
 from .validators import END_MOMENT, FIRST_MOMENT
 
 
@@ -71,6 +79,8 @@ class SessionHistoryEntry:
     record: Any  # the historical record: values as saved, history_user/date/type
     previous: Any | None  # None for the first record (the creation)
     changed_fields: list  # editable model fields whose value differs (all, at creation)
+    # The co-hosts' official ids (sorted) before and after, when this record changed them.
+    hosts_change: tuple[list[int], list[int]] | None = None
 
 
 def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
@@ -85,15 +95,29 @@ def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
         .select_related("history_user")
         .order_by("history_date", "history_id")
     )
-    fields = [LivestreamSession._meta.get_field(name) for name in SESSION_EDITABLE_FIELDS]
+    # The co-hosts each record saw (django-simple-history's m2m history), in one query.
+    from django.apps import apps
+
+    host_rows = apps.get_model("sessions_app", "HistoricalLivestreamSession_hosts").objects
+    hosts_of: dict[int, list[int]] = {}
+    for history_id, official_id in host_rows.filter(
+            history_id__in=[r.history_id for r in records]).values_list("history_id",
+                                                                         "official_id"):
+        hosts_of.setdefault(history_id, []).append(official_id)
+    fields = [LivestreamSession._meta.get_field(name) for name in SESSION_EDITABLE_FIELDS
+              if name not in SESSION_RELATED_FIELDS]
     entries = []
+    hosts_before: list[int] = []
     for previous, record in zip([None, *records], records, strict=False):
         changed = [
             f for f in fields
             if previous is None or getattr(previous, f.attname) != getattr(record, f.attname)
         ]
+        hosts = sorted(hosts_of.get(record.history_id, []))
+        hosts_change = (hosts_before, hosts) if hosts != hosts_before else None
+        hosts_before = hosts
         entries.append(SessionHistoryEntry(record=record, previous=previous,
-                                           changed_fields=changed))
+                                           changed_fields=changed, hosts_change=hosts_change))
     entries.reverse()
     return entries
 
@@ -102,7 +126,7 @@ def session_list() -> QuerySet[LivestreamSession]:
     """Sessions with what a list shows, newest first."""
     return LivestreamSession.objects.select_related(
         "official", "county", "entered_by"
-    ).prefetch_related("evidence")
+    ).prefetch_related("evidence", "hosts", "items")
 
 
 def session_evidence_count(*, session_id: int) -> int:
@@ -153,11 +177,11 @@ def official_totals(*, official_id: int) -> dict:
 _ZERO = Decimal("0.00")
 
 
-def _money_sum(expression) -> Coalesce:
+def _money_sum(expression, **extra) -> Coalesce:
     # An explicit output field so SQLite's sums come back quantized to cents, as PostgreSQL's.
     # 38 digits: the sums of any holiday fit (validators.MAX_COUNT), so no summary overflows.
     money = DecimalField(max_digits=38, decimal_places=2)
-    return Coalesce(Sum(expression, output_field=money), _ZERO, output_field=money)
+    return Coalesce(Sum(expression, output_field=money, **extra), _ZERO, output_field=money)
 
 
 _METRICS = {
@@ -248,15 +272,43 @@ def _holiday_summary(holiday: Holiday) -> dict:
         for row in qs.values("platform").annotate(**_METRICS).order_by("-revenue", "platform")
     ]
     revenue = totals["revenue"]
+    products = _products(qs)
     return {
         **totals,
         "refund_rate": (totals["refunds"] / revenue) if revenue else None,
         "poverty_relief_revenue": poverty,
         "poverty_relief_share": (poverty / revenue) if revenue else None,
+        **products,
+        "certified_share": (products["certified_revenue"] / revenue) if revenue else None,
         "verification": _verification(holiday=holiday, counted=totals["sessions"]),
         "by_day": by_day,
         "by_county": by_county,
         "by_platform": by_platform,
+    }
+
+
+TOP_PRODUCTS = 10
+
+
+def _products(sessions: QuerySet) -> dict:
+    """What the item lines of the counted `sessions` say: `by_product` (the TOP_PRODUCTS
+    products by revenue: name, revenue, lines, whether any line of it is a certified
+    poverty-alleviation product), `itemised_revenue` (all lines) and `certified_revenue`
+    (lines of certified products). Each session once, whoever co-hosted it."""
+    lines = SessionItem.objects.filter(session__in=sessions.values("pk"))
+    totals = lines.aggregate(
+        itemised=_money_sum("revenue"),
+        certified=_money_sum("revenue", filter=Q(poverty_relief_product=True)),
+    )
+    top = (lines.values("name")
+           .annotate(revenue=_money_sum("revenue"), lines=Count("id"),
+                     certified_lines=Count("id", filter=Q(poverty_relief_product=True)))
+           .order_by("-revenue", "name")[:TOP_PRODUCTS])
+    return {
+        "by_product": [{"name": row["name"], "revenue": row["revenue"], "lines": row["lines"],
+                        "certified": row["certified_lines"] > 0} for row in top],
+        "itemised_revenue": totals["itemised"],
+        "certified_revenue": totals["certified"],
     }
 
 

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
 from ..validators import PARSE_MESSAGES
-from .columns import PLATFORM_CODES, _header_key
+from .columns import PLATFORM_CODES, UNIT_CODES, _header_key
 
 BEIJING = timezone.get_default_timezone()
 CENT = Decimal("0.01")
@@ -173,6 +173,57 @@ def _optional_amount(value: Any) -> Decimal:
     return Decimal("0.00") if _empty(value) else _amount(value)
 
 
+def _optional_count(value: Any) -> int | None:
+    """An optional figure: empty is "not reported" (None), not 0."""
+    return None if _empty(value) else _whole_number(value)
+
+
+def _hosts(value: Any) -> list[int | str]:
+    """Co-hosts: ids or names separated by ; (or ， 、 ,); resolved with the officials."""
+    text = unicodedata.normalize("NFKC", _text(value))
+    return [_official_key(part.strip()) for part in re.split(r"[;,、]", text) if part.strip()]
+
+
+_YES = {"是", "yes", "y", "1", "true", "扶贫", "√"}
+_NO = {"否", "no", "n", "0", "false", ""}
+
+
+def _items(value: Any) -> list[dict]:
+    """Item lines in one cell: lines separated by ; (or a line break), each
+    "product|quantity|unit|revenue|是" (the last part optional). Only parsing: the rules
+    (quantity > 0, the lines' revenues at most the session's) are the model's and the
+    service's, checked as for every path."""
+    text = unicodedata.normalize("NFKC", _text(value))
+    lines = []
+    for number, line in enumerate((p for p in re.split(r"[;\n]", text) if p.strip()), 1):
+        parts = [part.strip() for part in line.split("|")]
+        if len(parts) not in (4, 5):
+            raise _CellError(_("Item line %(line)s: write product|quantity|unit|revenue, "
+                               "optionally |是 for a certified poverty-alleviation product.")
+                             % {"line": number})
+        name, quantity, unit, revenue = parts[:4]
+        flag = parts[4].casefold() if len(parts) == 5 else ""
+        try:
+            quantity_value = Decimal(_number_text(quantity))
+            if not quantity_value.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise _CellError(_("Item line %(line)s: %(message)s") % {
+                "line": number, "message": PARSE_MESSAGES["number"]}) from None
+        try:
+            revenue_value = _amount(revenue)
+        except _CellError as error:
+            raise _CellError(_("Item line %(line)s: %(message)s") % {
+                "line": number, "message": error.reason}) from None
+        if flag not in _YES | _NO:
+            raise _CellError(_("Item line %(line)s: %(message)s") % {
+                "line": number, "message": PARSE_MESSAGES["yes_no"]})
+        lines.append({"name": name, "quantity": quantity_value,
+                      "unit": UNIT_CODES.get(_header_key(unit), unit), "revenue": revenue_value,
+                      "poverty_relief_product": flag in _YES})
+    return lines
+
+
 CELL_READERS = {
     "official": _official_key,
     "county": _county_key,
@@ -186,6 +237,11 @@ CELL_READERS = {
     "revenue": _amount,
     "refunded_orders": _optional_whole_number,
     "refunds": _optional_amount,
+    "unique_viewers": _optional_count,
+    "peak_viewers": _optional_count,
+    "new_followers": _optional_count,
+    "hosts": _hosts,
+    "items": _items,
 }
 
 

@@ -86,7 +86,50 @@ IMPORT_COLUMNS: tuple[ImportColumn, ...] = (
         gettext_lazy("Money refunded in yuan, from 0 to the revenue (empty: 0)."),
         ("退款金额", "refunds (yuan)", "refunds_yuan"),
     ),
+    ImportColumn(
+        "unique_viewers", "独立观众数", False,
+        gettext_lazy("Distinct viewers, a whole number from 0 to the audience (empty: not "
+                     "reported)."),
+        ("独立观众", "unique viewers", "UV"),
+    ),
+    ImportColumn(
+        "peak_viewers", "最高在线人数", False,
+        gettext_lazy("Peak concurrent viewers, at most the unique viewers and the audience "
+                     "(empty: not reported)."),
+        ("最高在线", "峰值在线人数", "peak viewers", "PCU"),
+    ),
+    ImportColumn(
+        "new_followers", "新增粉丝数", False,
+        gettext_lazy("Followers gained, a whole number >= 0 (empty: not reported)."),
+        ("新增粉丝", "new followers"),
+    ),
+    ImportColumn(
+        "hosts", "联播干部", False,
+        gettext_lazy("Co-hosts: other officials who hosted with the lead, by id or unique "
+                     "name, separated by ; (e.g. 12;贺志远). Not the lead, each once."),
+        ("共同主播", "co-hosts", "cohosts"),
+    ),
+    ImportColumn(
+        "items", "商品明细", False,
+        gettext_lazy("Item lines, separated by ; each as product|quantity|unit|revenue|扶贫, "
+                     "e.g. 核桃|200|斤|12000|是; 小米|50|袋|3000. Units: 斤 jin, 公斤 kg, 箱 box, "
+                     "袋 bag, 瓶 bottle, 件 piece, 张 ticket, 其他 other. The last part (是/否, "
+                     "optional) marks a certified poverty-alleviation product. The lines' "
+                     "revenues add up to at most the session's."),
+        ("商品行", "item lines", "items sold"),
+    ),
 )
+
+UNIT_NAMES: dict[str, tuple[str, ...]] = {
+    "jin": ("斤",),
+    "kg": ("公斤", "千克"),
+    "box": ("箱", "盒"),
+    "bag": ("袋", "包"),
+    "bottle": ("瓶",),
+    "piece": ("件", "个"),
+    "ticket": ("张", "票", "门票"),
+    "other": ("其他", "其它"),
+}
 
 PLATFORM_NAMES: dict[str, tuple[str, ...]] = {
     Platform.DOUYIN: ("抖音", "Douyin"),
@@ -114,6 +157,9 @@ PLATFORM_CODES: dict[str, str] = {
     _header_key(name): str(code)
     for code, names in PLATFORM_NAMES.items()
     for name in (str(code), *names)
+}
+UNIT_CODES: dict[str, str] = {
+    _header_key(name): code for code, names in UNIT_NAMES.items() for name in (code, *names)
 }
 COLUMN_ORDER = {column.field: i for i, column in enumerate(IMPORT_COLUMNS)}
 

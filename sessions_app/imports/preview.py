@@ -55,6 +55,15 @@ def preview_text(name: str, value: Any, *, county_name: Callable[[int], str]) ->
         return f"{value:,.2f}"
     if isinstance(value, int) and name != "official":
         return f"{value:,}"
+    if name == "items" and isinstance(value, list):
+        # The lines as the cell writes them (imports/columns.py).
+        return "; ".join(
+            f"{line['name']}|{Decimal(line['quantity']).normalize():f}|{line['unit']}|"
+            f"{Decimal(line['revenue']):.2f}"
+            + ("|是" if line.get("poverty_relief_product") else "")
+            for line in value if isinstance(line, dict))
+    if name == "hosts" and isinstance(value, list):
+        return "; ".join(str(v) for v in value)
     return str(value)
 
 

@@ -72,6 +72,12 @@ class ImportRow:
     revenue: Decimal
     refunded_orders: int = 0
     refunds: Decimal = Decimal("0.00")
+    unique_viewers: int | None = None
+    peak_viewers: int | None = None
+    new_followers: int | None = None
+    # Co-hosts' official ids, and item lines as the service takes them (dicts).
+    hosts: list[int] = field(default_factory=list)
+    items: list[dict] = field(default_factory=list)
     # The holiday the start falls in (its name), None when it is in none.
     holiday: str | None = None
     # Update mode: the stored session the row corrects, its version when the file was
@@ -192,6 +198,9 @@ class ReadRows:
             for name in ("revenue", "refunds"):
                 if name in values:
                     values[name] = Decimal(values[name])
+            for line in values.get("items", []):
+                line["quantity"], line["revenue"] = (Decimal(line["quantity"]),
+                                                     Decimal(line["revenue"]))
             rows.append((number, values))
         return cls(header_of=document["header_of"], row_count=document["row_count"], rows=rows,
                    mode=document.get("mode", MODE_CREATE),
@@ -204,15 +213,21 @@ def _json_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
     return value
 
 
 # Columns read as values of a type: a formula there is explained as a formula. In text
 # columns, text starting with "=" is refused by the model's rule, as on every path.
 _TYPED_COLUMNS = {"started_at", "ended_at", "audience", "orders", "revenue",
-                  "refunded_orders", "refunds"}
-# Relations are resolved for the whole file at once (session_rows_resolve).
-_RESOLVED_LATER = {"official", "county"}
+                  "refunded_orders", "refunds", "unique_viewers", "peak_viewers",
+                  "new_followers"}
+# Relations are resolved for the whole file at once (session_rows_resolve); item lines are
+# checked with the row (_items_errors).
+_RESOLVED_LATER = {"official", "county", "hosts", "items"}
 _MODEL_DEFAULTS = {"products": "", "refunded_orders": 0, "refunds": Decimal("0.00")}
 
 
@@ -227,6 +242,25 @@ def _model_errors(values: dict[str, Any], failed: set[str]) -> dict[str, list[st
         return error.message_dict
     for name in fields:  # the model's cleaned values (e.g. revenue as a Decimal)
         values[name] = getattr(session, name)
+    return _items_errors(values, failed)
+
+
+def _items_errors(values: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
+    """The item lines' rules, as the service applies them on every path: each line's own
+    (quantity > 0, a known unit, revenue >= 0) and their revenues at most the session's."""
+    from ..services import session_items_build  # services imports this module
+    from ..validators import session_items_check
+
+    if "items" not in values or "items" in failed:
+        return {}
+    try:
+        lines = session_items_build(items=values["items"])
+        errors = session_items_check(revenue=values.get("revenue"),
+                                     item_revenues=[line.revenue for line in lines])
+        if errors:
+            raise ValidationError(errors)
+    except ValidationError as error:
+        return error.message_dict
     return {}
 
 
@@ -305,8 +339,10 @@ def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
     header_of = read.header_of
     parsed = read.rows
     read_failed = {error.row for error in read.errors}
-    official_ids = {v["official"] for _n, v in parsed if isinstance(v.get("official"), int)}
-    official_names = {v["official"] for _n, v in parsed if isinstance(v.get("official"), str)}
+    keys = [v.get("official") for _n, v in parsed] + [
+        key for _n, v in parsed for key in v.get("hosts", [])]
+    official_ids = {key for key in keys if isinstance(key, int)}
+    official_names = {key for key in keys if isinstance(key, str)}
     officials_by_id, officials_by_name = _officials_lookup(ids=official_ids, names=official_names)
     counties = _counties_lookup()
 
@@ -337,6 +373,9 @@ def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
         if official is not None and not official.active:
             row_errors.append(RowError(number, header_of["official"],
                                        str(MESSAGES["inactive_official"])))
+        hosts, host_errors = _hosts_resolve(values.get("hosts", []), lead=official,
+                                            by_id=officials_by_id, by_name=officials_by_name)
+        row_errors.extend(RowError(number, header_of["hosts"], reason) for reason in host_errors)
         county = None
         county_key = values.get("county")
         if county_key:
@@ -365,6 +404,11 @@ def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
             revenue=values["revenue"],
             refunded_orders=values.get("refunded_orders", 0),
             refunds=values.get("refunds", Decimal("0.00")),
+            unique_viewers=values.get("unique_viewers"),
+            peak_viewers=values.get("peak_viewers"),
+            new_followers=values.get("new_followers"),
+            hosts=[host.pk for host in hosts],
+            items=values.get("items", []),
         ))
 
     check.mode = read.mode
@@ -400,6 +444,33 @@ def session_rows_resolve(*, read: ReadRows, filename: str = "") -> ImportCheck:
         county_name=lambda pk: counties[f"#{pk}"].display_name if f"#{pk}" in counties else "",
     )
     return check
+
+
+def _hosts_resolve(keys: list, *, lead, by_id: dict, by_name: dict) -> tuple[list, list[str]]:
+    """The co-hosts a cell names (ids or unique names), and the reasons it cannot: unknown,
+    ambiguous, inactive, the lead host, listed twice (validators.session_hosts_check)."""
+    from ..validators import session_hosts_check
+
+    hosts, reasons = [], []
+    for key in keys:
+        if isinstance(key, int):
+            official = by_id.get(key)
+            if official is None:
+                reasons.append(str(PARSE_MESSAGES["official_unknown"]) % {"value": key})
+                continue
+        else:
+            matches = by_name.get(key, [])
+            if len(matches) != 1:
+                reasons.append(_("%(count)s officials are named “%(name)s”: give the "
+                                 "official's id instead.") % {"name": key, "count": len(matches)}
+                               if matches else
+                               _("No official is named “%(name)s”.") % {"name": key})
+                continue
+            official = matches[0]
+        hosts.append(official)
+    errors = session_hosts_check(lead_id=lead.pk if lead else None, hosts=hosts)
+    reasons += [" ".join(ValidationError(errors["hosts"]).messages)] if errors else []
+    return hosts, reasons
 
 
 def _holiday_calendar():
@@ -469,6 +540,10 @@ class _OfficialRef:
     name: str
     county_id: int
     active: bool
+
+    @property
+    def pk(self) -> int:
+        return self.id
 
 
 def _officials_lookup(

@@ -7,6 +7,7 @@ when the file was checked: a session changed since (by someone else, or by an ea
 import) is refused, and nothing of the file is saved.
 """
 
+from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -15,7 +16,8 @@ from ..models import LivestreamSession
 
 # The fields a row may correct (the official and the start name the session).
 CORRECTABLE_FIELDS = ("county", "platform", "title", "products", "ended_at", "audience",
-                      "orders", "revenue", "refunded_orders", "refunds")
+                      "orders", "revenue", "refunded_orders", "refunds", "unique_viewers",
+                      "peak_viewers", "new_followers", "hosts", "items")
 
 
 def stored_sessions_match(*, rows: list, values_of: dict[int, dict[str, Any]],
@@ -73,6 +75,15 @@ def stored_sessions_match(*, rows: list, values_of: dict[int, dict[str, Any]],
     return errors
 
 
+_ITEM_KEYS = ("name", "quantity", "unit", "revenue", "poverty_relief_product")
+
+
+def _item_values(line) -> tuple:
+    get = line.get if isinstance(line, dict) else lambda k: getattr(line, k)
+    return (get("name"), Decimal(get("quantity")).normalize(), get("unit"),
+            Decimal(get("revenue")), bool(get("poverty_relief_product")))
+
+
 def _changes(*, row, session: LivestreamSession, values: dict[str, Any],
              header_of: dict[str, str]) -> dict[str, tuple[Any, Any]]:
     changes = {}
@@ -83,6 +94,15 @@ def _changes(*, row, session: LivestreamSession, values: dict[str, Any],
             if not values.get("county"):
                 continue  # an empty county keeps the session's own
             old, new = session.county_id, row.county_id
+        elif name == "hosts":
+            old = sorted(session.hosts.values_list("pk", flat=True))
+            new = sorted(row.hosts)
+        elif name == "items":
+            old = sorted(_item_values(line) for line in session.items.all())
+            new = sorted(_item_values(line) for line in row.items)
+            if old == new:
+                continue
+            old, new = [dict(zip(_ITEM_KEYS, v, strict=True)) for v in old], row.items
         else:
             old, new = getattr(session, name), getattr(row, name)
         if old != new:

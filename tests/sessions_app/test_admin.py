@@ -89,6 +89,10 @@ def test_sessions_filter_by_holiday_county_and_platform(admin_client, holiday, o
     assert "Inside walnuts" in page and "June millet" not in page
 
 
+# The item lines' inline, as the admin page posts it with no line.
+ITEMS_NONE = {"items-TOTAL_FORMS": "0", "items-INITIAL_FORMS": "0"}
+
+
 def test_adding_a_session_in_the_admin_goes_through_the_service(
         admin_client, superuser, holiday, django_capture_on_commit_callbacks):
     official = OfficialFactory()
@@ -97,6 +101,7 @@ def test_adding_a_session_in_the_admin_goes_through_the_service(
             "official": official.pk, "county": official.county_id, "platform": "douyin",
             "title": "Admin walnuts", "products": "", "started_at": "2020-05-02T10:00",
             "ended_at": "2020-05-02T11:00", "audience": "100", "orders": "3", "revenue": "45.50",
+            **ITEMS_NONE,
         })
     assert response.status_code == 302, response.content.decode()[:2000]
     session = LivestreamSession.objects.get(title="Admin walnuts")
@@ -124,7 +129,7 @@ def _change(admin_client, session, **overrides):
         "official": session.official_id, "county": session.county_id, "platform": "douyin",
         "title": session.title, "products": "", "started_at": "2020-05-02T10:00",
         "ended_at": "2020-05-02T11:00", "audience": "100", "orders": "3", "revenue": "45.50",
-        "version": str(session.version),
+        "version": str(session.version), **ITEMS_NONE,
     }
     data.update(overrides)
     return admin_client.post(

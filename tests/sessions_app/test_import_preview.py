@@ -16,7 +16,7 @@ from sessions_app.imports import MODE_UPDATE, import_check, import_template_buil
 from sessions_app.models import ImportBatch, LivestreamSession, SessionEvidence, SessionStatus
 
 from ..factories import HolidayFactory, OfficialFactory, SessionFactory, UserFactory, beijing
-from .test_imports import _csv, _row
+from .test_imports import CN_HEADERS, _csv, _row
 
 pytestmark = pytest.mark.django_db
 
@@ -228,3 +228,33 @@ def test_the_xlsx_template_lists_the_officials_and_offers_them_in_drop_downs(off
     assert rules["A2:A20001"].formula1 == "='干部'!$B$2:$B$2"
     assert rules["B2:B20001"].formula1 == "='县区'!$B$2:$B$18"
     assert rules["C2:C20001"].formula1.startswith('"抖音,快手,')
+
+
+def test_update_mode_replaces_cohosts_and_item_lines_and_resets_a_checked_session(
+        staff_user, official, stored):
+    from sessions_app.models import SessionItem
+
+    cohost = OfficialFactory(name="联播县长")
+    LivestreamSession.objects.filter(pk=stored.pk).update(
+        status=SessionStatus.VERIFIED, verified_by=UserFactory(username="rv"),
+        verified_at=stored.created_at)
+    headers = [*CN_HEADERS, "联播干部", "商品明细"]
+    row = [*_row(official), str(cohost.pk), "苹果|1000|斤|200000|是"]
+    check = import_check(filename="s.csv", content=_csv([row], headers=headers),
+                         mode=MODE_UPDATE)
+    assert check.ok, check.errors
+    assert set(check.rows[0].changes) == {"hosts", "items"}
+
+    batch = services.import_batch_stage(user=staff_user, check=check)
+    outcome = services.import_batch_confirm(batch_id=batch.pk, user=staff_user)
+
+    assert outcome.updated == 1
+    stored.refresh_from_db()
+    assert stored.status == SessionStatus.ENTERED
+    assert list(stored.hosts.all()) == [cohost]
+    assert list(SessionItem.objects.filter(session=stored).values_list(
+        "name", "poverty_relief_product")) == [("苹果", True)]
+    # The same file again changes nothing.
+    again = import_check(filename="s.csv", content=_csv([row], headers=headers),
+                         mode=MODE_UPDATE)
+    assert again.ok and again.rows[0].changes == {}

@@ -660,3 +660,57 @@ def test_holiday_untouched_when_rows_fall_outside_it(official, staff_user):
     import_batch_confirm(batch_id=batch.id, user=staff_user)
 
     assert Holiday.objects.get(pk=holiday.pk).data_version == 0
+
+
+def test_it_imports_cohosts_and_item_lines_from_their_columns_and_previews_them(
+        client, staff_user, holiday):
+    from sessions_app.models import SessionItem
+
+    lead = OfficialFactory(name="Lead")
+    cohost = OfficialFactory(name="贺志远")
+    client.force_login(staff_user)
+    content = (
+        "干部,平台,标题,开始时间,结束时间,观看人数,订单数,销售额(元),独立观众数,最高在线人数,"
+        "新增粉丝数,联播干部,商品明细\n"
+        f"{lead.pk},抖音,核桃专场,2020-05-02 10:00,2020-05-02 12:00,1000,10,500,800,90,7,"
+        "贺志远,\"核桃|200|斤|300|是; 小米|5|袋|100\"\n"
+    ).encode()
+    upload = io.BytesIO(content)
+    upload.name = "sessions.csv"
+
+    preview = client.post(reverse("session_import:upload"), {"file": upload})
+
+    check = preview.context["check"]
+    assert check.ok, check.errors
+    assert "核桃|200|jin|300.00|是; 小米|5|bag|100.00" in preview.content.decode()
+    confirm = reverse("session_import:confirm", args=[preview.context["batch"].pk])
+    assert client.post(confirm).status_code == 302
+    session = LivestreamSession.objects.get(title="核桃专场")
+    assert (session.unique_viewers, session.peak_viewers, session.new_followers) == (800, 90, 7)
+    assert list(session.hosts.all()) == [cohost]
+    assert sorted(session.items.values_list("name", "unit", "revenue",
+                                            "poverty_relief_product")) == [
+        ("小米", "bag", Decimal("100.00"), False), ("核桃", "jin", Decimal("300.00"), True)]
+    assert SessionItem.history.filter(session_id=session.pk).count() == 2
+
+
+@pytest.mark.parametrize(("cell", "says"), [
+    ("核桃|200|斤", "Item line 1: write product|quantity|unit|revenue"),
+    ("核桃|lots|斤|10", "Item line 1: Enter a number"),
+    ("核桃|1|斤|10|maybe", "Item line 1: Enter yes or no"),
+    ("核桃|1|斤|400; 小米|1|袋|101", "add up to 501.00 yuan"),
+])
+def test_a_bad_item_cell_is_an_error_naming_the_row_and_column(client, staff_user, cell, says):
+    official = OfficialFactory()
+    client.force_login(staff_user)
+    content = ("official,platform,title,started_at,ended_at,audience,orders,revenue,items\n"
+               f"{official.pk},douyin,x,2020-05-02 10:00,2020-05-02 11:00,10,1,500,\"{cell}\"\n"
+               ).encode()
+    upload = io.BytesIO(content)
+    upload.name = "sessions.csv"
+
+    check = client.post(reverse("session_import:upload"), {"file": upload},
+                        HTTP_ACCEPT_LANGUAGE="en").context["check"]
+
+    assert [(e.row, e.column) for e in check.errors] == [(2, "items")]
+    assert says in check.errors[0].reason

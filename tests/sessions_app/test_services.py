@@ -163,3 +163,36 @@ def test_the_save_succeeds_when_the_broker_is_down(holiday, caplog):
     holiday.refresh_from_db()
     assert holiday.rankings_stale  # beat's sweep recomputes it once the broker is back
     assert holiday.recompute_queued is False  # released: the next write or beat retries
+
+
+def test_cohost_and_line_changes_are_in_the_history_and_reset_a_checked_session(staff_user):
+    from rest_framework.test import APIClient
+
+    from sessions_app.models import SessionItem, SessionStatus
+
+    lead, cohost = OfficialFactory(name="Lead"), OfficialFactory(name="Cohost")
+    session = services.session_create(
+        entered_by=staff_user, official=lead, platform="douyin", title="Apples",
+        started_at=beijing(2020, 5, 2, 10), ended_at=beijing(2020, 5, 2, 11), audience=100,
+        orders=3, revenue=Decimal("90"),
+        items=[{"name": "苹果", "quantity": Decimal("3"), "unit": "jin",
+                "revenue": Decimal("90")}])
+    LivestreamSession.objects.filter(pk=session.pk).update(
+        status=SessionStatus.VERIFIED, verified_by=staff_user, verified_at=session.created_at)
+    session.refresh_from_db()
+
+    services.session_update(session=session, updated_by=staff_user,
+                            data={"hosts": [cohost]}, expected_version=session.version)
+
+    session.refresh_from_db()
+    assert session.status == SessionStatus.ENTERED  # a co-host is a figure of the session
+    api = APIClient()
+    api.force_authenticate(staff_user)
+    history = api.get(f"/api/v1/sessions/{session.pk}/history/").json()["results"]
+    assert {"field": "hosts", "old": [], "new": [cohost.pk]} in history[0]["changes"]
+    assert session.history.count() == 2  # one record per edit, with its co-hosts
+
+    services.session_update(session=session, updated_by=staff_user, data={"items": []},
+                            expected_version=session.version)
+    assert not session.items.exists()
+    assert SessionItem.history.filter(session_id=session.pk, history_type="-").count() == 1

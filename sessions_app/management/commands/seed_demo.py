@@ -77,7 +77,10 @@ class Command(BaseCommand):
                 platform=row.platform, title=row.title, products=row.products,
                 started_at=row.started_at, ended_at=row.ended_at, audience=row.audience,
                 orders=row.orders, revenue=row.revenue, refunded_orders=row.refunded_orders,
-                refunds=row.refunds,
+                refunds=row.refunds, unique_viewers=row.unique_viewers,
+                peak_viewers=row.peak_viewers, new_followers=row.new_followers,
+                hosts=[officials[row.cohost_index]] if row.cohost_index is not None else [],
+                items=row.items or [],
             )
             if row.rejection_reason:
                 rejected[session.pk] = row.rejection_reason
