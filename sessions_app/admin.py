@@ -60,7 +60,7 @@ class OfficialAdmin(SimpleHistoryAdmin):
 @admin.register(Holiday)
 class HolidayAdmin(SimpleHistoryAdmin):
     list_display = ("name", "name_zh", "slug", "start_date", "end_date", "ranking_basis",
-                    "rankings_error")
+                    "tie_style", "rankings_error")
     readonly_fields = ("rankings_error", "rankings_failed_at")
     search_fields = ("name", "name_zh", "slug")
     prepopulated_fields = {"slug": ("name",)}
