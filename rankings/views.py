@@ -24,6 +24,7 @@ from sessions_app.models import Holiday
 from sessions_app.selectors import (
     holiday_calendar,
     holiday_current_or_latest,
+    holiday_flag_counts,
     holiday_get,
     holiday_list,
     holiday_revenue_by_hour,
@@ -169,6 +170,7 @@ def dashboard(request, slug: str | None = None):
         "holiday": holiday,
         "holidays": holiday_list(),
         "summary": summary,
+        "flag_counts": holiday_flag_counts(holiday=holiday),
         "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
                                    summary=summary, request=request)
         if summary["sessions"] else {},

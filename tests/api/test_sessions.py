@@ -353,7 +353,7 @@ def test_the_list_is_paginated_and_orderable(staff_api, official):
         "id", "official", "county", "platform", "title", "products", "started_at",
         "ended_at", "audience", "orders", "revenue", "refunded_orders", "refunds",
         "net_revenue", "status", "verified_by", "verified_at", "rejection_reason",
-        "evidence", "entered_by", "created_at", "updated_at", "version",
+        "evidence", "flags", "entered_by", "created_at", "updated_at", "version",
     }
 
 
