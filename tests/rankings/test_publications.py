@@ -21,7 +21,7 @@ from rankings.services import (
 )
 from sessions_app.models import Holiday
 
-from ..factories import OfficialFactory, SessionFactory, UserFactory, beijing
+from ..factories import OfficialFactory, SessionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
