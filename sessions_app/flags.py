@@ -50,12 +50,14 @@ def _json(*pairs: tuple[str, str]) -> str:
     return "'{' || " + " || ', ' || ".join(parts) + " || '}'"
 
 
-# The sessions a refresh looks at: in the holiday, and (for a refresh after a write) of the
-# officials written. `{official}` is the column naming the official.
+# The sessions a refresh looks at: the holiday's, and after a write only the written
+# officials' (`flags_select_sql` puts the condition in place of SCOPE).
+SCOPE = "/*scope*/"
+
+
 def _in_scope(alias: str = "s") -> str:
     return (f"{alias}.started_at >= %(start)s AND {alias}.started_at < %(end)s"
-            f" AND (%(all_officials)s = 1 OR {alias}.official_id IN"
-            f" (SELECT official_id FROM flag_refresh_officials))")
+            f" AND {SCOPE.replace('scope', 'scope:' + alias)}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class FlagRule:
     message: Promise
     sql: str
     thresholds: dict = field(default_factory=dict)
+    # Whether a session's flag depends on the other sessions of the holiday (a median):
+    # then the refresh after a write leaves it to the holiday-wide pass of the worker.
+    reads_peers: bool = False
 
 
 FLAG_RULES: tuple[FlagRule, ...] = (
@@ -89,11 +94,11 @@ WHERE {_in_scope()} AND s.orders > s.audience""",
         # (rejected ones aside), from row numbers: both backends have window functions, only
         # PostgreSQL has percentile_cont.
         sql=f"""
-SELECT s.id, 'aov_outlier',
+SELECT s.id AS session_id, 'aov_outlier' AS code,
        {_json(("aov", "ROUND(s.revenue * 1.0 / s.orders, 2)"),
               ("median", "ROUND(m.median, 2)"), ("peers", "m.peers"),
-              ("factor", "%(aov_outlier__factor)s"))},
-       CAST(s.revenue AS TEXT) || '/' || CAST(s.orders AS TEXT)
+              ("factor", "%(aov_outlier__factor)s"))} AS params,
+       CAST(s.revenue AS TEXT) || '/' || CAST(s.orders AS TEXT) AS figures
 FROM {SESSIONS} s
 JOIN (
     SELECT platform, AVG(aov) AS median, MAX(peers) AS peers FROM (
@@ -111,30 +116,44 @@ WHERE {_in_scope()} AND s.orders > 0 AND m.peers >= %(aov_outlier__min_peers)s
   AND (s.revenue > %(aov_outlier__factor)s * m.median * s.orders
        OR s.revenue * %(aov_outlier__factor)s < m.median * s.orders)""",
         thresholds={"factor": 5, "min_peers": 10},
+        reads_peers=True,
     ),
     FlagRule(
         code="overlap",
         label=_("Overlapping sessions"),
-        message=_("its time overlaps %(count)s other session(s) of the same host, "
-                  "e.g. #%(other)s"),
-        # Who hosted what: today the lead official only. Co-hosts (a `hosts` table) join
-        # this CTE as one more UNION ALL branch, and the rule then covers them too.
+        message=_("its time overlaps another session of the same host (#%(other)s)"),
+        # Who hosted what, ordered by start per host: a session overlaps an earlier one when
+        # the latest end before it is after its start, a later one when the next start is
+        # before its end (touching is fine). Windows, not a self-join: a host's sessions
+        # pair up quadratically. Today `hosting` is the lead official only; co-hosts (a
+        # `hosts` table) join it as one more UNION ALL branch, and the rule covers them.
+        # The session named is the next one, else the previous one; "?" when the overlap
+        # is with an earlier session that is not the previous one (nested shows).
         sql=f"""
-SELECT a.session_id, 'overlap',
-       {_json(("count", "COUNT(DISTINCT b.session_id)"), ("other", "MIN(b.session_id)"))},
-       MIN(CAST(a.started_at AS TEXT)) || '/' || MIN(CAST(a.ended_at AS TEXT)) || '/'
-           || CAST(MIN(b.session_id) AS TEXT)
+SELECT session_id, 'overlap' AS code,
+       '{{"other": "' || COALESCE(CAST(MIN(CASE WHEN next_start < ended_at THEN next_id
+                WHEN previous_end > started_at THEN previous_id END) AS TEXT), '?')
+           || '"}}' AS params,
+       CAST(MIN(EPOCH(started_at))) AS TEXT) || '/' || CAST(MIN(EPOCH(ended_at))) AS TEXT)
+           AS figures
 FROM (
-    SELECT s.id AS session_id, s.official_id, s.started_at, s.ended_at
-    FROM {SESSIONS} s WHERE {_in_scope()}
-) a
-JOIN (
-    SELECT s.id AS session_id, s.official_id, s.started_at, s.ended_at
-    FROM {SESSIONS} s
-    WHERE s.started_at >= %(overlap_from)s AND s.started_at < %(end)s
-) b ON b.official_id = a.official_id AND b.session_id <> a.session_id
-   AND b.started_at < a.ended_at AND a.started_at < b.ended_at
-GROUP BY a.session_id""",
+    SELECT session_id, started_at, ended_at, in_scope,
+           MAX(ended_at) OVER (PARTITION BY official_id ORDER BY started_at, session_id
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end,
+           LAG(ended_at) OVER w AS previous_end, LAG(session_id) OVER w AS previous_id,
+           LEAD(started_at) OVER w AS next_start, LEAD(session_id) OVER w AS next_id
+    FROM (
+        SELECT s.id AS session_id, s.official_id, s.started_at, s.ended_at,
+               CASE WHEN s.started_at >= %(start)s AND s.started_at < %(end)s
+                    THEN 1 ELSE 0 END AS in_scope
+        FROM {SESSIONS} s
+        WHERE s.started_at >= %(overlap_from)s AND s.started_at < %(overlap_to)s
+          AND {SCOPE.replace('scope', 'scope:s')}
+    ) hosting
+    WINDOW w AS (PARTITION BY official_id ORDER BY started_at, session_id)
+) ordered
+WHERE in_scope = 1 AND (latest_end > started_at OR next_start < ended_at)
+GROUP BY session_id""",
     ),
     FlagRule(
         code="high_refund_rate",
@@ -142,11 +161,11 @@ GROUP BY a.session_id""",
         message=_("refunds %(refunds)s yuan are %(rate)s%% of revenue %(revenue)s yuan "
                   "(more than %(limit)s%%)"),
         sql=f"""
-SELECT s.id, 'high_refund_rate',
+SELECT s.id AS session_id, 'high_refund_rate' AS code,
        {_json(("refunds", "s.refunds"), ("revenue", "s.revenue"),
               ("rate", "ROUND(s.refunds * 100.0 / s.revenue, 1)"),
-              ("limit", "%(high_refund_rate__percent)s"))},
-       CAST(s.refunds AS TEXT) || '/' || CAST(s.revenue AS TEXT)
+              ("limit", "%(high_refund_rate__percent)s"))} AS params,
+       CAST(s.refunds AS TEXT) || '/' || CAST(s.revenue AS TEXT) AS figures
 FROM {SESSIONS} s
 WHERE {_in_scope()} AND s.revenue > 0
   AND s.refunds * 100 > s.revenue * %(high_refund_rate__percent)s""",
@@ -158,9 +177,9 @@ WHERE {_in_scope()} AND s.revenue > 0
         message=_("entered %(days)s days after the holiday's last day (more than "
                   "%(limit)s)"),
         sql=f"""
-SELECT s.id, 'late_entry',
-       {_json(("days", "%(late_days_sql)s"), ("limit", "%(late_entry__days)s"))},
-       CAST(s.started_at AS TEXT)
+SELECT s.id AS session_id, 'late_entry' AS code,
+       {_json(("days", "%(late_days_sql)s"), ("limit", "%(late_entry__days)s"))} AS params,
+       CAST(EPOCH(s.started_at)) AS TEXT) AS figures
 FROM {SESSIONS} s
 WHERE {_in_scope()} AND s.created_at >= %(late_after)s""",
         thresholds={"days": 7},
@@ -188,22 +207,38 @@ def flag_message(*, code: str, params: str | dict) -> str:
         return str(rule.label)
 
 
-# Days from the holiday's end (the first instant after its last day) to the entry, counted
-# as "days after the last day": PostgreSQL and SQLite spell date arithmetic differently.
-_LATE_DAYS = {
-    "postgresql": "FLOOR(EXTRACT(EPOCH FROM (s.created_at - %(end)s)) / 86400) + 1",
-    "sqlite": "CAST(julianday(s.created_at) - julianday(%(end)s) AS INTEGER) + 1",
+# What PostgreSQL and SQLite spell differently: days from the holiday's end (the first
+# instant after its last day) to the entry, counted as "days after the last day"; and a
+# moment as a number for the `figures` that re-open a flag (cheaper than formatting it).
+_VENDOR_SQL = {
+    "postgresql": {
+        "%(late_days_sql)s": "(EXTRACT(DAY FROM (s.created_at - %(end)s)) + 1)",
+        "EPOCH(": "EXTRACT(EPOCH FROM (",
+    },
+    "sqlite": {
+        "%(late_days_sql)s": "(CAST(julianday(s.created_at) - julianday(%(end)s) AS INTEGER)"
+                             " + 1)",
+        "EPOCH(": "(strftime('%%s', ",
+    },
 }
 
 
-def flags_select_sql() -> str:
-    """Every rule's SELECT, one UNION ALL: (session_id, code, params, figures)."""
-    late_days = _LATE_DAYS.get(connection.vendor, _LATE_DAYS["postgresql"])
-    return "\nUNION ALL\n".join(
-        rule.sql.replace("%(late_days_sql)s", late_days) for rule in FLAG_RULES)
+def flags_select_sql(*, officials: bool = False, rules=FLAG_RULES) -> str:
+    """The SELECTs of `rules`, one UNION ALL: (session_id, code, params, figures); with
+    `officials`, only the sessions of the officials in the temporary table
+    flag_refresh_officials. (The first SELECT names the columns.)"""
+    sql = "\nUNION ALL\n".join(rule.sql for rule in rules)
+    for marker, spelled in _VENDOR_SQL.get(connection.vendor,
+                                           _VENDOR_SQL["postgresql"]).items():
+        sql = sql.replace(marker, spelled)
+    for alias in ("s",):
+        marker = SCOPE.replace("scope", "scope:" + alias)
+        sql = sql.replace(marker, f"{alias}.official_id IN (SELECT official_id FROM "
+                                  f"flag_refresh_officials)" if officials else "1 = 1")
+    return sql
 
 
-def flags_params(*, holiday: Holiday, all_officials: bool = True) -> dict:
+def flags_params(*, holiday: Holiday) -> dict:
     """The parameters of `flags_select_sql` for one holiday."""
     start, end = holiday.bounds
     late = FLAG_RULES[-1].thresholds["days"]
@@ -211,8 +246,8 @@ def flags_params(*, holiday: Holiday, all_officials: bool = True) -> dict:
         "start": connection.ops.adapt_datetimefield_value(start),
         "end": connection.ops.adapt_datetimefield_value(end),
         "overlap_from": connection.ops.adapt_datetimefield_value(start - _OVERLAP_REACH),
+        "overlap_to": connection.ops.adapt_datetimefield_value(end + _OVERLAP_REACH),
         "late_after": connection.ops.adapt_datetimefield_value(end + timedelta(days=late)),
-        "all_officials": 1 if all_officials else 0,
     }
     for rule in FLAG_RULES:
         for name, value in rule.thresholds.items():
@@ -229,37 +264,56 @@ class FlagsRefreshed:
 
 
 _CURRENT = "flag_refresh_current"
+_DIFF = "flag_refresh_diff"
 
 
-def _statements(now) -> list[tuple[str, dict]]:
-    """Bring the flags of the sessions in scope in line with the current findings."""
-    in_scope = f"session_id IN (SELECT s.id FROM {SESSIONS} s WHERE {_in_scope()})"
+def _reconcile_statements(*, officials: bool, codes: tuple[str, ...]) -> list[str]:
+    """Compare the stored flags of the sessions in scope with the findings in one join, into
+    a small table of differences, then apply them: the flags whose rule no longer holds go,
+    those whose figures changed are re-opened (RETURNING: raised again), those whose numbers
+    alone changed (a median moved) get them, the new ones are inserted (RETURNING)."""
+    scope = ("AND official_id IN (SELECT official_id FROM flag_refresh_officials)"
+             if officials else "")
+    code_list = ", ".join(f"'{code}'" for code in codes)
     return [
-        # The rule no longer holds: the flag goes.
-        (f"""DELETE FROM {FLAGS} WHERE {in_scope} AND NOT EXISTS (
-                SELECT 1 FROM {_CURRENT} c
-                WHERE c.session_id = {FLAGS}.session_id AND c.code = {FLAGS}.code)""", {}),
-        # The figures that raised it changed: re-opened (and raised again).
-        (f"""UPDATE {FLAGS} SET params = c.params, figures = c.figures, raised_at = %(now)s,
-                    dismissed_by_id = NULL, dismissed_at = NULL, dismissal_note = ''
-             FROM {_CURRENT} c
-             WHERE c.session_id = {FLAGS}.session_id AND c.code = {FLAGS}.code
-               AND c.figures <> {FLAGS}.figures
-             RETURNING {FLAGS}.id""", {"now": now}),
-        # Same figures, other numbers (a platform's median moved): the message follows.
-        (f"""UPDATE {FLAGS} SET params = c.params
-             FROM {_CURRENT} c
-             WHERE c.session_id = {FLAGS}.session_id AND c.code = {FLAGS}.code
-               AND c.params <> {FLAGS}.params""", {}),
-        (f"""INSERT INTO {FLAGS} (session_id, code, params, figures, raised_at,
-                                  dismissal_note)
-             SELECT c.session_id, c.code, c.params, c.figures, %(now)s, ''
-             FROM {_CURRENT} c
-             WHERE NOT EXISTS (SELECT 1 FROM {FLAGS} f
-                               WHERE f.session_id = c.session_id AND f.code = c.code)
-             ON CONFLICT (session_id, code) DO NOTHING
-             RETURNING id""", {"now": now}),
+        f"""CREATE TEMPORARY TABLE {_DIFF} AS
+            SELECT f.id AS flag_id, f.figures AS old_figures, f.params AS old_params,
+                   c.session_id, c.code, c.params, c.figures
+            FROM (
+                SELECT id, session_id, code, params, figures FROM {FLAGS}
+                WHERE code IN ({code_list}) AND session_id IN (
+                    SELECT id FROM {SESSIONS}
+                    WHERE started_at >= %(start)s AND started_at < %(end)s {scope})
+            ) f
+            FULL OUTER JOIN {_CURRENT} c ON c.session_id = f.session_id AND c.code = f.code
+            WHERE f.id IS NULL OR c.session_id IS NULL OR c.figures <> f.figures
+               OR c.params <> f.params""",
+        f"DELETE FROM {FLAGS} WHERE id IN (SELECT flag_id FROM {_DIFF} "
+        f"WHERE session_id IS NULL)",
+        f"""UPDATE {FLAGS} SET params = d.params, figures = d.figures, raised_at = %(now)s,
+                   dismissed_by_id = NULL, dismissed_at = NULL, dismissal_note = ''
+            FROM {_DIFF} d
+            WHERE {FLAGS}.id = d.flag_id AND d.session_id IS NOT NULL
+              AND d.figures <> d.old_figures
+            RETURNING {FLAGS}.id""",
+        f"""UPDATE {FLAGS} SET params = d.params FROM {_DIFF} d
+            WHERE {FLAGS}.id = d.flag_id AND d.session_id IS NOT NULL
+              AND d.figures = d.old_figures""",
+        f"""INSERT INTO {FLAGS} (session_id, code, params, figures, raised_at, dismissal_note)
+            SELECT session_id, code, params, figures, %(now)s, '' FROM {_DIFF}
+            WHERE flag_id IS NULL
+            ON CONFLICT (session_id, code) DO NOTHING
+            RETURNING id""",
     ]
+
+
+# PostgreSQL settings for the refresh's transaction: the medians' sort and the windows of a
+# big holiday spill to disk at the default 4 MB work_mem; JIT compilation costs more than it
+# saves here; and the temporary tables have no statistics (ANALYZE would cost more than the
+# joins), so nested loops, quadratic with the wrong estimate, are ruled out: every join here
+# is an equality, so a hash join is always possible (the recompute does the same).
+POSTGRESQL_TUNING = ["SET LOCAL work_mem = '64MB'", "SET LOCAL jit = off",
+                     "SET LOCAL enable_nestloop = off"]
 
 
 def _lock(holiday_id: int) -> None:
@@ -277,35 +331,40 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None,
     that raised them changed).
 
     `official_ids` limits the refresh to those officials' sessions in the holiday (after a
-    write: the figures written, and the sessions they may overlap); the platform medians
-    are still taken over the whole holiday. The recompute task refreshes the whole holiday.
+    write: the figures written, and the sessions they may overlap), and to the rules that
+    read only the session and its host's other sessions: a rule that reads its peers (the
+    platform's median) is left to the holiday-wide refresh the recompute task runs next.
     With `notify`, each raised flag tells the people concerned after commit
     (`session_flagged`, the flag's message as detail)."""
     began = time.monotonic()
     holiday = Holiday.objects.get(pk=holiday_id)
-    params = flags_params(holiday=holiday, all_officials=official_ids is None)
+    params = flags_params(holiday=holiday)
+    targeted = official_ids is not None
+    rules = tuple(r for r in FLAG_RULES if not (targeted and r.reads_peers))
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(holiday_id)
-        cursor.execute("DROP TABLE IF EXISTS flag_refresh_officials")
+        if connection.vendor == "postgresql":
+            for statement in POSTGRESQL_TUNING:
+                cursor.execute(statement)
+        for table in ("flag_refresh_officials", _CURRENT, _DIFF):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute("CREATE TEMPORARY TABLE flag_refresh_officials (official_id bigint)")
-        if official_ids is not None:
+        if targeted:
             cursor.executemany("INSERT INTO flag_refresh_officials VALUES (%s)",
                                [(int(i),) for i in set(official_ids)])
-        cursor.execute(f"DROP TABLE IF EXISTS {_CURRENT}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {_CURRENT} AS {flags_select_sql()}", params)
-        if connection.vendor == "postgresql":
-            cursor.execute(f"CREATE INDEX ON {_CURRENT} (session_id, code)")
-            cursor.execute(f"ANALYZE {_CURRENT}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {_CURRENT} AS "
+                       f"{flags_select_sql(officials=targeted, rules=rules)}", params)
         raised = []
-        for sql, extra in _statements(now):
-            cursor.execute(sql, {**params, **extra})
+        for sql in _reconcile_statements(officials=targeted,
+                                         codes=tuple(r.code for r in rules)):
+            cursor.execute(sql, {**params, "now": now})
             if "RETURNING" in sql:  # the re-opened and the new ones
                 raised += [row[0] for row in cursor.fetchall()]
         cursor.execute(f"SELECT COUNT(*) FROM {_CURRENT}")
         count = cursor.fetchone()[0]
-        cursor.execute(f"DROP TABLE {_CURRENT}")
-        cursor.execute("DROP TABLE flag_refresh_officials")
+        for table in (_DIFF, _CURRENT, "flag_refresh_officials"):
+            cursor.execute(f"DROP TABLE {table}")
         if notify and raised:
             transaction.on_commit(partial(flags_raised_notify, flag_ids=raised))
     return FlagsRefreshed(holiday_id=holiday_id, flags=count, raised=raised,

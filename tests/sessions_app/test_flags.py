@@ -131,7 +131,36 @@ def test_sessions_of_one_host_that_touch_are_not_flagged_but_overlapping_ones_ar
         pk for pk, flags in found.items() if "overlap" in flags}
     flag = SessionFlag.objects.get(session=simulcast, code="overlap")
     with translation.override("en"):
-        assert flag.message.startswith("its time overlaps 2 other session(s)")
+        # It overlaps both; the message names the next one by start.
+        assert flag.message == (f"its time overlaps another session of the same host "
+                                f"(#{touching.pk})")
+    assert f"#{simulcast.pk}" in SessionFlag.objects.get(session=first, code="overlap").message
+
+
+def test_a_session_inside_a_long_one_of_the_same_host_is_flagged(holiday):
+    official = OfficialFactory()
+    long = SessionFactory(official=official, platform="douyin",
+                          started_at=beijing(2020, 5, 2, 8), ended_at=beijing(2020, 5, 2, 20))
+    first = SessionFactory(official=official, platform="kuaishou",
+                           started_at=beijing(2020, 5, 2, 9), ended_at=beijing(2020, 5, 2, 10))
+    nested = SessionFactory(official=official, platform="jd",
+                            started_at=beijing(2020, 5, 2, 11),
+                            ended_at=beijing(2020, 5, 2, 12))
+
+    found = refresh(holiday)
+
+    assert all("overlap" in found[s.pk] for s in (long, first, nested))
+
+
+def test_a_session_across_the_holidays_end_overlaps_one_just_after_it(holiday):
+    official = OfficialFactory()
+    last_night = SessionFactory(official=official, platform="douyin",
+                                started_at=beijing(2020, 5, 5, 23),
+                                ended_at=beijing(2020, 5, 6, 1))
+    SessionFactory(official=official, platform="kuaishou", started_at=beijing(2020, 5, 6, 0),
+                   ended_at=beijing(2020, 5, 6, 2))
+
+    assert "overlap" in codes(holiday, last_night)
 
 
 # --- high_refund_rate ----------------------------------------------------------------------
