@@ -208,7 +208,8 @@ class Publication(models.Model):
     each naming the complete snapshot it made official, who published it, when and why.
 
     Written only by `services.holiday_publish`, never changed afterwards; its snapshot is
-    never pruned (`services._prune`) and cannot be deleted while it is published (PROTECT).
+    never pruned (`services._prune`) and cannot be deleted while it is published (RESTRICT:
+    only with its holiday).
     """
 
     holiday = models.ForeignKey(
@@ -217,7 +218,7 @@ class Publication(models.Model):
     )
     revision = models.PositiveIntegerField(_("revision"))
     snapshot = models.ForeignKey(
-        RankingSnapshot, on_delete=models.PROTECT, related_name="publications",
+        RankingSnapshot, on_delete=models.RESTRICT, related_name="publications",
         verbose_name=_("ranking snapshot"),
     )
     published_by = models.ForeignKey(

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('ranking_basis', models.CharField(choices=[('all_but_rejected', 'All sessions but rejected ones'), ('verified_only', 'Verified sessions only')], max_length=20, verbose_name='ranking basis')),
                 ('holiday', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='publications', to='sessions_app.holiday', verbose_name='holiday')),
                 ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='published by')),
-                ('snapshot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='publications', to='rankings.rankingsnapshot', verbose_name='ranking snapshot')),
+                ('snapshot', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='publications', to='rankings.rankingsnapshot', verbose_name='ranking snapshot')),
             ],
             options={
                 'verbose_name': 'publication',
