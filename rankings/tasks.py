@@ -10,7 +10,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from linfen_tracker.celery_app import app as celery_app
-from sessions_app.flags import session_flags_refresh
+from sessions_app.flags import PEER_RULES, session_flags_refresh
 from sessions_app.models import Holiday
 from sessions_app.services import rankings_recompute_request
 
@@ -61,11 +61,12 @@ def recompute_holiday_rankings(holiday_id: int) -> dict:
 
 
 def _flags_refresh(holiday_id: int) -> None:
-    """Refresh the anomaly flags of the whole holiday (a write refreshes only its officials'
-    sessions; the platforms' medians move with every write). A failure is logged: the
-    snapshot is committed, and the next recompute refreshes them again."""
+    """Refresh the flags that read a session's peers (the platforms' medians move with every
+    write) across the holiday; each write already refreshed the other rules for the
+    officials it wrote. A failure is logged: the snapshot is committed, and the next
+    recompute refreshes them again."""
     try:
-        session_flags_refresh(holiday_id=holiday_id)
+        session_flags_refresh(holiday_id=holiday_id, rules=PEER_RULES)
     except Exception:
         logger.exception("Could not refresh the flags of holiday %s", holiday_id)
 

@@ -338,7 +338,7 @@ def test_every_rule_has_a_label_and_a_message_in_both_languages():
 def test_flags_refresh_is_timed_and_counts(holiday, during_the_holiday):
     SessionFactory(audience=1, orders=5)
     result = session_flags_refresh(holiday_id=holiday.pk, notify=False)
-    assert result.flags == 1 and len(result.raised) == 1
+    assert result.changed == 1 and len(result.raised) == 1
     again = session_flags_refresh(holiday_id=holiday.pk, notify=False)
-    assert again.raised == []
+    assert again.raised == [] and again.changed == 0
     assert SessionFlag.objects.get().raised_at == timezone.now()
