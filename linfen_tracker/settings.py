@@ -342,6 +342,7 @@ SPECTACULAR_SETTINGS = {
         "EvidenceKindEnum": "sessions_app.models.SessionEvidence.Kind",
         "RankingBasisEnum": "sessions_app.models.RankingBasis",
         "NotificationKindEnum": "notifications.models.Kind",
+        "RankingMetricEnum": "rankings.models.Metric",
     },
 }
 
