@@ -114,9 +114,10 @@ def rankings_mark_stale(*, days: Iterable[date],
         generation_bump(RANKINGS)  # cached leaderboards now show status "pending"
         officials = None if official_ids is None else sorted(
             {i for i in official_ids if i is not None})
+        # The recompute is asked for first: the rankings need not wait for the flags.
+        transaction.on_commit(partial(rankings_recompute_request, holiday_ids=ids))
         transaction.on_commit(partial(flags_refresh_request, holiday_ids=ids,
                                       official_ids=officials))
-        transaction.on_commit(partial(rankings_recompute_request, holiday_ids=ids))
     return ids
 
 
