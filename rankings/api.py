@@ -503,19 +503,23 @@ class RevisionChangeSerializer(DescribedSerializer):
         help_text=_("changed (rank or value), added (ranked now, not before) or removed."))
     official = OfficialRefSerializer(required=False, help_text=_("With scope=official."))
     county = CountyRefSerializer(required=False, help_text=_("With scope=county."))
-    rank_before = serializers.IntegerField(allow_null=True)
-    rank_after = serializers.IntegerField(allow_null=True)
+    rank_before = serializers.IntegerField(allow_null=True, help_text=_(
+        "Rank in revision n - 1; null if the entry was added."))
+    rank_after = serializers.IntegerField(allow_null=True, help_text=_(
+        "Rank in revision n; null if the entry was removed."))
     value_before = serializers.CharField(allow_null=True, help_text=_("Decimal string."))
     value_after = serializers.CharField(allow_null=True, help_text=_("Decimal string."))
 
 
 class RevisionDiffSerializer(DescribedSerializer):
     holiday = HolidayRefSerializer()
-    revision = serializers.IntegerField()
+    revision = serializers.IntegerField(help_text=_("The revision compared (n)."))
     previous_revision = serializers.IntegerField(allow_null=True, help_text=_(
         "The revision compared with (n - 1); null for revision 1, whose entries are all "
         "added."))
-    changes = RevisionChangeSerializer(many=True)
+    changes = RevisionChangeSerializer(many=True, help_text=_(
+        "Every entry whose rank or value changed, and those added or removed, board by "
+        "board."))
 
 
 def revision_change_data(change) -> dict:
