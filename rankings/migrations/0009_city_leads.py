@@ -1,5 +1,6 @@
 """City leadership (`city_leads`) publishes a holiday's rankings and reads what officials
-read; superusers may too (they have every permission)."""
+read; superusers may too (they have every permission). Reading the published revisions
+needs only what reading the rankings needs (view sessions)."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
@@ -21,12 +22,6 @@ def assign_permissions(apps) -> None:
     for app_label, codenames in READ.items():
         group.permissions.add(*Permission.objects.filter(content_type__app_label=app_label,
                                                          codename__in=codenames))
-    # Everyone who reads rankings may read the list of publications.
-    for name in ("city_staff", "officials"):
-        other = Group.objects.filter(name=name).first()
-        if other is not None:
-            other.permissions.add(*Permission.objects.filter(
-                content_type__app_label="rankings", codename="view_publication"))
 
 
 def grant(apps, schema_editor):
