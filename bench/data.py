@@ -113,6 +113,10 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
                 "sessions_app_livestreamsession s JOIN sessions_app_official o ON "
                 "o.id = s.official_id WHERE o.name LIKE %s)", [OFFICIAL_PREFIX + "%"])
         cursor.execute(
+            "DELETE FROM sessions_app_sessionflag WHERE session_id IN (SELECT s.id FROM "
+            "sessions_app_livestreamsession s JOIN sessions_app_official o "
+            "ON o.id = s.official_id WHERE o.name LIKE %s)", [OFFICIAL_PREFIX + "%"])
+        cursor.execute(
             "DELETE FROM sessions_app_livestreamsession WHERE official_id IN "
             "(SELECT id FROM sessions_app_official WHERE name LIKE %s)", [OFFICIAL_PREFIX + "%"])
         cursor.execute("DELETE FROM rankings_rankingentry WHERE snapshot_id IN "

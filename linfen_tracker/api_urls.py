@@ -7,7 +7,15 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 
 from notifications.api import NotificationViewSet, WebhookViewSet
-from rankings.api import RankingsExportView, RankingsView, TargetViewSet
+from rankings.api import (
+    HolidayPublicationsView,
+    HolidayPublishView,
+    HolidayReportXlsxView,
+    PublicationDiffView,
+    RankingsExportView,
+    RankingsView,
+    TargetViewSet,
+)
 from sessions_app.api import (
     CountyViewSet,
     HolidayViewSet,
@@ -47,6 +55,14 @@ urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     path("rankings/", RankingsView.as_view(), name="rankings"),
     path("rankings/export/", RankingsExportView.as_view(), name="rankings-export"),
+    # A holiday's publications and report (rankings' views on the holidays' URLs).
+    path("holidays/<str:key>/publish/", HolidayPublishView.as_view(), name="holiday-publish"),
+    path("holidays/<str:key>/publications/", HolidayPublicationsView.as_view(),
+         name="holiday-publications"),
+    path("holidays/<str:key>/publications/<int:revision>/diff/", PublicationDiffView.as_view(),
+         name="holiday-publication-diff"),
+    path("holidays/<str:key>/report.xlsx", HolidayReportXlsxView.as_view(),
+         name="holiday-report-xlsx"),
     path("schema/", SpectacularAPIView.as_view(**_docs_access), name="schema"),
     path("docs/", SwaggerDocsView.as_view(url_name="api:schema", **_docs_access), name="docs"),
     *router.urls,

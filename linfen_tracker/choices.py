@@ -52,8 +52,11 @@ class ChoiceFilterField(django_filters.fields.ChoiceField):
                 raise
             valid = [key for key, _label in self._flat_choices()
                      if key not in ("", None, self.null_value)]
+            # Through params: django-filter formats the message with them, so a "%" in the
+            # echoed value stays text instead of breaking the formatting (a 500).
             raise DjangoValidationError(
-                invalid_choice_message(value=value, choices=valid), code="invalid_choice"
+                "%(message)s", code="invalid_choice",
+                params={"message": invalid_choice_message(value=value, choices=valid)},
             ) from error
 
     def _flat_choices(self):

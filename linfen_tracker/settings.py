@@ -342,6 +342,10 @@ SPECTACULAR_SETTINGS = {
         "EvidenceKindEnum": "sessions_app.models.SessionEvidence.Kind",
         "RankingBasisEnum": "sessions_app.models.RankingBasis",
         "NotificationKindEnum": "notifications.models.Kind",
+        # Callables, read per language at schema time: the registry of metrics
+        # (rankings/metrics.py) names both sets; boards also take the composite score.
+        "RankingMetricEnum": "rankings.metrics.ranked_metric_choices",
+        "MetricEnum": "rankings.metrics.metric_keys",
     },
 }
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Target
+from .models import Publication, Target
 from .targets import target_save, targets_progress
 
 
@@ -37,3 +37,22 @@ class TargetAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         target_save(target=obj, user=request.user)
+
+
+@admin.register(Publication)
+class PublicationAdmin(admin.ModelAdmin):
+    """Published revisions, read only: they are made by `holiday_publish` (the dashboard or
+    the API) and never change."""
+
+    list_display = ("holiday", "revision", "published_at", "published_by", "note")
+    list_filter = ("holiday",)
+    list_select_related = ("holiday", "published_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -9,17 +9,23 @@ snapshot yet is an empty list with status `not_computed`, not an error.
 import hashlib
 
 import django_filters
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
+from django.http import HttpResponse
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,7 +37,7 @@ from linfen_tracker.permissions import CanViewSessions
 from sessions_app.api import HolidayRefSerializer
 from sessions_app.filters import IdOrSlugField, IdOrSlugFilter
 from sessions_app.models import County, Holiday, Official
-from sessions_app.selectors import holiday_current_or_latest
+from sessions_app.selectors import holiday_current_or_latest, holiday_get
 
 from .metrics import (
     COMPOSITE,
@@ -41,7 +47,15 @@ from .metrics import (
     ranked_metric_choices,
 )
 from .models import RankingEntry, Scope, Target
-from .selectors import Leaderboard, leaderboard_get
+from .report import report_get, report_xlsx
+from .selectors import (
+    Leaderboard,
+    UnknownRevision,
+    leaderboard_get,
+    publication_diff,
+    publication_list,
+)
+from .services import RankingsNotCurrent, holiday_publish
 from .targets import target_delete, target_metrics, target_save, targets_progress
 
 MAX_LIMIT = 1000
@@ -63,6 +77,12 @@ class RankingQuerySerializer(DescribedSerializer):
     limit = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_LIMIT,
         help_text=_("Only the first entries (by rank); all of them by default."),
+    )
+    revision = serializers.RegexField(
+        r"^(latest|[0-9]{1,9})$", required=False,
+        error_messages={"invalid": _('A revision is a number or "latest".')},
+        help_text=_('A published revision (a number, or "latest"); by default the latest '
+                    "snapshot, which is provisional."),
     )
 
     def __init__(self, *args, **kwargs):
@@ -134,8 +154,35 @@ class RankingEntrySerializer(DescribedSerializer):
     )
 
 
+class PublicationRefSerializer(DescribedSerializer):
+    revision = serializers.IntegerField(help_text=_("Revision number, from 1."))
+    published_at = serializers.DateTimeField(help_text=_("When it was published."))
+    published_by = serializers.CharField(allow_null=True, help_text=_("Who published it."))
+    note = serializers.CharField(help_text=_("The note published with it."))
+    snapshot = serializers.IntegerField(help_text=_("The ranking snapshot it made official."))
+    computed_at = serializers.DateTimeField(help_text=_("When that snapshot was computed."))
+
+
+class BaselineSerializer(DescribedSerializer):
+    kind = serializers.ChoiceField(
+        choices=[("published", "published"), ("previous_day", "previous_day"),
+                 ("none", "none")],
+        help_text=_("What previous_rank compares with: the last published revision (for a "
+                    "revision, the one before it), else the last snapshot of the previous "
+                    "day (Beijing time), else nothing."))
+    revision = serializers.IntegerField(allow_null=True, help_text=_("With published."))
+    computed_at = serializers.DateTimeField(allow_null=True, help_text=_(
+        "When the baseline's snapshot was computed."))
+
+
 class LeaderboardSerializer(DescribedSerializer):
     holiday = HolidayRefSerializer()
+    revision = serializers.IntegerField(allow_null=True, help_text=_(
+        "The published revision shown; null: the latest snapshot (provisional)."))
+    publication = PublicationRefSerializer(allow_null=True, help_text=_(
+        "The revision shown, else the latest published one (null if none)."))
+    baseline = BaselineSerializer(help_text=_("What the movement (previous_rank) compares "
+                                              "with."))
     metric = serializers.ChoiceField(choices=ranked_metric_choices())
     composite_weights = serializers.DictField(
         child=serializers.FloatField(), required=False,
@@ -170,6 +217,30 @@ def _value(entry: RankingEntry, metric: str):
 _DATETIME = serializers.DateTimeField()
 
 
+def publication_data(publication) -> dict | None:
+    if publication is None:
+        return None
+    user = publication.published_by
+    return {
+        "revision": publication.revision,
+        "published_at": _DATETIME.to_representation(publication.published_at),
+        "published_by": user.get_username() if user else None,
+        "note": publication.note,
+        "snapshot": publication.snapshot_id,
+        "computed_at": _DATETIME.to_representation(publication.snapshot.computed_at),
+    }
+
+
+def _baseline_data(board: Leaderboard) -> dict:
+    baseline = board.baseline
+    return {
+        "kind": baseline.kind,
+        "revision": baseline.publication.revision if baseline.publication else None,
+        "computed_at": _DATETIME.to_representation(baseline.snapshot.computed_at)
+        if baseline.snapshot else None,
+    }
+
+
 def leaderboard_data(board: Leaderboard) -> dict:
     """The design.md shape of a leaderboard, built directly (this is the hot read)."""
     h = board.holiday
@@ -195,6 +266,9 @@ def leaderboard_data(board: Leaderboard) -> dict:
                     "start_date": h.start_date.isoformat(), "end_date": h.end_date.isoformat()},
         "metric": board.metric,
         "scope": board.scope,
+        "revision": board.revision,
+        "publication": publication_data(board.latest_publication),
+        "baseline": _baseline_data(board),
         "computed_at": _DATETIME.to_representation(board.computed_at)
         if board.computed_at else None,
         "status": board.status,
@@ -209,7 +283,19 @@ class _RankingView(APIView):
     def leaderboard(self, request) -> Leaderboard:
         query = RankingQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return leaderboard_get(**query.validated_data)
+        try:
+            return leaderboard_get(**query.validated_data)
+        except UnknownRevision as unknown:
+            raise serializers.ValidationError(
+                {"revision": [unknown_revision_message(unknown)]}) from None
+
+
+def unknown_revision_message(unknown: UnknownRevision) -> str:
+    if not unknown.published:
+        return gettext("This holiday has no published revision yet.")
+    return gettext("No revision %(revision)s of this holiday: use latest or %(choices)s.") % {
+        "revision": str(unknown.revision)[:12],
+        "choices": ", ".join(str(n) for n in unknown.published)}
 
 
 class RankingsView(_RankingView):
@@ -351,3 +437,195 @@ class TargetViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance) -> None:
         target_delete(target=instance)
+
+
+# --- Publication, revisions, their difference and the report ------------------------------------
+
+
+class CanPublish(BasePermission):
+    """City leadership (`city_leads`) and superusers: `rankings.add_publication`."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(PUBLISH))
+
+
+PUBLISH = "rankings.add_publication"
+
+_HOLIDAY_KEY = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH,
+                                description=_("Holiday id or slug."),
+                                pattern=r"^[-a-zA-Z0-9_]+$")
+_REVISION = OpenApiParameter("revision", OpenApiTypes.INT, OpenApiParameter.PATH,
+                             description=_("Revision number."))
+
+
+def _holiday(key: str) -> Holiday:
+    holiday = None if len(key) > 18 and key.isdigit() else holiday_get(key=key)
+    if holiday is None:
+        raise NotFound(gettext("No such holiday."))
+    return holiday
+
+
+class PublishSerializer(DescribedSerializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                 help_text=_("What this revision is (e.g. a correction of "
+                                             "two sessions' refunds)."))
+
+
+class PublicationSerializer(PublicationRefSerializer):
+    holiday = HolidayRefSerializer()
+    ranking_basis = serializers.CharField(help_text=_("What it counted."))
+
+
+class PublicationListSerializer(DescribedSerializer):
+    holiday = HolidayRefSerializer()
+    results = PublicationSerializer(many=True, help_text=_("Newest first."))
+
+
+def _holiday_ref(h: Holiday) -> dict:
+    return {"id": h.id, "slug": h.slug, "name": h.name,
+            "start_date": h.start_date.isoformat(), "end_date": h.end_date.isoformat()}
+
+
+def _publication_full(publication) -> dict:
+    return {**publication_data(publication), "holiday": _holiday_ref(publication.holiday),
+            "ranking_basis": publication.ranking_basis}
+
+
+class HolidayPublishView(APIView):
+    permission_classes = [CanPublish]
+
+    @extend_schema(
+        request=PublishSerializer,
+        responses={201: PublicationSerializer,
+                   409: OpenApiResponse(description=_("The rankings are being updated (or "
+                                                      "were never computed): try again "
+                                                      "when they are current."))},
+        parameters=[_HOLIDAY_KEY],
+        description=_("Publish the holiday's latest complete snapshot as its next revision "
+                      "(city leadership). A published revision never changes."),
+    )
+    def post(self, request, key: str):
+        holiday = _holiday(key)
+        body = PublishSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            publication = holiday_publish(holiday=holiday, user=request.user,
+                                          note=body.validated_data.get("note", ""))
+        except RankingsNotCurrent as stale:
+            return Response({"detail": str(stale)}, status=status.HTTP_409_CONFLICT)
+        return Response(_publication_full(publication), status=status.HTTP_201_CREATED)
+
+
+class HolidayPublicationsView(APIView):
+    permission_classes = [CanViewSessions]
+
+    @extend_schema(responses=PublicationListSerializer, parameters=[_HOLIDAY_KEY],
+                   description=_("The holiday's published revisions, newest first."))
+    def get(self, request, key: str):
+        holiday = _holiday(key)
+        return Response({"holiday": _holiday_ref(holiday),
+                         "results": [_publication_full(p)
+                                     for p in publication_list(holiday=holiday)]})
+
+
+class RevisionChangeSerializer(DescribedSerializer):
+    scope = serializers.ChoiceField(choices=Scope.choices)
+    metric = serializers.ChoiceField(choices=ranked_metric_choices())
+    kind = serializers.ChoiceField(
+        choices=[("changed", "changed"), ("added", "added"), ("removed", "removed")],
+        help_text=_("changed (rank or value), added (ranked now, not before) or removed."))
+    official = OfficialRefSerializer(required=False, help_text=_("With scope=official."))
+    county = CountyRefSerializer(required=False, help_text=_("With scope=county."))
+    rank_before = serializers.IntegerField(allow_null=True, help_text=_(
+        "Rank in revision n - 1; null if the entry was added."))
+    rank_after = serializers.IntegerField(allow_null=True, help_text=_(
+        "Rank in revision n; null if the entry was removed."))
+    value_before = serializers.CharField(allow_null=True, help_text=_("Decimal string."))
+    value_after = serializers.CharField(allow_null=True, help_text=_("Decimal string."))
+
+
+class RevisionDiffSerializer(DescribedSerializer):
+    holiday = HolidayRefSerializer()
+    revision = serializers.IntegerField(help_text=_("The revision compared (n)."))
+    previous_revision = serializers.IntegerField(allow_null=True, help_text=_(
+        "The revision compared with (n - 1); null for revision 1, whose entries are all "
+        "added."))
+    changes = RevisionChangeSerializer(many=True, help_text=_(
+        "Every entry whose rank or value changed, and those added or removed, board by "
+        "board."))
+
+
+def revision_change_data(change) -> dict:
+    row = {"scope": change.scope, "metric": change.metric, "kind": change.kind,
+           "rank_before": change.rank_before, "rank_after": change.rank_after,
+           "value_before": None if change.value_before is None else str(change.value_before),
+           "value_after": None if change.value_after is None else str(change.value_after)}
+    subject = change.subject
+    if subject is None:
+        return row
+    if change.scope == Scope.OFFICIAL:
+        row["official"] = {"id": subject.id, "name": subject.name, "title": subject.title,
+                           "county": _county(subject.county)}
+    else:
+        row["county"] = _county(subject)
+    return row
+
+
+class PublicationDiffView(APIView):
+    permission_classes = [CanViewSessions]
+
+    @extend_schema(responses=RevisionDiffSerializer, parameters=[_HOLIDAY_KEY, _REVISION],
+                   description=_("What changed from revision n - 1 to revision n: ranks and "
+                                 "values that changed, entries added or removed."))
+    def get(self, request, key: str, revision: int):
+        holiday = _holiday(key)
+        try:
+            diff = publication_diff(holiday=holiday, revision=int(revision))
+        except UnknownRevision as unknown:
+            raise NotFound(unknown_revision_message(unknown)) from None
+        return Response({
+            "holiday": _holiday_ref(holiday), "revision": diff.publication.revision,
+            "previous_revision": diff.previous.revision if diff.previous else None,
+            "changes": [revision_change_data(c) for c in diff.changes],
+        })
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ReportQuerySerializer(DescribedSerializer):
+    revision = serializers.RegexField(
+        r"^(latest|[0-9]{1,9})$", required=False,
+        error_messages={"invalid": _('A revision is a number or "latest".')},
+        help_text=_('A published revision (a number or "latest"); without one, the '
+                    "provisional board."))
+
+
+class HolidayReportXlsxView(APIView):
+    permission_classes = [CanViewSessions]
+
+    @extend_schema(
+        parameters=[_HOLIDAY_KEY, ReportQuerySerializer],
+        responses={(200, XLSX_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description=_(
+            "The workbook: official and county boards across every metric, totals, counted "
+            "sessions."))},
+        description=_("The official report of a revision (or the provisional board) as an "
+                      "XLSX workbook, in Chinese."),
+    )
+    def get(self, request, key: str):
+        holiday = _holiday(key)
+        query = ReportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        revision = query.validated_data.get("revision")
+        with translation.override(settings.LANGUAGE_CODE):
+            try:
+                report = report_get(holiday=holiday, revision=revision)
+            except UnknownRevision as unknown:
+                raise serializers.ValidationError(
+                    {"revision": [unknown_revision_message(unknown)]}) from None
+            content = report_xlsx(report)
+        which = f"r{report.publication.revision}" if report.publication else "provisional"
+        name = f"report-{holiday.slug}-{which}.xlsx"
+        return HttpResponse(content, content_type=XLSX_TYPE, headers={
+            "Content-Disposition": f'attachment; filename="{name}"'})

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from sessions_app.models import County, Holiday, Official
+from sessions_app.models import County, Holiday, Official, RankingBasis
 
 
 class Scope(models.TextChoices):
@@ -213,3 +213,47 @@ class Target(models.Model):
             errors["official"] = _("Give either an official or a county, not both.")
         if errors:
             raise ValidationError(errors)
+
+
+class Publication(models.Model):
+    """A holiday's rankings as the city published them: revision 1, 2, ... of the holiday,
+    each naming the complete snapshot it made official, who published it, when and why.
+
+    Written only by `services.holiday_publish`, never changed afterwards; its snapshot is
+    never pruned (`services._prune`) and cannot be deleted while it is published (RESTRICT:
+    only with its holiday).
+    """
+
+    holiday = models.ForeignKey(
+        Holiday, on_delete=models.CASCADE, related_name="publications",
+        verbose_name=_("holiday"),
+    )
+    revision = models.PositiveIntegerField(_("revision"))
+    snapshot = models.ForeignKey(
+        RankingSnapshot, on_delete=models.RESTRICT, related_name="publications",
+        verbose_name=_("ranking snapshot"),
+    )
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("published by"),
+    )
+    published_at = models.DateTimeField(_("published at"))
+    note = models.TextField(_("note"), blank=True, default="")
+    # The holiday's ranking basis when published: a later change of basis does not change
+    # what this revision counted.
+    ranking_basis = models.CharField(_("ranking basis"), max_length=20,
+                                     choices=RankingBasis.choices)
+
+    class Meta:
+        verbose_name = _("publication")
+        verbose_name_plural = _("publications")
+        ordering = ["holiday", "-revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["holiday", "revision"],
+                                    name="publication_one_per_revision"),
+            models.CheckConstraint(condition=Q(revision__gte=1),
+                                   name="publication_revision_from_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holiday} r{self.revision}"

@@ -9,11 +9,15 @@ in Python.
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from linfen_tracker.celery_app import app as celery_app
 from linfen_tracker.generations import RANKINGS, generation_bump
 from sessions_app.models import Holiday
 
@@ -25,7 +29,7 @@ from .metrics import (
     metric_keys,
     ratio_metrics,
 )
-from .models import RankingEntry, RankingSnapshot
+from .models import Publication, RankingEntry, RankingSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -375,13 +379,71 @@ def _recompute(*, holiday_id: int, only_if_changed: bool = False) -> RecomputeRe
 
 
 def _prune(*, holiday_id: int) -> None:
-    """Keep the newest SNAPSHOTS_KEPT complete snapshots of a holiday (movement needs one)."""
-    keep = list(
+    """Keep the newest SNAPSHOTS_KEPT snapshots of a holiday, every published one (a
+    revision never goes), and the last complete one computed before today (Beijing): the
+    baseline of movement arrows while nothing is published (selectors.movement_baseline)."""
+    keep = set(
         RankingSnapshot.objects.filter(holiday_id=holiday_id)
         .order_by("-id")
         .values_list("id", flat=True)[:SNAPSHOTS_KEPT]
     )
-    RankingSnapshot.objects.filter(holiday_id=holiday_id).exclude(id__in=keep).delete()
+    before_today = (RankingSnapshot.objects.complete()
+                    .filter(holiday_id=holiday_id, computed_at__lt=beijing_midnight())
+                    .order_by("-id").values_list("id", flat=True).first())
+    if before_today is not None:
+        keep.add(before_today)
+    (RankingSnapshot.objects.filter(holiday_id=holiday_id).exclude(id__in=keep)
+     .exclude(publications__isnull=False).delete())
+
+
+def beijing_midnight(day=None):
+    """The first instant of `day` (today by default) in Beijing time."""
+    day = day or timezone.localdate()
+    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_default_timezone())
+
+
+class RankingsNotCurrent(Exception):
+    """The holiday's rankings are being updated (or were never computed): publishing now
+    would publish figures that are already out of date (HTTP 409)."""
+
+
+def holiday_publish(*, holiday: Holiday, user, note: str = "") -> Publication:
+    """Publish the holiday's latest complete snapshot as its next revision (1, 2, ...),
+    with who, when and the note. The snapshot must be current: it covers the holiday's
+    data_version and no recompute is waiting (else RankingsNotCurrent). A published
+    revision never changes and its snapshot is never pruned; a correction is a new
+    revision. After commit, the officials ranked and the webhooks are told
+    (`notifications.tasks.holiday_published_notify`, by name)."""
+    note = (note or "").strip()
+    with transaction.atomic():
+        current = Holiday.objects.select_for_update().get(pk=holiday.pk)
+        snapshot = RankingSnapshot.objects.latest_for(current.pk)
+        if snapshot is None:
+            raise RankingsNotCurrent(_("The rankings of this holiday have not been computed "
+                                       "yet."))
+        if current.rankings_stale or snapshot.data_version != current.data_version:
+            raise RankingsNotCurrent(_("The rankings are being updated with the latest "
+                                       "changes: publish when they are current."))
+        last = (Publication.objects.filter(holiday=current)
+                .order_by("-revision").values_list("revision", flat=True).first()) or 0
+        publication = Publication.objects.create(
+            holiday=current, revision=last + 1, snapshot=snapshot, published_by=user,
+            published_at=timezone.now(), note=note, ranking_basis=current.ranking_basis)
+        transaction.on_commit(partial(_published_notify, holiday_id=current.pk,
+                                      revision=publication.revision, note=note))
+    generation_bump(RANKINGS)
+    return publication
+
+
+PUBLISHED_TASK = "notifications.tasks.holiday_published_notify"
+
+
+def _published_notify(*, holiday_id: int, revision: int, note: str) -> None:
+    try:
+        celery_app.tasks[PUBLISHED_TASK].delay(holiday_id=holiday_id, revision=revision,
+                                               note=note)
+    except Exception:
+        logger.exception("Could not send the publication notice of holiday %s", holiday_id)
 
 
 def holidays_due_for_recompute(*, today=None) -> list[int]:

@@ -10,6 +10,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from linfen_tracker.celery_app import app as celery_app
+from sessions_app.flags import PEER_RULES, session_flags_refresh
 from sessions_app.models import Holiday
 from sessions_app.services import rankings_recompute_request
 
@@ -55,7 +56,19 @@ def recompute_holiday_rankings(holiday_id: int) -> dict:
         # which sends nothing unless the holiday is still stale.
         rankings_recompute_request(holiday_ids=[holiday_id])
         _notifications_request(result.snapshot_id)
+        _flags_refresh(holiday_id)
     return {"holiday_id": holiday_id, "snapshot_id": result.snapshot_id}
+
+
+def _flags_refresh(holiday_id: int) -> None:
+    """Refresh the flags that read a session's peers (the platforms' medians move with every
+    write) across the holiday; each write already refreshed the other rules for the
+    officials it wrote. A failure is logged: the snapshot is committed, and the next
+    recompute refreshes them again."""
+    try:
+        session_flags_refresh(holiday_id=holiday_id, rules=PEER_RULES)
+    except Exception:
+        logger.exception("Could not refresh the flags of holiday %s", holiday_id)
 
 
 def _notifications_request(snapshot_id: int) -> None:

@@ -8,13 +8,15 @@ import math
 from collections import Counter
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils import timezone
-from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import get_language, gettext, gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 
 from linfen_tracker import generations
@@ -24,6 +26,7 @@ from sessions_app.models import Holiday
 from sessions_app.selectors import (
     holiday_calendar,
     holiday_current_or_latest,
+    holiday_flag_counts,
     holiday_get,
     holiday_list,
     holiday_revenue_by_hour,
@@ -36,7 +39,24 @@ from sessions_app.selectors import (
 
 from . import charts, metrics
 from .models import RankingSnapshot, Scope
-from .selectors import Leaderboard, leaderboard_get, official_rankings, officials_scatter
+from .report import (
+    CITY_NAME,
+    report_basis_label,
+    report_get,
+    report_metrics,
+    report_status_line,
+)
+from .selectors import (
+    Leaderboard,
+    UnknownRevision,
+    leaderboard_get,
+    official_rankings,
+    officials_scatter,
+    publication_diff,
+    publication_list,
+    publication_readiness,
+)
+from .services import RankingsNotCurrent, holiday_publish
 from .targets import (
     TARGET_IMPORT_COLUMNS,
     TOP_N,
@@ -205,19 +225,37 @@ def _board_context(*, board: Leaderboard) -> dict:
     }
 
 
+def _revision_param(request) -> str | None:
+    value = request.GET.get("revision", "")
+    return value if value == "latest" or (value.isdigit() and len(value) < 10) else None
+
+
+def _board_or_404(*, holiday: Holiday, metric: str, scope: str, revision: str | None,
+                  limit: int | None = None) -> Leaderboard:
+    try:
+        return leaderboard_get(holiday=holiday, metric=metric, scope=scope, revision=revision,
+                               limit=limit)
+    except UnknownRevision:
+        raise Http404 from None
+
+
 @login_required
 def dashboard(request, slug: str | None = None):
-    """`/` shows the holiday under way (else the latest); `/holidays/<slug>/` a given one."""
+    """`/` shows the holiday under way (else the latest); `/holidays/<slug>/` a given one;
+    `?revision=<n>|latest` a published revision of its rankings instead of the provisional
+    board."""
     holiday = _holiday_or_404(slug) if slug else holiday_current_or_latest()
     if holiday is None:
         return render(request, "rankings/no_holiday.html")
     metric, scope = _board_params(request)
-    board = leaderboard_get(holiday=holiday, metric=metric, scope=scope)
+    board = _board_or_404(holiday=holiday, metric=metric, scope=scope,
+                          revision=_revision_param(request))
     summary = holiday_summary(holiday=holiday, request=request)
     context = {
         "holiday": holiday,
         "holidays": holiday_list(),
         "summary": summary,
+        "flag_counts": holiday_flag_counts(holiday=holiday),
         "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
                                    summary=summary, request=request)
         if summary["sessions"] else {},
@@ -448,3 +486,85 @@ def targets_import_page(request):
         "form": form, "errors": errors, "columns": TARGET_IMPORT_COLUMNS,
         "metrics": [(m, metric_label(m)) for m in target_metrics()],
     }, status=status)
+
+
+# --- Publication and the official report ------------------------------------------------------
+
+
+@login_required
+@permission_required("rankings.add_publication", raise_exception=True)
+def publish_page(request, slug: str):
+    """City leadership publishes the holiday's rankings: the page first says whether they
+    are current and how many sessions are unverified or flagged; a POST with a note
+    publishes (409 while they are being updated)."""
+    holiday = _holiday_or_404(slug)
+    status = 200
+    if request.method == "POST":
+        try:
+            publication = holiday_publish(holiday=holiday, user=request.user,
+                                          note=request.POST.get("note", "")[:2000])
+        except RankingsNotCurrent as stale:
+            messages.error(request, str(stale))
+            status = 409
+        else:
+            messages.success(request, gettext("Published as revision %(n)s.") % {
+                "n": publication.revision})
+            return redirect(f"{reverse('holiday_dashboard', args=[holiday.slug])}"
+                            f"?revision={publication.revision}")
+    holiday.refresh_from_db()
+    return render(request, "rankings/publish.html", {
+        "holiday": holiday, "readiness": publication_readiness(holiday=holiday),
+        "publications": publication_list(holiday=holiday)[:5],
+    }, status=status)
+
+
+@login_required
+def publications_page(request, slug: str):
+    """The holiday's published revisions, each with who, when, the note, its report, and
+    its difference from the one before."""
+    holiday = _holiday_or_404(slug)
+    return render(request, "rankings/publications.html", {
+        "holiday": holiday, "publications": publication_list(holiday=holiday)})
+
+
+@login_required
+def publication_diff_page(request, slug: str, revision: int):
+    """What changed from revision n - 1 to n, board by board."""
+    holiday = _holiday_or_404(slug)
+    try:
+        diff = publication_diff(holiday=holiday, revision=revision)
+    except UnknownRevision:
+        raise Http404 from None
+    return render(request, "rankings/publication_diff.html", {
+        "holiday": holiday, "diff": diff,
+        "metric_labels": dict(metrics.ranked_metric_choices()),
+    })
+
+
+REPORT_LANGUAGES = ("zh-hans", "en")
+
+
+@login_required
+def report_page(request, slug: str):
+    """The official report (通报) of a revision (`?revision=`) or the provisional board:
+    A4 portrait, print CSS with page numbers, in Chinese unless `?lang=en`."""
+    holiday = _holiday_or_404(slug)
+    language = request.GET.get("lang") if request.GET.get("lang") in REPORT_LANGUAGES \
+        else settings.LANGUAGE_CODE
+    with translation.override(language):
+        try:
+            report = report_get(holiday=holiday, revision=_revision_param(request),
+                                with_sessions=False)
+        except UnknownRevision:
+            raise Http404 from None
+        response = render(request, "rankings/report.html", {
+            "report": report, "holiday": holiday, "city": CITY_NAME,
+            "metrics": [(m, metrics.metric_label(m), metrics.metric_format(m))
+                        for m in report_metrics()],
+            "status_line": report_status_line(report),
+            "basis_label": report_basis_label(report),
+            "report_language": language,
+            "xlsx_url": reverse("api:holiday-report-xlsx", args=[holiday.slug]) + (
+                f"?revision={report.publication.revision}" if report.publication else ""),
+        })
+    return response

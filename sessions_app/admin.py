@@ -15,7 +15,15 @@ from linfen_tracker.permissions import CHANGE_SESSIONS, VIEW_SESSIONS
 from . import selectors, services
 from .exports import sessions_csv_response
 from .forms import SessionAdminForm, SessionItemForm, SessionItemFormSet, _SessionItemBaseFormSet
-from .models import County, Holiday, LivestreamSession, Official, SessionEvidence, SessionItem
+from .models import (
+    County,
+    Holiday,
+    LivestreamSession,
+    Official,
+    SessionEvidence,
+    SessionFlag,
+    SessionItem,
+)
 
 
 class SessionItemInline(admin.TabularInline):
@@ -289,3 +297,25 @@ class LivestreamSessionAdmin(SimpleHistoryAdmin):
                   permissions=["view"])
     def export_csv(self, request, queryset):
         return sessions_csv_response(sessions=queryset.order_by("-started_at", "id"))
+
+
+@admin.register(SessionFlag)
+class SessionFlagAdmin(admin.ModelAdmin):
+    """Anomaly flags, read only: raised by `flags.session_flags_refresh`, dismissed on the
+    session's page, the review queue or the API (`session_flag_dismiss`)."""
+
+    list_display = ("session", "code", "message", "raised_at", "dismissed_by", "dismissed_at")
+    list_filter = ("code", ("dismissed_at", admin.EmptyFieldListFilter))
+    list_select_related = ("session", "dismissed_by")
+    search_fields = ("session__title",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A flag goes with its session: whoever may delete the session may delete its flags
+        # (the admin checks this when a session is deleted), never one flag on its own.
+        return obj is not None and request.user.has_perm("sessions_app.delete_livestreamsession")

@@ -44,6 +44,7 @@ from .evidence.content import XLSX_TYPE
 from .evidence.http import evidence_file_response, evidence_upload_limit_install
 from .exports import sessions_csv_response
 from .filters import LivestreamSessionFilter, OfficialFilter
+from .flags import FLAG_CODES
 from .models import (
     County,
     Holiday,
@@ -505,6 +506,43 @@ class SessionItemSerializer(DescribedModelSerializer):
             raise serializers.ValidationError(
                 PARSE_MESSAGES["unit_unknown"] % {"value": str(value)[:40]}, code="invalid_choice")
         return value
+_FLAG_DATETIME = serializers.DateTimeField()
+
+
+class FlagDismissalSerializer(DescribedSerializer):
+    by = serializers.IntegerField(allow_null=True, help_text=_("Id of the user who "
+                                                               "dismissed it."))
+    by_name = serializers.CharField(allow_null=True, help_text=_("Their user name."))
+    at = serializers.DateTimeField(help_text=_("When it was dismissed."))
+    note = serializers.CharField(help_text=_("Why it was dismissed."))
+
+
+class SessionFlagSerializer(DescribedSerializer):
+    code = serializers.ChoiceField(choices=[(c, c) for c in FLAG_CODES],
+                                   help_text=_("The rule that raised it."))
+    message = serializers.CharField(help_text=_("What was found, with the numbers, in the "
+                                                "request's language."))
+    dismissed = serializers.BooleanField(help_text=_("Dismissed by a reviewer (until the "
+                                                     "figures that raised it change)."))
+    dismissal = FlagDismissalSerializer(allow_null=True, help_text=_(
+        "Who dismissed it, when and why; null while it is open."))
+
+    def to_representation(self, flag):
+        user = flag.dismissed_by
+        return {
+            "code": flag.code, "message": flag.message, "dismissed": flag.dismissed,
+            "dismissal": {
+                "by": flag.dismissed_by_id, "by_name": user.get_username() if user else None,
+                "at": _FLAG_DATETIME.to_representation(flag.dismissed_at),
+                "note": flag.dismissal_note,
+            } if flag.dismissed else None,
+        }
+
+
+class FlagDismissSerializer(DescribedSerializer):
+    note = serializers.CharField(allow_blank=True, error_messages=_parse_errors(),
+                                 help_text=_("Why the flag is not a problem (kept and "
+                                             "shown with it)."))
 
 
 class LivestreamSessionSerializer(DescribedModelSerializer):
@@ -593,6 +631,9 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
     evidence = SessionEvidenceSerializer(
         many=True, read_only=True,
         help_text=_("The files behind the figures; verifying needs at least one."))
+    flags = SessionFlagSerializer(
+        many=True, read_only=True,
+        help_text=_("Anomaly flags of the figures: open ones and dismissed ones."))
     version = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False,
         help_text=_("Edit counter. An update must send the version it read (this field or "
@@ -606,7 +647,7 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
             "ended_at", "audience", "orders", "revenue", "refunded_orders", "refunds",
             "net_revenue", "unique_viewers", "peak_viewers", "new_followers", "hosts", "items",
             "status", "verified_by", "verified_at", "rejection_reason",
-            "evidence", "entered_by", "created_at", "updated_at", "version",
+            "evidence", "flags", "entered_by", "created_at", "updated_at", "version",
         ]
         read_only_fields = ["entered_by", "created_at", "updated_at"]
         extra_kwargs = {
@@ -886,6 +927,37 @@ class LivestreamSessionViewSet(viewsets.ModelViewSet):
             expected_version=self._optional_version(body.validated_data.get("version")),
         )
         return Response(LivestreamSessionSerializer(rejected, context={"request": request}).data)
+
+    @extend_schema(
+        description=_("Dismiss an anomaly flag of the session with a note (reviewers; never "
+                      "a session you entered or last changed: 403). It stays listed as "
+                      "dismissed, with who, when and the note, until the figures that "
+                      "raised it change."),
+        request=FlagDismissSerializer,
+        responses={200: LivestreamSessionSerializer,
+                   400: OpenApiResponse(description=_("No note given.")),
+                   403: OpenApiResponse(description=_("Not a reviewer, or the four-eyes "
+                                                      "rule.")),
+                   404: OpenApiResponse(description=_("The session has no such flag."))},
+        parameters=[_SESSION_ID, OpenApiParameter(
+            "code", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(FLAG_CODES),
+            description=_("The flag's code."))],
+        filters=False,
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanReviewSessions],
+            url_path=r"flags/(?P<code>[a-z_]{1,40})/dismiss", url_name="flag-dismiss",
+            filter_backends=[])
+    def dismiss_flag(self, request, pk=None, code=None):
+        session = self.get_object()
+        body = FlagDismissSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            services.session_flag_dismiss(session=session, code=code, user=request.user,
+                                          note=body.validated_data["note"])
+        except services.FlagNotFound:
+            raise NotFound(gettext("This session has no such flag.")) from None
+        fresh = selectors.session_list().get(pk=session.pk)
+        return Response(LivestreamSessionSerializer(fresh, context={"request": request}).data)
 
     def _optional_version(self, from_payload: int | None) -> int | None:
         """A review may name the version it looked at (field or If-Match); a stale one is a

@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from linfen_tracker.choices import ChoiceFilter
 
+from .flags import FLAG_CODES, flag_label
 from .models import County, Holiday, LivestreamSession, Official, Platform, SessionStatus
 from .validators import year_in_range, year_range_message
 from .widgets import MomentInput, OfficialPicker
@@ -125,6 +126,16 @@ class LivestreamSessionFilter(django_filters.FilterSet):
         choices=SessionStatus.choices, label=_("status"), empty_label=_("All statuses"),
         help_text=_("Sessions in this verification status."),
     )
+    flagged = django_filters.BooleanFilter(
+        label=_("flagged"), method="filter_flagged",
+        help_text=_("Sessions with (true) or without (false) an open anomaly flag; a "
+                    "dismissed flag does not count."),
+    )
+    flag = ChoiceFilter(
+        choices=lambda: [(code, flag_label(code)) for code in FLAG_CODES], label=_("flag"),
+        empty_label=_("All flags"), method="filter_flag",
+        help_text=_("Sessions with an open anomaly flag of this rule."),
+    )
     started_after = BoundedIsoDateTimeFilter(
         field_name="started_at", lookup_expr="gte", label=_("started at or after"),
         help_text=_("Sessions that started at or after this moment (ISO 8601; without an "
@@ -140,11 +151,19 @@ class LivestreamSessionFilter(django_filters.FilterSet):
 
     class Meta:
         model = LivestreamSession
-        fields = ["holiday", "county", "official", "platform", "status", "started_after",
-                  "started_before"]
+        fields = ["holiday", "county", "official", "platform", "status", "flagged", "flag",
+                  "started_after", "started_before"]
 
     def filter_holiday(self, queryset, name, value: Holiday):
         return queryset.in_holiday(value)
+
+    def filter_flagged(self, queryset, name, value: bool | None):
+        if value is None:
+            return queryset
+        return queryset.flagged() if value else queryset.not_flagged()
+
+    def filter_flag(self, queryset, name, value: str):
+        return queryset.flagged(value) if value else queryset
 
 
 class SessionListFilter(LivestreamSessionFilter):

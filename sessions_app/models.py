@@ -286,6 +286,19 @@ class LivestreamSessionQuerySet(models.QuerySet):
         status its ranking basis counts (never rejected ones)."""
         return self.in_holiday(holiday).filter(status__in=holiday.counted_statuses)
 
+    def flagged(self, code: str | None = None) -> "LivestreamSessionQuerySet":
+        """Sessions with an open (undismissed) anomaly flag; of rule `code` if given."""
+        return self.filter(models.Exists(self._open_flags(code)))
+
+    def not_flagged(self) -> "LivestreamSessionQuerySet":
+        return self.exclude(models.Exists(self._open_flags(None)))
+
+    @staticmethod
+    def _open_flags(code: str | None):
+        flags = SessionFlag.objects.filter(session_id=models.OuterRef("pk"),
+                                           dismissed_at__isnull=True)
+        return flags.filter(code=code) if code else flags
+
     def with_net_revenue(self) -> "LivestreamSessionQuerySet":
         """Each session's net revenue (revenue - refunds), computed by the database."""
         return self.annotate(net_revenue_sql=F("revenue") - F("refunds"))
@@ -729,3 +742,59 @@ class SessionEvidence(models.Model):
     def type_label(self) -> str:
         """PNG, JPG, PDF, XLSX or CSV."""
         return EVIDENCE_EXTENSIONS.get(self.content_type.split(";")[0], "").lstrip(".").upper()
+
+
+class SessionFlag(models.Model):
+    """An anomaly the checks of `sessions_app/flags.py` found in a session's figures: one row
+    per session and rule, written only by `flags.session_flags_refresh` (set-based SQL) and
+    `services.session_flag_dismiss`.
+
+    `params` holds the numbers of the message (JSON text: the same SQL writes it on every
+    backend); `figures` the session's own figures that raised the flag, so a dismissed flag
+    re-opens when they change (and only then: a shift of the platform's median alone does not
+    re-open it). A flag whose rule no longer holds is deleted.
+    """
+
+    session = models.ForeignKey(
+        LivestreamSession, on_delete=models.CASCADE, related_name="flags",
+        verbose_name=_("livestream session"),
+    )
+    code = models.CharField(_("code"), max_length=40)
+    params = models.TextField(_("figures of the message"), default="{}")
+    figures = models.TextField(_("figures that raised it"), default="")
+    raised_at = models.DateTimeField(_("raised at"))
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("dismissed by"),
+    )
+    dismissed_at = models.DateTimeField(_("dismissed at"), null=True, blank=True)
+    dismissal_note = models.TextField(_("dismissal note"), blank=True, default="")
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("anomaly flag")
+        verbose_name_plural = _("anomaly flags")
+        ordering = ["session_id", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "code"], name="flag_one_per_rule"),
+        ]
+        indexes = [models.Index(fields=["code"], name="flag_code_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.code} #{self.session_id}"
+
+    @property
+    def dismissed(self) -> bool:
+        return self.dismissed_at is not None
+
+    @property
+    def message(self) -> str:
+        from .flags import flag_message
+
+        return flag_message(code=self.code, params=self.params)
+
+    @property
+    def label(self) -> str:
+        from .flags import flag_label
+
+        return flag_label(self.code)

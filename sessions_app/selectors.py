@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, DecimalField, Q, QuerySet, Sum
+from django.db.models import Count, DecimalField, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from .models import (
     LivestreamSession,
     Official,
     SessionEvidence,
+    SessionFlag,
     SessionItem,
     SessionStatus,
 )
@@ -126,7 +127,7 @@ def session_list() -> QuerySet[LivestreamSession]:
     """Sessions with what a list shows, newest first."""
     return LivestreamSession.objects.select_related(
         "official", "county", "entered_by"
-    ).prefetch_related("evidence", "hosts", "items")
+    ).prefetch_related("evidence", "hosts", "items", "flags__dismissed_by")
 
 
 def session_evidence_count(*, session_id: int) -> int:
@@ -355,3 +356,45 @@ def official_linkable_users() -> QuerySet:
     official. Used by the API and the admin alike.
     """
     return get_user_model().objects.filter(is_staff=False, is_superuser=False)
+
+
+# --- Anomaly flags ---------------------------------------------------------------------------
+
+
+def holiday_flag_counts(*, holiday: Holiday) -> dict:
+    """How many of the holiday's sessions (rejected ones aside) have an open (undismissed)
+    anomaly flag, and their revenue: the dashboard's "7 flagged sessions, 1.2 M yuan"."""
+    flagged = (LivestreamSession.objects.in_holiday(holiday)
+               .exclude(status=SessionStatus.REJECTED).flagged())
+    row = flagged.aggregate(sessions=Count("id"), revenue=_money_sum("revenue"))
+    return {"sessions": row["sessions"], "revenue": row["revenue"] or _ZERO}
+
+
+def review_queue(*, holidays: list[Holiday]) -> QuerySet[LivestreamSession]:
+    """The sessions a reviewer should look at in `holidays`: not yet verified, or verified
+    with an open anomaly flag (rejected ones are dealt with), largest revenue first, with
+    their flags, evidence and official."""
+    in_holidays = LivestreamSession.objects.none()
+    for holiday in holidays:
+        in_holidays = in_holidays | LivestreamSession.objects.in_holiday(holiday)
+    open_flag = SessionFlag.objects.filter(session_id=OuterRef("pk"), dismissed_at__isnull=True)
+    return (
+        in_holidays.exclude(status=SessionStatus.REJECTED)
+        .filter(Q(status=SessionStatus.ENTERED) | Exists(open_flag))
+        .select_related("official", "county", "entered_by", "last_changed_by")
+        .prefetch_related("evidence", "flags__dismissed_by")
+        .order_by("-revenue", "id")
+    )
+
+
+def holidays_for_review(*, today=None, recent_days: int = 30) -> list[Holiday]:
+    """The holidays a reviewer works on: the one under way and those that ended in the last
+    `recent_days` days (Beijing time), else the latest one."""
+    today = today or timezone.localdate()
+    holidays = list(Holiday.objects.filter(
+        start_date__lte=today, end_date__gte=today - timedelta(days=recent_days))
+        .order_by("-start_date"))
+    if not holidays:
+        latest = holiday_current_or_latest(today=today)
+        holidays = [latest] if latest else []
+    return holidays

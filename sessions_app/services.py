@@ -47,6 +47,7 @@ from .models import (
     LivestreamSession,
     Official,
     SessionEvidence,
+    SessionFlag,
     SessionItem,
     SessionStatus,
 )
@@ -109,11 +110,14 @@ def local_date(moment) -> date:
     return timezone.localtime(moment).date()
 
 
-def rankings_mark_stale(*, days: Iterable[date]) -> list[int]:
+def rankings_mark_stale(*, days: Iterable[date],
+                        official_ids: Iterable[int | None] | None = None) -> list[int]:
     """Mark the holidays covering any of `days` as needing a recompute; return their ids.
 
     Call it inside the transaction of the write: the version bump commits or rolls back with
-    the data. The recompute is requested after commit, once per holiday for the whole write.
+    the data. The recompute is requested after commit, once per holiday for the whole write,
+    and before it the anomaly flags of the officials written (`official_ids`; None: every
+    session of the holiday) are refreshed (`flags.session_flags_refresh`).
     """
     days = set(days)
     if not days:
@@ -125,8 +129,27 @@ def rankings_mark_stale(*, days: Iterable[date]) -> list[int]:
     if ids:
         Holiday.objects.filter(id__in=ids).update(data_version=F("data_version") + 1)
         generation_bump(RANKINGS)  # cached leaderboards now show status "pending"
+        officials = None if official_ids is None else sorted(
+            {i for i in official_ids if i is not None})
+        # The recompute is asked for first: the rankings need not wait for the flags.
         transaction.on_commit(partial(rankings_recompute_request, holiday_ids=ids))
+        transaction.on_commit(partial(flags_refresh_request, holiday_ids=ids,
+                                      official_ids=officials))
     return ids
+
+
+def flags_refresh_request(*, holiday_ids: Iterable[int],
+                          official_ids: list[int] | None = None) -> None:
+    """After a write batch commits: refresh the anomaly flags of the officials written in
+    each holiday, and tell the people concerned of any flag raised. A failure is logged, not
+    raised: the write is committed, and the recompute task refreshes the whole holiday."""
+    from .flags import session_flags_refresh
+
+    for holiday_id in holiday_ids:
+        try:
+            session_flags_refresh(holiday_id=holiday_id, official_ids=official_ids)
+        except Exception:
+            logger.exception("Could not refresh the flags of holiday %s", holiday_id)
 
 
 def rankings_recompute_request(*, holiday_ids: Iterable[int]) -> list[int]:
@@ -406,7 +429,9 @@ def session_create(
     lines = session_items_build(items=items)
     with transaction.atomic():
         _session_save(session=session, user=entered_by, hosts=list(hosts), items=lines)
-        rankings_mark_stale(days={local_date(session.started_at)})
+        # Flags are refreshed for every host: a co-host's shows may overlap this one.
+        rankings_mark_stale(days={local_date(session.started_at)},
+                            official_ids=[session.official_id, *(h.pk for h in hosts)])
     return session
 
 
@@ -441,6 +466,8 @@ def session_update(
         if current.version != expected_version:
             raise SessionEditConflict(current_version=current.version)
         old_day = local_date(current.started_at)
+        # The co-hosts before the edit: their flags change when the times or hosts do.
+        old_host_ids = list(current.hosts.values_list("pk", flat=True))
         for field, value in data.items():
             setattr(session, field, value)
         if (_figures_changed(before=current, after=session)
@@ -451,7 +478,9 @@ def session_update(
         session.version = current.version + 1
         _session_save(session=session, user=updated_by,
                       previous_official_id=current.official_id, hosts=hosts, items=lines)
-        rankings_mark_stale(days={old_day, local_date(session.started_at)})
+        rankings_mark_stale(days={old_day, local_date(session.started_at)},
+                            official_ids=[current.official_id, session.official_id,
+                                          *old_host_ids, *(h.pk for h in hosts or ())])
     return session
 
 
@@ -544,11 +573,38 @@ def _session_status_save(*, session: LivestreamSession, reviewer: AbstractBaseUs
     session_rules_check(session=session, exclude=("rejection_reason",))
     session._history_user = reviewer
     session.save()
-    rankings_mark_stale(days={local_date(session.started_at)})
+    rankings_mark_stale(days={local_date(session.started_at)}, official_ids=[session.official_id])
     transaction.on_commit(partial(
         session_event_send, session_id=session.pk, kind=f"session_{session.status}",
         detail=session.rejection_reason,
     ))
+
+
+class FlagNotFound(Exception):
+    """The session has no flag with that code (it never had, or its rule no longer holds)."""
+
+
+def session_flag_dismiss(*, session: LivestreamSession, code: str, user: AbstractBaseUser,
+                         note: str) -> SessionFlag:
+    """Dismiss a session's anomaly flag with a note: it stays on the session, shown as
+    dismissed (who, when, the note) and no longer counts as flagged, until the figures that
+    raised it change (`flags.session_flags_refresh` re-opens it). Four eyes, as for verifying
+    (`session_review_check`: 403); an empty note is a ValidationError on `note`; a flag the
+    session does not have is FlagNotFound. The dismissal is in the flag's history."""
+    note = (note or "").strip()
+    with transaction.atomic():
+        flag = SessionFlag.objects.select_for_update().filter(
+            session_id=session.pk, code=code).first()
+        if flag is None:
+            raise FlagNotFound(code)
+        session_review_check(session=session, reviewer=user)
+        if not note:
+            raise ValidationError({"note": ValidationError(
+                PARSE_MESSAGES["required"], code="required")})
+        flag.dismissed_by, flag.dismissed_at, flag.dismissal_note = user, timezone.now(), note
+        flag._history_user = user
+        flag.save(update_fields=["dismissed_by", "dismissed_at", "dismissal_note"])
+    return flag
 
 
 def session_event_send(*, session_id: int, kind: str, detail: str = "") -> None:
@@ -571,8 +627,9 @@ def session_delete(*, session: LivestreamSession, deleted_by: AbstractBaseUser |
         # Each evidence row leaves its own history record naming who deleted it.
         for evidence in current.evidence.all():
             evidence_delete(evidence=evidence, deleted_by=deleted_by, reason="session deleted")
+        official_id = current.official_id
         current.delete()
-        rankings_mark_stale(days={day})
+        rankings_mark_stale(days={day}, official_ids=[official_id])
 
 
 # --- Evidence files (content checks in sessions_app/evidence/) -----------------------------
@@ -742,7 +799,7 @@ def _verification_withdraw_without_evidence(*, session_id: int,
     session.version += 1
     session._history_user = user
     session.save()
-    rankings_mark_stale(days={local_date(session.started_at)})
+    rankings_mark_stale(days={local_date(session.started_at)}, official_ids=[session.official_id])
 
 
 def official_save(*, official: Official, user: AbstractBaseUser | None) -> Official:
@@ -764,6 +821,7 @@ def holiday_save(*, holiday: Holiday, user: AbstractBaseUser | None) -> Holiday:
         holiday._history_user = user
         holiday.save()
         Holiday.objects.filter(pk=holiday.pk).update(data_version=F("data_version") + 1)
+        transaction.on_commit(partial(flags_refresh_request, holiday_ids=[holiday.pk]))
         transaction.on_commit(partial(rankings_recompute_request, holiday_ids=[holiday.pk]))
     holiday.refresh_from_db(fields=["data_version"])
     return holiday
@@ -817,7 +875,9 @@ def sessions_import(
             default_change_reason=reason,
         )
         _import_related_create(sessions=created, rows=rows, user=user, reason=reason)
-        rankings_mark_stale(days={local_date(row.started_at) for row in rows})
+        rankings_mark_stale(days={local_date(row.started_at) for row in rows},
+                            official_ids={official for row in rows
+                                          for official in (row.official_id, *row.hosts)})
     return created
 
 

@@ -26,17 +26,22 @@ from django.views.decorators.http import require_POST
 from .evidence.views import evidence_panel
 from .filters import SessionListFilter
 from .forms import BulkReviewForm, LivestreamSessionForm, RejectionForm, SessionItemFormSet
-from .models import LivestreamSession, Official
+from .models import Holiday, LivestreamSession, Official
 from .selectors import (
     holiday_calendar,
     holiday_current_or_latest,
+    holiday_get,
+    holidays_for_review,
+    review_queue,
     session_history,
     session_list,
 )
 from .services import (
+    FlagNotFound,
     SessionEditConflict,
     SessionReviewRefused,
     session_delete,
+    session_flag_dismiss,
     session_reject,
     session_review_check,
     session_verify,
@@ -229,7 +234,7 @@ def session_verify_page(request, pk: int):
         messages.error(request, " ".join(_messages_of(error)))
     else:
         messages.success(request, _("Session “%(title)s” verified.") % {"title": session.title})
-    return redirect("session_edit", pk=session.pk)
+    return HttpResponseRedirect(_back_to(request, reverse("session_edit", args=[session.pk])))
 
 
 def _messages_of(error) -> list[str]:
@@ -292,7 +297,15 @@ def session_reject_page(request, pk: int):
         else:
             messages.success(request, _("Session “%(title)s” rejected.") % {
                 "title": session.title})
-            return redirect("session_edit", pk=session.pk)
+            return HttpResponseRedirect(
+                _back_to(request, reverse("session_edit", args=[session.pk])))
+    if request.POST.get("next"):
+        # From the review queue: the errors there, on its page.
+        for errors in reject_form.errors.values():
+            for error in errors:
+                messages.error(request, f"{session.title}: {error}")
+        return HttpResponseRedirect(_back_to(request, reverse("session_edit",
+                                                              args=[session.pk])))
     session.refresh_from_db()
     return _edit_page(request, session=session, form=LivestreamSessionForm(instance=session),
                       reject_form=reject_form, status=400)
@@ -351,3 +364,65 @@ def _display(record, field) -> str:
     if hasattr(value, "astimezone"):
         return date_format(timezone.localtime(value), "DATETIME_FORMAT")
     return str(value)
+
+
+@login_required
+@permission_required("sessions_app.review_livestreamsession", raise_exception=True)
+@require_POST
+def session_flag_dismiss_page(request, pk: int, code: str):
+    """Dismiss a flag with a note, from the session's page or the review queue (back to
+    where it came from, `next`)."""
+    session = get_object_or_404(session_list(), pk=pk)
+    try:
+        session_flag_dismiss(session=session, code=code, user=request.user,
+                             note=request.POST.get("note", ""))
+    except SessionReviewRefused as refused:
+        raise PermissionDenied(str(refused)) from refused
+    except FlagNotFound:
+        messages.error(request, _("This session has no such flag any more."))
+    except ValidationError:
+        messages.error(request, _("Say why the flag is not a problem."))
+    else:
+        messages.success(request, _("Flag dismissed on “%(title)s”.") % {"title": session.title})
+    return HttpResponseRedirect(_back_to(request, reverse("session_edit", args=[session.pk])))
+
+
+def _back_to(request, default: str) -> str:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+QUEUE_LENGTH = 100
+
+
+@login_required
+@permission_required("sessions_app.review_livestreamsession", raise_exception=True)
+def review_queue_page(request):
+    """What a reviewer clears: the unverified and flagged sessions of the current and recent
+    holidays (or `?holiday=<slug>`), largest revenue first, with their evidence and flags,
+    and verify, reject and dismiss on each row (keyboard: j/k to move, v, r, d)."""
+    chosen = holiday_get(key=request.GET.get("holiday", "")[:60]) \
+        if request.GET.get("holiday") else None
+    holidays = [chosen] if chosen else holidays_for_review()
+    queue = review_queue(holidays=holidays)
+    total = queue.count()
+    sessions = list(queue[:QUEUE_LENGTH])
+    for session in sessions:
+        try:
+            session_review_check(session=session, reviewer=request.user)
+            session.review_refused = ""
+        except SessionReviewRefused as refused:
+            session.review_refused = str(refused)
+    return render(request, "sessions/queue.html", {
+        "holidays": holidays,
+        "all_holidays": Holiday.objects.order_by("-start_date"),
+        "chosen": chosen,
+        "sessions": sessions,
+        "total": total,
+        "shown": len(sessions),
+        "next": request.get_full_path(),
+    })

@@ -28,6 +28,11 @@ def official_user(db):
 
 
 @pytest.fixture
+def city_lead(db):
+    return UserFactory(username="lead", group="city_leads")
+
+
+@pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_staff=True, is_superuser=True)
 
@@ -92,6 +97,7 @@ def _reference_data(request):
         importlib.import_module("rankings.migrations.0006_target_permissions").assign_permissions(
             apps
         )
+        importlib.import_module("rankings.migrations.0010_city_leads").assign_permissions(apps)
 
 
 @contextlib.contextmanager

@@ -77,6 +77,15 @@ def metric_value(value, value_format: str) -> str:
 
 
 @register.filter
+def exact_value(value, value_format: str) -> str:
+    """A value in full, for tables, reports and diffs: "money" and "decimal" with 2 places,
+    "count" whole; None -> "–"."""
+    if value_format == "count":
+        return count(value)
+    return yuan(value)
+
+
+@register.filter
 def component_percent(share) -> str:
     """A composite component 0.8333 -> "83.3%"."""
     if share is None:

@@ -21,7 +21,10 @@ def test_official_revenue_board_has_the_design_shape(staff_api, ranked_holiday, 
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"holiday", "metric", "scope", "computed_at", "status", "results"}
+    assert set(body) == {"holiday", "metric", "scope", "revision", "publication", "baseline",
+                         "computed_at", "status", "results"}
+    assert (body["revision"], body["publication"]) == (None, None)
+    assert body["baseline"] == {"kind": "none", "revision": None, "computed_at": None}
     assert body["holiday"] == {"id": ranked_holiday.pk, "slug": "labor-day-2020",
                                "name": "Labor Day 2020", "start_date": "2020-05-01",
                                "end_date": "2020-05-05"}
@@ -101,7 +104,9 @@ def test_it_reads_the_latest_snapshot_and_reports_pending_after_a_change(
     assert pending["results"][0]["value"] == "1500.50"
     assert ready["status"] == "ready"
     assert ready["results"][0]["value"] == "6500.50"
-    assert ready["results"][0]["previous_rank"] == 1
+    # Both snapshots are today's and nothing is published: no baseline to move against.
+    assert ready["results"][0]["previous_rank"] is None
+    assert ready["baseline"]["kind"] == "none"
 
 
 @pytest.mark.parametrize(

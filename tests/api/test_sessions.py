@@ -354,7 +354,7 @@ def test_the_list_is_paginated_and_orderable(staff_api, official):
         "ended_at", "audience", "orders", "revenue", "refunded_orders", "refunds",
         "net_revenue", "unique_viewers", "peak_viewers", "new_followers", "hosts", "items",
         "status", "verified_by", "verified_at", "rejection_reason",
-        "evidence", "entered_by", "created_at", "updated_at", "version",
+        "evidence", "flags", "entered_by", "created_at", "updated_at", "version",
     }
 
 

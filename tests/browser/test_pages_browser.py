@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.models import F
 
-from rankings.services import holiday_rankings_recompute
+from rankings.services import holiday_publish, holiday_rankings_recompute
 from sessions_app.models import County, Holiday
 from sessions_app.services import session_create
 from tests.factories import HolidayFactory, OfficialFactory, SessionFactory, UserFactory, beijing
@@ -65,6 +65,8 @@ def test_staff_enter_a_session_and_see_the_leaderboard_update(
     leader = OfficialFactory(name="Established leader")
     newcomer = OfficialFactory(name="Walnut newcomer", county=County.objects.get(slug="daning"))
     enter_session(official=leader, start=beijing(2020, 5, 1, 9), revenue="5000")
+    # Published as it stands: the arrows then compare with this revision.
+    holiday_publish(holiday=holiday, user=UserFactory(username="lead", group="city_leads"))
     login(page, staff_user)
     assert board_names(page) == ["Established leader"]
 
@@ -88,6 +90,7 @@ def test_staff_enter_a_session_and_see_the_leaderboard_update(
     assert page.locator('tr[data-rank="1"] td.value').inner_text() == "9,001"
     assert page.locator('tr[data-rank="1"] td.value').get_attribute("title") == "9,000.50"
     assert page.locator('tr[data-rank="2"]').get_attribute("data-movement") == "down"
+    assert page.locator('[data-baseline="published"]').count() == 1
     assert foreign_requests() == []
 
 

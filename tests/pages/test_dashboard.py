@@ -3,11 +3,14 @@ say when there is nothing (yet) to show."""
 
 import json
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
+from rankings.models import RankingSnapshot
 from rankings.services import holiday_rankings_recompute
 from sessions_app.models import County, Holiday
 from tests.factories import HolidayFactory, OfficialFactory, SessionFactory, beijing
@@ -120,19 +123,24 @@ def test_metric_and_scope_tabs_pick_the_board(reader, holiday):
     assert 'data-metric="revenue" data-scope="official"' in fallback
 
 
-def test_movement_arrows_follow_the_previous_snapshot(reader, holiday):
+def test_movement_arrows_compare_with_the_previous_days_last_rankings(reader, holiday):
     first = SessionFactory(official=OfficialFactory(name="Leader"), revenue=Decimal("900"))
     SessionFactory(official=OfficialFactory(name="Chaser"), revenue=Decimal("500"))
-    holiday_rankings_recompute(holiday_id=holiday.pk)
-    # The first snapshot has no movement to show at all.
+    yesterday = holiday_rankings_recompute(holiday_id=holiday.pk)
+    # Nothing from a previous day, nothing published: no movement to show at all.
     assert 'data-movement="new"' in get(reader, "/")
     assert "▲" not in get(reader, "/") and "New</span>" not in get(reader, "/")
+    RankingSnapshot.objects.filter(pk=yesterday.snapshot_id).update(
+        computed_at=F("computed_at") - timedelta(days=1))
     first.revenue = Decimal("100")
     first.save()
     SessionFactory(official=OfficialFactory(name="Newcomer"), revenue=Decimal("50"))
     holiday_rankings_recompute(holiday_id=holiday.pk)
-    rows = board_rows(get(reader, "/"))
+    holiday_rankings_recompute(holiday_id=holiday.pk)  # another save today changes nothing
+    html = get(reader, "/")
+    rows = board_rows(html)
     assert rows == [(1, "up", "Chaser"), (2, "down", "Leader"), (3, "new", "Newcomer")]
+    assert 'data-baseline="previous_day"' in html
 
 
 def test_charts_are_embedded_as_json_and_drawn_with_our_own_plotly(reader, holiday):

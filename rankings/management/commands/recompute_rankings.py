@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from rankings.services import holiday_rankings_recompute
+from sessions_app.flags import session_flags_refresh
 from sessions_app.models import Holiday
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,12 @@ class Command(BaseCommand):
                     f"{h.slug}: snapshot {result.snapshot_id}, {result.sessions} sessions, "
                     f"{result.entries} entries, {result.seconds * 1000:.0f} ms"
                 )
+            # Every flag rule over the whole holiday: the check behind the upkeep that
+            # writes and recomputes do (after a repair in the database, say).
+            flags = session_flags_refresh(holiday_id=h.pk)
+            if not flags.skipped:
+                self.stdout.write(f"{h.slug}: anomaly flags: {flags.changed} changed, "
+                                  f"{len(flags.raised)} raised, {flags.seconds * 1000:.0f} ms")
         if failed:
             raise CommandError(
                 f"{len(failed)} of {len(holidays)} holidays failed: {', '.join(failed)}"

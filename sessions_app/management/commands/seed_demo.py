@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import F
 
 from sessions_app import demo
 from sessions_app.models import County, Holiday, LivestreamSession, Official, SessionStatus
@@ -66,7 +69,7 @@ class Command(BaseCommand):
 
         key_slugs = {slug for slug, c in counties.items() if c.poverty_relief_key}
         stored = set(LivestreamSession.objects.values_list("official_id", "started_at"))
-        created, rejected = 0, {}
+        created, rejected, created_ids = 0, {}, []
         for row in demo.demo_sessions(key_slugs):
             official = officials[row.official_index]
             if (official.pk, row.started_at) in stored:
@@ -84,7 +87,12 @@ class Command(BaseCommand):
             )
             if row.rejection_reason:
                 rejected[session.pk] = row.rejection_reason
+            created_ids.append(session.pk)
             created += 1
+        # Staff enter a show as it ends, not years later: else every demo session is a late
+        # entry. (The flags are refreshed after this command's transaction commits.)
+        LivestreamSession.objects.filter(pk__in=created_ids).update(
+            created_at=F("ended_at") + timedelta(minutes=30))
 
         evidence = demo.demo_evidence(
             sessions=LivestreamSession.objects.order_by("started_at", "id"),

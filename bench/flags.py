@@ -1,0 +1,178 @@
+"""Benchmark: the anomaly flags of a holiday of 400,000 sessions (1,000,000 in the table),
+against a raw-SQL baseline of the same rules in the same run.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/linfen_bench_flags python bench/flags.py
+        [--sessions 1000000] [--officials 10000] [--repeat 5] [--edits 10]
+
+The data is bench/rankings.py's (bench/data.py): sessions created now for a 2021 holiday
+(every one a late entry), and one official's sessions 72 minutes apart and 2 hours long
+(every one overlaps the next): about 800,000 flags, a worst case. Timed, in interleaved
+rounds after a first refresh has written them:
+
+- `refresh`: `session_flags_refresh` of the whole holiday (what the recompute task runs):
+  every rule's SELECT into a temporary table, then the delete / re-open / update / insert
+  that bring the stored flags in line (nothing to change in the steady state, but every
+  flag compared);
+- `baseline`: the same rules as one hand-written SELECT that only counts what it finds
+  (nothing stored, nothing compared), under the same settings.
+
+Prints both medians and `ratio: X`; then a refresh of one official's sessions (what a save
+runs after its commit) and, with a Celery worker on Redis (CELERY_BROKER_URL, default
+redis://127.0.0.1:6379/12), the time from saving a session to its snapshot being visible
+while the worker also refreshes the flags after each recompute (`edit p95`). Expect noise:
+the machine is shared.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.data import load_bench_data, setup_django  # noqa: E402
+from bench.rankings import (  # noqa: E402
+    EditNotVisible,
+    edit_to_visible,
+    interleaved,
+    ms,
+    p95,
+    start_worker,
+    worker_stop,
+)
+
+# The five rules as one would write them by hand for PostgreSQL, counting what they find
+# (percentile_cont for the median; the same windows for the overlaps, the fastest way found).
+BASELINE_SQL = """
+WITH s AS (
+    SELECT id, official_id, platform, started_at, ended_at, audience, orders, revenue,
+           refunds, created_at, status
+    FROM sessions_app_livestreamsession
+    WHERE started_at >= %(start)s AND started_at < %(end)s
+), medians AS (
+    SELECT platform, percentile_cont(0.5) WITHIN GROUP (ORDER BY revenue / orders) AS median,
+           COUNT(*) AS peers
+    FROM s WHERE orders > 0 AND status <> 'rejected' GROUP BY platform
+), ordered AS (
+    SELECT started_at, ended_at, started_at >= %(start)s AND started_at < %(end)s AS inside,
+           MAX(ended_at) OVER (PARTITION BY official_id ORDER BY started_at, id
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end,
+           LEAD(started_at) OVER (PARTITION BY official_id ORDER BY started_at, id) AS next_start
+    FROM sessions_app_livestreamsession
+    WHERE started_at >= %(overlap_from)s AND started_at < %(overlap_to)s
+)
+SELECT
+  (SELECT COUNT(*) FROM s WHERE orders > audience)
++ (SELECT COUNT(*) FROM s JOIN medians m USING (platform)
+   WHERE s.orders > 0 AND m.peers >= 10
+     AND (s.revenue / s.orders > 5 * m.median OR s.revenue / s.orders * 5 < m.median))
++ (SELECT COUNT(*) FROM ordered
+   WHERE inside AND (latest_end > started_at OR next_start < ended_at))
++ (SELECT COUNT(*) FROM s WHERE revenue > 0 AND refunds * 100 > revenue * 30)
++ (SELECT COUNT(*) FROM s WHERE created_at >= %(late_after)s)
+"""
+
+
+def baseline(holiday) -> int:
+    from django.db import connection, transaction
+
+    from sessions_app.flags import flags_params
+
+    params = flags_params(holiday=holiday)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _tune(cursor)
+        cursor.execute(BASELINE_SQL, params)
+        return cursor.fetchone()[0]
+
+
+def _tune(cursor) -> None:
+    from sessions_app.flags import POSTGRESQL_TUNING
+
+    for statement in POSTGRESQL_TUNING:
+        cursor.execute(statement)
+
+
+def refresh(holiday, official_ids=None):
+    from sessions_app.flags import session_flags_refresh
+
+    return session_flags_refresh(holiday_id=holiday.pk, official_ids=official_ids,
+                                 notify=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--officials", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS")
+    args = parser.parse_args()
+
+    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/12")
+    os.environ["CELERY_BROKER_URL"] = broker
+    os.environ.setdefault("DATABASE_URL",
+                          "postgres://postgres@127.0.0.1:5432/linfen_bench_flags")
+    setup_django()
+    from sessions_app.models import LivestreamSession, SessionFlag
+
+    holiday = load_bench_data(sessions=args.sessions, officials=args.officials)
+    inside = LivestreamSession.objects.in_holiday(holiday).count()
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # raw: the ORM would write a history row for each
+        cursor.execute("DELETE FROM sessions_app_sessionflag")
+        cursor.execute("DELETE FROM sessions_app_historicalsessionflag")
+    began = time.perf_counter()
+    first = refresh(holiday)
+    print(f"sessions: {args.sessions:,} in the table, {inside:,} in the holiday; "
+          f"officials: {args.officials:,}")
+    stored = SessionFlag.objects.filter(session__started_at__gte=holiday.bounds[0],
+                                        session__started_at__lt=holiday.bounds[1]).count()
+    print(f"first refresh (writes every flag): {(time.perf_counter() - began) * 1000:.0f} ms, "
+          f"{len(first.raised):,} flags raised")
+    found = baseline(holiday)
+    print(f"baseline finds {found:,} flags (refresh stored {stored:,})")
+    if found != stored:
+        raise SystemExit("the refresh and the baseline disagree")
+
+    runs = interleaved({"baseline": lambda: baseline(holiday),
+                        "refresh": lambda: refresh(holiday)}, args.repeat)
+    b, f = statistics.median(runs["baseline"]), statistics.median(runs["refresh"])
+    per_round = [r / b_ for r, b_ in zip(runs["refresh"], runs["baseline"], strict=True)]
+    print(f"baseline (the rules in one SELECT, counted, nothing stored): median "
+          f"{b * 1000:.0f} ms (runs: {ms(runs['baseline'])})")
+    print(f"refresh (compute + reconcile the stored flags): median {f * 1000:.0f} ms "
+          f"(runs: {ms(runs['refresh'])})")
+    print(f"ratio per round: {', '.join(f'{r:.2f}' for r in per_round)}")
+    print(f"ratio: {f / b:.2f}")
+
+    official = (LivestreamSession.objects.in_holiday(holiday).order_by("id")
+                .values_list("official_id", flat=True).first())
+    one = []
+    for _ in range(args.repeat):
+        began = time.perf_counter()
+        refresh(holiday, official_ids=[official])
+        one.append(time.perf_counter() - began)
+    print(f"refresh of one official's sessions (after a save): median "
+          f"{statistics.median(one) * 1000:.0f} ms (runs: {ms(one)})")
+
+    if args.edits:
+        worker = start_worker(broker)
+        try:
+            lat, durations, saves = edit_to_visible(holiday, args.edits, args.timeout)
+        except EditNotVisible as stuck:
+            raise SystemExit(f"{stuck} (worker on {broker})") from None
+        finally:
+            worker_stop(worker)
+        print(f"edit -> visible in rankings, flags refreshed by the worker too "
+              f"({args.edits} edits): median {statistics.median(lat) * 1000:.0f} ms, max "
+              f"{max(lat) * 1000:.0f} ms (runs: {ms(lat)})")
+        print(f"save (incl. its flags refresh after commit): median "
+              f"{statistics.median(saves) * 1000:.0f} ms, max {max(saves) * 1000:.0f} ms")
+        print(f"edit p95: {p95(lat) * 1000:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""Anomaly flags (design.md, "Trust in the numbers"): each rule at its boundary, dismissal
+and re-opening, the refresh after writes, and what the API, filters and pages show."""
+
+import re
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone, translation
+from rest_framework.test import APIClient
+
+from sessions_app import services
+from sessions_app.flags import FLAG_CODES, session_flags_refresh
+from sessions_app.models import LivestreamSession, SessionFlag
+from sessions_app.selectors import holiday_flag_counts
+
+from ..factories import OfficialFactory, SessionFactory, UserFactory, beijing
+
+pytestmark = pytest.mark.django_db
+
+
+def refresh(holiday) -> dict[int, set[str]]:
+    """Refresh the holiday's flags; every session's open flag codes."""
+    session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    found: dict[int, set[str]] = {}
+    for flag in SessionFlag.objects.filter(dismissed_at__isnull=True):
+        found.setdefault(flag.session_id, set()).add(flag.code)
+    return found
+
+
+def codes(holiday, session) -> set[str]:
+    return refresh(holiday).get(session.pk, set())
+
+
+def api_for(user) -> APIClient:
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="reviewer", group="city_staff")
+
+
+@pytest.fixture
+def during_the_holiday():
+    """Entries made on 3 May 2020, in the holiday (else every 2020 session is a late one)."""
+    with mock.patch("django.utils.timezone.now", return_value=beijing(2020, 5, 3, 12)):
+        yield
+
+
+# --- orders_exceed_audience ---------------------------------------------------------------
+
+
+def test_orders_above_the_audience_are_flagged_with_both_numbers(holiday):
+    equal = SessionFactory(audience=640, orders=640)
+    above = SessionFactory(audience=640, orders=641)
+
+    found = refresh(holiday)
+
+    assert "orders_exceed_audience" not in found.get(equal.pk, set())
+    assert "orders_exceed_audience" in found[above.pk]
+    flag = SessionFlag.objects.get(session=above, code="orders_exceed_audience")
+    with translation.override("en"):
+        assert flag.message == "orders 641 exceed audience 640"
+    with translation.override("zh-hans"):
+        assert "641" in flag.message and "640" in flag.message and "订单" in flag.message
+
+
+# --- aov_outlier ---------------------------------------------------------------------------
+
+
+def _peers(n: int, platform: str = "douyin") -> None:
+    """n sessions with an average order of 100 yuan on a platform."""
+    for _ in range(n):
+        SessionFactory(platform=platform, orders=10, revenue=Decimal("1000.00"), audience=1000)
+
+
+@pytest.mark.parametrize(("revenue", "flagged"), [
+    (Decimal("5000.00"), False),   # exactly 5x the median: in
+    (Decimal("5000.10"), True),    # just above: out
+    (Decimal("200.00"), False),    # exactly 1/5: in
+    (Decimal("199.90"), True),     # just below: out
+])
+def test_an_average_order_beyond_five_times_the_median_is_flagged(holiday, revenue, flagged):
+    _peers(9)
+    session = SessionFactory(platform="douyin", orders=10, revenue=revenue, audience=1000)
+
+    assert ("aov_outlier" in codes(holiday, session)) is flagged
+
+
+def test_the_median_needs_ten_sessions_with_orders_on_the_platform(holiday):
+    _peers(8)
+    SessionFactory(platform="douyin", orders=0, revenue=Decimal("0.00"))  # no orders: no peer
+    _peers(3, platform="kuaishou")  # another platform: no peer
+    outlier = SessionFactory(platform="douyin", orders=10, revenue=Decimal("90000.00"),
+                             audience=1000)
+
+    assert "aov_outlier" not in codes(holiday, outlier)  # 9 peers with orders
+
+    _peers(1)
+    assert "aov_outlier" in codes(holiday, outlier)  # 10
+    flag = SessionFlag.objects.get(session=outlier, code="aov_outlier")
+    with translation.override("en"):
+        assert "9000" in flag.message and "100" in flag.message and "10 sessions" in flag.message
+
+
+# --- overlap -------------------------------------------------------------------------------
+
+
+def test_sessions_of_one_host_that_touch_are_not_flagged_but_overlapping_ones_are(holiday):
+    official = OfficialFactory()
+    first = SessionFactory(official=official, platform="douyin",
+                           started_at=beijing(2020, 5, 2, 10), ended_at=beijing(2020, 5, 2, 12))
+    touching = SessionFactory(official=official, platform="kuaishou",
+                              started_at=beijing(2020, 5, 2, 12),
+                              ended_at=beijing(2020, 5, 2, 13))
+    other_host = SessionFactory(platform="jd", started_at=beijing(2020, 5, 2, 11),
+                                ended_at=beijing(2020, 5, 2, 12))
+
+    found = refresh(holiday)
+    assert not any("overlap" in found.get(s.pk, set()) for s in (first, touching, other_host))
+
+    simulcast = SessionFactory(official=official, platform="jd",
+                               started_at=beijing(2020, 5, 2, 11, 59, 59),
+                               ended_at=beijing(2020, 5, 2, 12, 30))
+    found = refresh(holiday)
+    assert {s.pk for s in (first, touching, simulcast)} == {
+        pk for pk, flags in found.items() if "overlap" in flags}
+    flag = SessionFlag.objects.get(session=simulcast, code="overlap")
+    with translation.override("en"):
+        # It overlaps both; the message names the next one by start.
+        assert flag.message == (f"its time overlaps another session of the same host "
+                                f"(#{touching.pk})")
+    assert f"#{simulcast.pk}" in SessionFlag.objects.get(session=first, code="overlap").message
+
+
+def test_a_session_inside_a_long_one_of_the_same_host_is_flagged(holiday):
+    official = OfficialFactory()
+    long = SessionFactory(official=official, platform="douyin",
+                          started_at=beijing(2020, 5, 2, 8), ended_at=beijing(2020, 5, 2, 20))
+    first = SessionFactory(official=official, platform="kuaishou",
+                           started_at=beijing(2020, 5, 2, 9), ended_at=beijing(2020, 5, 2, 10))
+    nested = SessionFactory(official=official, platform="jd",
+                            started_at=beijing(2020, 5, 2, 11),
+                            ended_at=beijing(2020, 5, 2, 12))
+
+    found = refresh(holiday)
+
+    assert all("overlap" in found[s.pk] for s in (long, first, nested))
+
+
+def test_a_session_across_the_holidays_end_overlaps_one_just_after_it(holiday):
+    official = OfficialFactory()
+    last_night = SessionFactory(official=official, platform="douyin",
+                                started_at=beijing(2020, 5, 5, 23),
+                                ended_at=beijing(2020, 5, 6, 1))
+    SessionFactory(official=official, platform="kuaishou", started_at=beijing(2020, 5, 6, 0),
+                   ended_at=beijing(2020, 5, 6, 2))
+
+    assert "overlap" in codes(holiday, last_night)
+
+
+# --- high_refund_rate ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("refunds", "flagged"), [
+    (Decimal("300.00"), False),  # 30 %: in
+    (Decimal("300.01"), True),   # above: out
+])
+def test_refunds_above_thirty_percent_of_revenue_are_flagged(holiday, refunds, flagged):
+    session = SessionFactory(revenue=Decimal("1000.00"), refunds=refunds, refunded_orders=1)
+    assert ("high_refund_rate" in codes(holiday, session)) is flagged
+
+
+# --- late_entry ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("created", "flagged"), [
+    (beijing(2020, 5, 12, 23, 59, 59), False),  # 7 days after May 5
+    (beijing(2020, 5, 13, 0, 0), True),         # the 8th day
+])
+def test_a_session_entered_more_than_seven_days_after_the_holiday_is_flagged(
+        holiday, created, flagged):
+    session = SessionFactory()
+    LivestreamSession.objects.filter(pk=session.pk).update(created_at=created)
+
+    assert ("late_entry" in codes(holiday, session)) is flagged
+    if flagged:
+        with translation.override("en"):
+            assert SessionFlag.objects.get(session=session).message.startswith("entered 8 days")
+
+
+def test_sessions_outside_the_holiday_are_not_looked_at(holiday):
+    SessionFactory(audience=1, orders=5, started_at=beijing(2020, 5, 6, 10))
+    assert refresh(holiday) == {}
+
+
+# --- Dismissal and re-opening --------------------------------------------------------------
+
+
+def _entered_with_flag(user):
+    with mock.patch("sessions_app.flags.flags_raised_notify"):
+        return services.session_create(
+            entered_by=user, official=OfficialFactory(), platform="douyin", title="Padded",
+            started_at=beijing(2020, 5, 2, 10), ended_at=beijing(2020, 5, 2, 12),
+            audience=640, orders=812, revenue=Decimal("8120.00"))
+
+
+def test_a_write_refreshes_the_flags_after_commit_and_tells_the_official(
+        staff_user, holiday, during_the_holiday, django_capture_on_commit_callbacks):
+    with mock.patch("sessions_app.services.session_event_send") as sent, \
+            django_capture_on_commit_callbacks(execute=True):
+        session = services.session_create(
+            entered_by=staff_user, official=OfficialFactory(), platform="douyin",
+            title="Padded", started_at=beijing(2020, 5, 2, 10), ended_at=beijing(2020, 5, 2, 12),
+            audience=640, orders=812, revenue=Decimal("8120.00"))
+
+    assert set(session.flags.values_list("code", flat=True)) == {"orders_exceed_audience"}
+    sent.assert_called_once()
+    assert sent.call_args.kwargs["kind"] == "session_flagged"
+    assert "812" in sent.call_args.kwargs["detail"]
+
+    with mock.patch("sessions_app.services.session_event_send") as sent_again, \
+            django_capture_on_commit_callbacks(execute=True):
+        services.session_update(session=session, updated_by=staff_user,
+                                data={"orders": 600}, expected_version=session.version)
+    assert not session.flags.exists()
+    sent_again.assert_not_called()
+
+
+def test_a_dismissed_flag_stays_shown_and_reopens_when_its_figures_change(
+        staff_user, reviewer, holiday, during_the_holiday, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        session = _entered_with_flag(staff_user)
+
+    with pytest.raises(ValidationError):
+        services.session_flag_dismiss(session=session, code="orders_exceed_audience",
+                                      user=reviewer, note="  ")
+    with pytest.raises(PermissionDenied):  # four eyes
+        services.session_flag_dismiss(session=session, code="orders_exceed_audience",
+                                      user=staff_user, note="fine")
+    services.session_flag_dismiss(session=session, code="orders_exceed_audience",
+                                  user=reviewer, note="Orders include phone orders")
+
+    flag = SessionFlag.objects.get(session=session)
+    assert flag.dismissed and flag.dismissed_by == reviewer
+    assert flag.dismissal_note == "Orders include phone orders"
+    assert refresh(holiday) == {}  # unchanged figures: stays dismissed
+    assert SessionFlag.objects.get(session=session).dismissed
+
+    with mock.patch("sessions_app.services.session_event_send") as sent, \
+            django_capture_on_commit_callbacks(execute=True):
+        services.session_update(session=session, updated_by=staff_user,
+                                data={"orders": 900}, expected_version=session.version)
+    flag = SessionFlag.objects.get(session=session)
+    assert not flag.dismissed and flag.dismissal_note == ""
+    assert "900" in flag.params
+    assert sent.call_args.kwargs["kind"] == "session_flagged"
+
+
+def test_a_change_of_a_title_does_not_reopen_a_dismissed_flag(
+        staff_user, reviewer, holiday, during_the_holiday, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        session = _entered_with_flag(staff_user)
+    services.session_flag_dismiss(session=session, code="orders_exceed_audience",
+                                  user=reviewer, note="checked")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_update(session=session, updated_by=staff_user,
+                                data={"title": "Renamed"}, expected_version=session.version)
+    assert SessionFlag.objects.get(session=session).dismissed
+
+
+# --- API, filters, dashboard -------------------------------------------------------------
+
+
+def test_the_api_lists_flags_filters_them_and_dismisses_with_a_note(
+        staff_user, reviewer, holiday, during_the_holiday, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        flagged = _entered_with_flag(staff_user)
+    clean = SessionFactory(audience=1000, orders=10)
+    client = api_for(reviewer)
+
+    body = client.get(f"/api/v1/sessions/{flagged.pk}/").json()
+    assert body["flags"] == [{"code": "orders_exceed_audience",
+                              "message": "orders 812 exceed audience 640",
+                              "dismissed": False, "dismissal": None}]
+    listed = client.get("/api/v1/sessions/?flagged=true").json()
+    assert [s["id"] for s in listed["results"]] == [flagged.pk]
+    assert client.get("/api/v1/sessions/?flagged=false").json()["count"] == 1
+    assert client.get("/api/v1/sessions/?flag=overlap").json()["count"] == 0
+    assert client.get("/api/v1/sessions/?flag=orders_exceed_audience").json()["count"] == 1
+    bad = client.get("/api/v1/sessions/?flag=nonsense")
+    assert bad.status_code == 400 and "flag" in bad.json()
+
+    url = f"/api/v1/sessions/{flagged.pk}/flags/orders_exceed_audience/dismiss/"
+    assert client.post(url, {"note": ""}, format="json").status_code == 400
+    assert client.post(f"/api/v1/sessions/{clean.pk}/flags/overlap/dismiss/",
+                       {"note": "x"}, format="json").status_code == 404
+    response = client.post(url, {"note": "phone orders"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["flags"][0]["dismissed"] is True
+    assert response.json()["flags"][0]["dismissal"]["note"] == "phone orders"
+    # A dismissed flag no longer makes the session "flagged".
+    assert client.get("/api/v1/sessions/?flagged=true").json()["count"] == 0
+
+
+def test_the_dashboard_counts_flagged_sessions_and_their_revenue(
+        staff_user, holiday, during_the_holiday, django_capture_on_commit_callbacks, client):
+    with django_capture_on_commit_callbacks(execute=True):
+        _entered_with_flag(staff_user)
+    SessionFactory(audience=1000, orders=10)
+
+    counts = holiday_flag_counts(holiday=holiday)
+    assert (counts["sessions"], counts["revenue"]) == (1, Decimal("8120.00"))
+    client.force_login(staff_user)
+    page = client.get(f"/holidays/{holiday.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "data-flagged-sessions=\"1\"" in page
+
+
+def test_every_rule_has_a_label_and_a_message_in_both_languages():
+    from sessions_app.flags import FLAG_RULES
+
+    assert len(FLAG_CODES) == len(set(FLAG_CODES)) == 5
+    for rule in FLAG_RULES:
+        with translation.override("en"):
+            english = (str(rule.label), str(rule.message))
+        with translation.override("zh-hans"):
+            chinese = (str(rule.label), str(rule.message))
+        assert english[0] != chinese[0] and english[1] != chinese[1], rule.code
+        # The same numbers in both.
+        assert sorted(re.findall(r"%\(\w+\)s", english[1])) == sorted(
+            re.findall(r"%\(\w+\)s", chinese[1]))
+
+
+def test_flags_refresh_is_timed_and_counts(holiday, during_the_holiday):
+    SessionFactory(audience=1, orders=5)
+    result = session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    assert result.changed == 1 and len(result.raised) == 1
+    again = session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    assert again.raised == [] and again.changed == 0
+    assert SessionFlag.objects.get().raised_at == timezone.now()
