@@ -44,7 +44,7 @@ def test_staff_enter_a_cohosted_session_with_item_lines(page, server, login, off
     page.check("#id_items-0-poverty_relief_product")
     page.locator("button[type=submit].primary").first.click()
 
-    expect(page.locator("[data-item-lines] .errorlist")).to_contain_text("600.00")
+    expect(page.locator("[data-items-errors]")).to_contain_text("600.00")
     assert not LivestreamSession.objects.exists()
     page.fill("#id_items-0-revenue", "450")
     page.locator("button[type=submit].primary").first.click()
