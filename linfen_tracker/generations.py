@@ -32,6 +32,7 @@ the shared cache fails, reads go to the database (nothing is cached) rather than
 """
 
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
@@ -40,6 +41,8 @@ from uuid import uuid4
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import transaction
+
+from . import db_router
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,25 @@ def _key(name: str) -> str:
     return f"generation:{name}"
 
 
+def _new_token() -> str:
+    # Random (see above), with the time it was made: the start of the replica's window.
+    return f"{uuid4().hex}-{time.time():.3f}"
+
+
+def _build(build: Callable[[], T], token: str) -> T:
+    """`build()`, reading the primary while the replica may lack the write behind
+    `token` (made less than REPLICA_PIN_SECONDS ago)."""
+    if db_router.reading_replica():
+        try:
+            made = float(token.rpartition("-")[2])
+        except ValueError:
+            made = 0.0
+        if time.time() - made < settings.REPLICA_PIN_SECONDS:
+            with db_router.primary_reads():
+                return build()
+    return build()
+
+
 def generations_get(request=None) -> dict[str, str] | None:
     """The current token of every generation, in one shared-cache round trip (once per
     request: memoized on `request`); None if the shared cache cannot be reached."""
@@ -73,7 +95,7 @@ def generations_get(request=None) -> dict[str, str] | None:
             token = found.get(_key(name))
             if token is None:
                 # First use, or evicted: a new token (add: concurrent starters agree).
-                cache.add(_key(name), uuid4().hex, None)
+                cache.add(_key(name), _new_token(), None)
                 token = cache.get(_key(name))
             current[name] = token
         if None in current.values():
@@ -88,7 +110,7 @@ def generations_get(request=None) -> dict[str, str] | None:
 
 def _bump(name: str) -> None:
     try:
-        cache.set(_key(name), uuid4().hex, None)
+        cache.set(_key(name), _new_token(), None)
     except Exception:
         # Local entries then live out LOCAL_CACHE_SECONDS; the write itself stands.
         logger.exception("Could not bump the %s generation", name)
@@ -120,7 +142,7 @@ def cached(name: str, key: str, build: Callable[[], T], *, request=None) -> T:
     entry = local.get(full_key)
     if entry is not None and entry[0] == current[name]:
         return entry[1]
-    value = build()
+    value = _build(build, current[name])
     local.set(full_key, (current[name], value), settings.LOCAL_CACHE_SECONDS)
     return value
 
@@ -145,6 +167,6 @@ def shared_cached(name: str, key: str, build: Callable[[], T], *, version: objec
     entry = cache.get(full_key)
     if entry is not None and entry[0] == stamp:
         return entry[1]
-    value = build()
+    value = _build(build, current[name])
     cache.set(full_key, (stamp, value), SHARED_CACHE_SECONDS)
     return value
