@@ -390,6 +390,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_connections": 20,
     "retry_on_timeout": False,
 }
+# /healthz asks the broker at most once per this many seconds per process (0: every time).
+HEALTHZ_BROKER_CHECK_SECONDS = env.float("HEALTHZ_BROKER_CHECK_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULE = {
     "recompute-stale-and-ongoing-holidays": {
         "task": "rankings.tasks.recompute_due_holidays",
