@@ -1,0 +1,27 @@
+"""The rankings endpoint caches its JSON body (rankings/api.py): a cached answer is the same
+JSON as the first, and the browsable API still renders it."""
+
+import pytest
+
+
+@pytest.mark.django_db
+def test_a_cached_board_is_the_same_json_as_the_first(staff_api, ranked_holiday):
+    url = f"/api/v1/rankings/?holiday={ranked_holiday.slug}&metric=revenue"
+
+    first, cached = staff_api.get(url), staff_api.get(url)
+
+    assert first["Content-Type"] == cached["Content-Type"] == "application/json"
+    assert first.content == cached.content
+    assert [row["official"]["name"] for row in cached.json()["results"]] == ["Zhang Wei",
+                                                                               "Li Na"]
+
+
+@pytest.mark.django_db
+def test_the_browsable_api_renders_a_cached_board(staff_api, ranked_holiday):
+    url = f"/api/v1/rankings/?holiday={ranked_holiday.slug}&metric=revenue"
+    staff_api.get(url)  # cached
+
+    page = staff_api.get(url, HTTP_ACCEPT="text/html")
+
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert "Zhang Wei" in page.content.decode()
