@@ -274,7 +274,7 @@ class Target:
     rounds: list[dict] = field(default_factory=list)
 
     def rps(self, run: dict) -> float:
-        return run["requests"] / (run["duration_us"] / 1e6)
+        return run["requests"] / (run["duration_us"] / 1e6) if run["duration_us"] else 0.0
 
 
 def check_target(target: Target) -> None:
@@ -337,8 +337,8 @@ def report(targets: dict[str, Target], args) -> float:
         rps = requests / sum(r["duration_us"] / 1e6 for r in target.rounds)
         base_rps = sum(r["requests"] for r in base.rounds) / sum(
             r["duration_us"] / 1e6 for r in base.rounds)
-        per_round = [target.rps(r) / base.rps(b) for r, b in zip(target.rounds, base.rounds,
-                                                                strict=True)]
+        per_round = [target.rps(r) / (base.rps(b) or float("nan"))
+                     for r, b in zip(target.rounds, base.rounds, strict=True)]
         p50 = statistics.mean(r["p50_us"] for r in target.rounds) / 1000
         p95 = statistics.mean(r["p95_us"] for r in target.rounds) / 1000
         cpu = statistics.mean(r["wrk_cpu"] for r in target.rounds)
@@ -381,6 +381,7 @@ def main() -> None:
     parser.add_argument("--write-every", type=int, default=50,
                         help="mixed: one write per this many requests")
     parser.add_argument("--only", default="", help="comma-separated targets (and healthz)")
+    parser.add_argument("--raw", default="", help="write every run's wrk summary to this file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `make bench-deps` (Debian's wrk package)")
@@ -451,6 +452,8 @@ def main() -> None:
         for server in servers:
             server.wait(timeout=30)
         drop_queued_tasks()
+    if args.raw:
+        Path(args.raw).write_text(json.dumps({k: t.rounds for k, t in targets.items()}))
     failures = report(targets, args)
     if failures:
         raise SystemExit("some requests failed")

@@ -82,14 +82,49 @@ def _build(build: Callable[[], T], token: str) -> T:
     return build()
 
 
-def generations_get(request=None) -> dict[str, str] | None:
+def _fetch(keys: list[str], count: tuple[str, int] | None, request) -> dict:
+    """`cache.get_many(keys)`; with `count` (a counter's key and lifetime), the counter is
+    incremented in the same round trip to Redis and its new value kept on `request`
+    (`counted`), for the API throttle (linfen_tracker/throttling.py) to use."""
+    client = getattr(cache, "client", None)
+    if count is None or request is None or not hasattr(client, "get_client"):
+        return cache.get_many(keys)
+    counter, lifetime = count
+    pipe = client.get_client(write=True).pipeline(transaction=False)
+    pipe.mget([client.make_key(key) for key in keys])
+    pipe.incr(client.make_key(counter))  # a missing counter starts at 1
+    values, counted = pipe.execute()
+    if counted == 1:  # the window's first request: the counter ends with its window
+        cache.expire(counter, lifetime)
+    request._counted = {counter: counted}
+    return {key: client.decode(value) for key, value in zip(keys, values, strict=True)
+            if value is not None}
+
+
+def counted(request, key: str) -> int | None:
+    """The value counter `key` took in this request's generations round trip, if it was
+    counted there (once: a second call answers None)."""
+    return getattr(request, "_counted", {}).pop(key, None)
+
+
+def local_peek(name: str, key: str):
+    """What `cached(name, key, ...)` holds in this process, whatever its generation: only
+    to predict (the token's user, to count their request in the same round trip), never to
+    answer."""
+    entry = caches["local"].get(f"{name}:{key}") if settings.LOCAL_CACHE_SECONDS > 0 else None
+    return entry[1] if entry is not None else None
+
+
+def generations_get(request=None, *, count: tuple[str, int] | None = None
+                    ) -> dict[str, str] | None:
     """The current token of every generation, in one shared-cache round trip (once per
-    request: memoized on `request`); None if the shared cache cannot be reached."""
+    request: memoized on `request`); None if the shared cache cannot be reached. `count`:
+    see `_fetch`."""
     memo = getattr(request, "_generations", _MISSING)
     if memo is not _MISSING:
         return memo
     try:
-        found = cache.get_many([_key(name) for name in NAMES])
+        found = _fetch([_key(name) for name in NAMES], count, request)
         current = {}
         for name in NAMES:
             token = found.get(_key(name))
