@@ -2,7 +2,7 @@
 `/healthz` on the same server, measured with wrk.
 
     make bench-deps   # Debian's wrk
-    python bench/api.py [--sessions 1000000] [--officials 10000] [--seconds 5] [--rounds 3]
+    python bench/api.py [--sessions 1000000] [--officials 10000] [--seconds 3] [--rounds 6]
         [--connections 4] [--workers 2] [--write-every 50]
 
 Loads the rankings benchmark data (bench/data.py) into PostgreSQL (DATABASE_URL, default
@@ -330,7 +330,7 @@ def report(targets: dict[str, Target], args) -> float:
           f"sync workers  wrk: {args.connections} connections  {args.rounds} rounds x "
           f"{args.seconds} s  cpus: {os.cpu_count()}  load average before: {args.load_before}")
     print(f"{'target':<19} {'req/s':>8} {'p50':>9} {'p95':>9} {'vs healthz':>11}"
-          f" {'per round':>13} {'wrk CPU':>8}")
+          f" {'per round: median (range)':>26} {'wrk CPU':>8}")
     base = targets["healthz"]
     for target in targets.values():
         requests = sum(r["requests"] for r in target.rounds)
@@ -343,7 +343,8 @@ def report(targets: dict[str, Target], args) -> float:
         p95 = statistics.mean(r["p95_us"] for r in target.rounds) / 1000
         cpu = statistics.mean(r["wrk_cpu"] for r in target.rounds)
         print(f"{target.name:<19} {rps:8.1f} {p50:7.2f}ms {p95:7.2f}ms {rps / base_rps:10.2f}x"
-              f" {min(per_round):5.2f} to {max(per_round):4.2f} {cpu * 100:7.0f}%")
+              f" {statistics.median(per_round):11.2f} ({min(per_round):.2f} to "
+              f"{max(per_round):.2f}) {cpu * 100:7.0f}%")
     mixed = targets.get("mixed")
     if mixed is not None:
         mixed_report(mixed)
@@ -355,6 +356,9 @@ def report(targets: dict[str, Target], args) -> float:
         sum(r["requests"] for r in base.rounds) / sum(r["duration_us"] for r in base.rounds))
     print(f"failed or unexpected responses: {sum(bad.values())} "
           f"{bad if any(bad.values()) else ''}")
+    per_round = [ranking.rps(r) / (base.rps(b) or float("nan"))
+                 for r, b in zip(ranking.rounds, base.rounds, strict=True)]
+    print(f"ratio per round (median): {statistics.median(per_round):.2f}")
     print(f"ratio: {ratio:.2f}")
     return sum(bad.values())
 
@@ -374,8 +378,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--officials", type=int, default=10_000)
-    parser.add_argument("--seconds", type=int, default=5, help="per target and round")
-    parser.add_argument("--rounds", type=int, default=3, help="turns of all targets")
+    parser.add_argument("--seconds", type=int, default=3, help="per target and round")
+    parser.add_argument("--rounds", type=int, default=6, help="turns of all targets")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--write-every", type=int, default=50,

@@ -96,3 +96,16 @@ def official_rankings(*, official_id: int) -> list[RankingEntry]:
         .select_related("snapshot__holiday")
         .order_by("-snapshot__holiday__start_date", "metric")
     )
+
+
+def leaderboard_length(*, board: Leaderboard) -> int:
+    """How many entries the whole board of `board`'s snapshot, metric and scope has (it may
+    have been read with a limit); 0 without a snapshot."""
+    snapshot = board.snapshot
+    if snapshot is None:
+        return 0
+    return generations.cached(
+        generations.RANKINGS, f"length:{snapshot.pk}:{board.metric}:{board.scope}",
+        lambda: RankingEntry.objects.filter(snapshot=snapshot, metric=board.metric,
+                                            scope=board.scope).count(),
+    )
