@@ -72,9 +72,10 @@ def _build(build: Callable[[], T], token: str) -> T:
     """`build()`, reading the primary while the replica may lack the write behind
     `token` (made less than REPLICA_PIN_SECONDS ago)."""
     if db_router.reading_replica():
+        _random, dash, made_at = token.rpartition("-")
         try:
-            made = float(token.rpartition("-")[2])
-        except ValueError:
+            made = float(made_at) if dash else 0.0
+        except ValueError:  # a token from before tokens carried their time
             made = 0.0
         if time.time() - made < settings.REPLICA_PIN_SECONDS:
             with db_router.primary_reads():

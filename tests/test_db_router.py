@@ -2,6 +2,8 @@
 decisions the middleware takes and the router's rules. tests/test_replica.py runs the same
 against a streaming replica."""
 
+import time
+
 import pytest
 from django.db import transaction
 from django.test import override_settings
@@ -129,3 +131,26 @@ def test_without_a_replica_nothing_is_said_about_where_reads_went(client, offici
     client.force_login(official_user)
 
     assert "X-Read-From" not in client.get(reverse("session_list"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cache_filled_right_after_a_bump_reads_the_primary_then_the_replica(settings):
+    from django.core.cache import caches
+
+    from linfen_tracker import generations
+
+    settings.REPLICA_PIN_SECONDS = 0.3
+    read_by = []
+
+    def build():
+        read_by.append(db_router._read_alias.get())
+        return len(read_by)
+
+    with reads_from("replica"):
+        generations.generation_bump(generations.RANKINGS)
+        generations.cached(generations.RANKINGS, "probe", build)  # the replica may lag
+        time.sleep(0.35)
+        caches["local"].clear()
+        generations.cached(generations.RANKINGS, "probe", build)  # it has the write by now
+
+    assert read_by == ["default", "replica"]
