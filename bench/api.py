@@ -151,6 +151,7 @@ def _bench_application():
             response = super().get_response(request)
             response["X-Bench-Server-Ms"] = f"{(time.perf_counter() - began) * 1000:.3f}"
             response["X-Bench-Cache"] = "miss" if _timing.missed else "hit"
+            response["X-Bench-Method"] = request.method
             return response
 
     return BenchHandler()
@@ -271,6 +272,7 @@ class Target:
     headers: dict
     script: str = "get.lua"
     check: str = ""  # text the body must hold
+    server: subprocess.Popen | None = None  # whose workers' CPU time is counted
     rounds: list[dict] = field(default_factory=list)
 
     def rps(self, run: dict) -> float:
@@ -289,13 +291,32 @@ def check_target(target: Target) -> None:
                          f"expected 200 with {target.check!r}: {body[:300]}")
 
 
-_wrk_runs = itertools.count(1)
+_mixed_runs = itertools.count(0)
+
+
+def workers_cpu_seconds(server: subprocess.Popen | None) -> float:
+    """CPU time (user + system) used so far by the gunicorn workers of `server`."""
+    if server is None:
+        return 0.0
+    total = 0
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        for pid in children:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    except OSError:
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(target: Target, *, seconds: float, connections: int, env: dict) -> dict:
-    """One wrk run; its summary (common.lua's BENCH line) and the CPU wrk used."""
+    """One wrk run: its summary (common.lua's BENCH line), the CPU wrk used (share of one
+    CPU) and the CPU the server's workers used per request (ms): a figure that other load
+    on the machine disturbs much less than requests/s."""
     headers = "\n".join(f"{k}: {v}" for k, v in target.headers.items())
-    run = next(_wrk_runs)
+    if target.script == "mixed.lua":
+        env = {**env, "BENCH_SLOT": str(next(_mixed_runs) * 500)}  # past earlier runs' writes
+    workers_before = workers_cpu_seconds(target.server)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
     done = subprocess.run(
@@ -303,18 +324,18 @@ def run_wrk(target: Target, *, seconds: float, connections: int, env: dict) -> d
          "--timeout", "30s", "-s", str(WRK_SCRIPTS / target.script),
          f"http://{HOST}:{target.port}{target.path}"],
         capture_output=True, text=True,
-        env={**os.environ, **env, "BENCH_HEADERS": headers, "BENCH_LUA_PATH": str(WRK_SCRIPTS),
-             # mixed.lua's first write slot: well past the writes of earlier runs.
-             "BENCH_SLOT": str(run * 1000)},
+        env={**os.environ, **env, "BENCH_HEADERS": headers, "BENCH_LUA_PATH": str(WRK_SCRIPTS)},
     )
     wall = time.monotonic() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_used = workers_cpu_seconds(target.server) - workers_before
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
     if done.returncode or line is None:
         raise SystemExit(f"wrk failed on {target.name}: {done.stdout}\n{done.stderr}")
     run = json.loads(line[len("BENCH "):])
     used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     run["wrk_cpu"] = used / wall
+    run["worker_cpu_ms"] = workers_used * 1000
     return run
 
 
@@ -325,41 +346,62 @@ def _ms(values: list[float], p: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]:.1f} ms"
 
 
-def report(targets: dict[str, Target], args) -> float:
-    print(f"sessions: {args.sessions:,}  officials: {args.officials:,}  gunicorn: {args.workers} "
-          f"sync workers  wrk: {args.connections} connections  {args.rounds} rounds x "
-          f"{args.seconds} s  cpus: {os.cpu_count()}  load average before: {args.load_before}")
-    print(f"{'target':<19} {'req/s':>8} {'p50':>9} {'p95':>9} {'vs healthz':>11}"
-          f" {'per round: median (range)':>26} {'wrk CPU':>8}")
-    base = targets["healthz"]
-    for target in targets.values():
-        requests = sum(r["requests"] for r in target.rounds)
-        rps = requests / sum(r["duration_us"] / 1e6 for r in target.rounds)
-        base_rps = sum(r["requests"] for r in base.rounds) / sum(
-            r["duration_us"] / 1e6 for r in base.rounds)
+def _rps(runs: list[dict]) -> float:
+    seconds = sum(r["duration_us"] for r in runs) / 1e6
+    return sum(r["requests"] for r in runs) / seconds if seconds else 0.0
+
+
+def _cpu_per_request(runs: list[dict]) -> float:
+    requests = sum(r["requests"] for r in runs)
+    return sum(r["worker_cpu_ms"] for r in runs) / requests if requests else float("nan")
+
+
+def report_table(targets: list[Target], base: Target) -> None:
+    """Requests/s and latency of each target, and both over the baseline's in the same
+    rounds: requests/s (overall; median and range per round) and the workers' CPU time per
+    request (baseline's over the target's)."""
+    print(f"{'target':<19} {'req/s':>8} {'p50':>9} {'p95':>9} {'vs base':>8} "
+          f"{'per round: median (range)':>26} {'CPU/req':>9} {'vs base':>8} {'wrk CPU':>8}")
+    base_cpu = _cpu_per_request(base.rounds)
+    for target in targets:
+        rps = _rps(target.rounds)
         per_round = [target.rps(r) / (base.rps(b) or float("nan"))
                      for r, b in zip(target.rounds, base.rounds, strict=True)]
         p50 = statistics.mean(r["p50_us"] for r in target.rounds) / 1000
         p95 = statistics.mean(r["p95_us"] for r in target.rounds) / 1000
-        cpu = statistics.mean(r["wrk_cpu"] for r in target.rounds)
-        print(f"{target.name:<19} {rps:8.1f} {p50:7.2f}ms {p95:7.2f}ms {rps / base_rps:10.2f}x"
-              f" {statistics.median(per_round):11.2f} ({min(per_round):.2f} to "
-              f"{max(per_round):.2f}) {cpu * 100:7.0f}%")
-    mixed = targets.get("mixed")
-    if mixed is not None:
-        mixed_report(mixed)
-    bad = {name: sum(r["non_2xx"] + r["unexpected"] + r["connect_errors"] + r["read_errors"]
-                     + r["timeouts"] for r in t.rounds) for name, t in targets.items()}
-    ranking = targets.get("rankings", base)
-    ratio = (sum(r["requests"] for r in ranking.rounds) / sum(r["duration_us"] for r in
-                                                              ranking.rounds)) / (
-        sum(r["requests"] for r in base.rounds) / sum(r["duration_us"] for r in base.rounds))
+        cpu = _cpu_per_request(target.rounds)
+        wrk = statistics.mean(r["wrk_cpu"] for r in target.rounds)
+        print(f"{target.name:<19} {rps:8.1f} {p50:7.2f}ms {p95:7.2f}ms "
+              f"{rps / _rps(base.rounds):7.2f}x {statistics.median(per_round):11.2f} "
+              f"({min(per_round):.2f} to {max(per_round):.2f}) {cpu:7.2f}ms "
+              f"{base_cpu / cpu:7.2f}x {wrk * 100:7.0f}%")
+
+
+def report(targets: dict[str, Target], mixed: list[Target], args) -> int:
+    print(f"sessions: {args.sessions:,}  officials: {args.officials:,}  gunicorn: {args.workers} "
+          f"sync workers  wrk: {args.connections} connections  {args.rounds} rounds x "
+          f"{args.seconds} s  cpus: {os.cpu_count()}  load average before: {args.load_before}")
+    base = targets["healthz"]
+    print("Reads (no writes meanwhile), against healthz:")
+    report_table(list(targets.values()), base)
+    if mixed:
+        print(f"Writes among reads (one per {args.write_every} requests), against healthz "
+              "in the same rounds:")
+        report_table(mixed, mixed[0])
+        mixed_report(mixed[1])
+    bad = {t.name: sum(r["non_2xx"] + r["unexpected"] + r["connect_errors"] + r["read_errors"]
+                       + r["timeouts"] for r in t.rounds)
+           for t in [*targets.values(), *mixed]}
+    odd = " ".join(r["unexpected_statuses"] for t in mixed for r in t.rounds
+                   if r["unexpected_statuses"])
     print(f"failed or unexpected responses: {sum(bad.values())} "
-          f"{bad if any(bad.values()) else ''}")
+          f"{({k: v for k, v in bad.items() if v}, odd) if any(bad.values()) else ''}")
+    ranking = targets.get("rankings", base)
     per_round = [ranking.rps(r) / (base.rps(b) or float("nan"))
                  for r, b in zip(ranking.rounds, base.rounds, strict=True)]
     print(f"ratio per round (median): {statistics.median(per_round):.2f}")
-    print(f"ratio: {ratio:.2f}")
+    print(f"cpu ratio: {_cpu_per_request(base.rounds) / _cpu_per_request(ranking.rounds):.2f}")
+    print(f"ratio: {_rps(ranking.rounds) / _rps(base.rounds):.2f}")
     return sum(bad.values())
 
 
@@ -437,19 +479,28 @@ def main() -> None:
     if args.only:
         wanted = {"healthz", *args.only.split(",")}
         targets = {k: v for k, v in targets.items() if k in wanted}
+    for target in targets.values():
+        target.server = servers[list(ports.values()).index(target.port)]
+    # The mixed target runs after the reads, in rounds of its own with the baseline: its
+    # writes would otherwise make the read targets measure rebuilds after writes.
+    mixed = []
+    if "mixed" in targets:
+        mixed = [Target("healthz", main_port, "/healthz", {}, server=servers[0]),
+                 targets.pop("mixed")]
     mixed_env = {"BENCH_WRITE_EVERY": str(args.write_every), "BENCH_START": str(holiday_start),
                  "BENCH_WRITE_AUTH": f"Token {writer_token}",
                  "BENCH_OFFICIALS": ",".join(map(str, officials))}
     args.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
-        for target in targets.values():
+        for target in [*targets.values(), *mixed]:
             check_target(target)
-            # Warm-up: every worker has its connections and caches before timing.
-            run_wrk(target, seconds=1, connections=args.connections, env=mixed_env)
-        for _round in range(args.rounds):
-            for target in targets.values():
-                target.rounds.append(run_wrk(target, seconds=args.seconds,
-                                             connections=args.connections, env=mixed_env))
+            if target.script != "mixed.lua":  # warm-up: connections and caches in place
+                run_wrk(target, seconds=1, connections=args.connections, env=mixed_env)
+        for phase in (list(targets.values()), mixed):
+            for _round in range(args.rounds if phase else 0):
+                for target in phase:
+                    target.rounds.append(run_wrk(target, seconds=args.seconds,
+                                                 connections=args.connections, env=mixed_env))
     finally:
         for server in servers:
             server.terminate()
@@ -457,8 +508,10 @@ def main() -> None:
             server.wait(timeout=30)
         drop_queued_tasks()
     if args.raw:
-        Path(args.raw).write_text(json.dumps({k: t.rounds for k, t in targets.items()}))
-    failures = report(targets, args)
+        Path(args.raw).write_text(json.dumps({
+            "reads": {k: t.rounds for k, t in targets.items()},
+            "mixed": {t.name: t.rounds for t in mixed}}))
+    failures = report(targets, mixed, args)
     if failures:
         raise SystemExit("some requests failed")
 

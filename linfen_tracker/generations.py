@@ -108,14 +108,6 @@ def counted(request, key: str) -> int | None:
     return getattr(request, "_counted", {}).pop(key, None)
 
 
-def local_peek(name: str, key: str):
-    """What `cached(name, key, ...)` holds in this process, whatever its generation: only
-    to predict (the token's user, to count their request in the same round trip), never to
-    answer."""
-    entry = caches["local"].get(f"{name}:{key}") if settings.LOCAL_CACHE_SECONDS > 0 else None
-    return entry[1] if entry is not None else None
-
-
 def generations_get(request=None, *, count: tuple[str, int] | None = None
                     ) -> dict[str, str] | None:
     """The current token of every generation, in one shared-cache round trip (once per
@@ -160,22 +152,27 @@ def generation_bump(name: str) -> None:
         transaction.on_commit(partial(_bump, name))
 
 
-def cached(name: str, key: str, build: Callable[[], T], *, request=None) -> T:
+def cached(name: str, key: str, build: Callable[[], T], *, request=None,
+           count: Callable[[T], tuple[str, int] | None] | None = None) -> T:
     """`build()`, cached in this process under the current token of generation `name`.
 
     The value is pickled (a copy per read: callers may change it). Exceptions from `build`
-    are not cached.
+    are not cached. `count(value held)`, if given, names a counter to increment in the
+    round trip that fetches the generations (see `_fetch`), from what this process holds
+    for `key` whatever its generation (the token's user: a guess, checked by the
+    generation right after).
     """
     if settings.LOCAL_CACHE_SECONDS <= 0:
-        return build()
-    current = generations_get(request)
-    if current is None:
         return build()
     local = caches["local"]
     # One slot per key, holding the generation it was built under: a bump leaves one stale
     # entry per key to be replaced, not a new set of entries per write.
     full_key = f"{name}:{key}"
     entry = local.get(full_key)
+    counter = count(entry[1]) if count is not None and entry is not None else None
+    current = generations_get(request, count=counter)
+    if current is None:
+        return build()
     if entry is not None and entry[0] == current[name]:
         return entry[1]
     value = _build(build, current[name])

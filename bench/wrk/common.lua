@@ -20,9 +20,13 @@ end
 -- expected, counts.
 server_ms = {read = {}, miss = {}, write = {}}
 unexpected = 0
+statuses = {}
 
 function bench.record(kind, status, expected, headers)
-  if status ~= expected then unexpected = unexpected + 1 end
+  if status ~= expected then
+    unexpected = unexpected + 1
+    statuses[status] = (statuses[status] or 0) + 1
+  end
   local ms = tonumber(headers["X-Bench-Server-Ms"] or "")
   if ms then
     if kind == "read" and headers["X-Bench-Cache"] == "miss" then kind = "miss" end
@@ -49,6 +53,9 @@ function bench.serialise()
   server_ms_read = joined(server_ms.read)
   server_ms_miss = joined(server_ms.miss)
   server_ms_write = joined(server_ms.write)
+  local parts = {}
+  for status, n in pairs(statuses) do parts[#parts + 1] = status .. "x" .. n end
+  unexpected_statuses = table.concat(parts, " ")
 end
 
 function done(summary, latency, requests)
@@ -60,15 +67,21 @@ function done(summary, latency, requests)
     end
     return table.concat(all, ",")
   end
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + (t:get("unexpected") or 0) end
+  local bad, odd = 0, {}
+  for _, t in ipairs(threads) do
+    bad = bad + (t:get("unexpected") or 0)
+    local text = t:get("unexpected_statuses")
+    if text and text ~= "" then odd[#odd + 1] = text end
+  end
   local e = summary.errors
   io.write(string.format(
     'BENCH {"requests": %d, "duration_us": %d, "connect_errors": %d, "read_errors": %d, '
     .. '"write_errors": %d, "timeouts": %d, "non_2xx": %d, "unexpected": %d, '
+    .. '"unexpected_statuses": "%s", '
     .. '"p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, '
     .. '"server_ms": {"read": [%s], "miss": [%s], "write": [%s]}}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout, e.status, bad,
+    table.concat(odd, " "),
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
     gather("server_ms_read"), gather("server_ms_miss"), gather("server_ms_write")))
 end
