@@ -35,13 +35,16 @@ slowing down weighs on all alike):
   a new session to the holiday (city staff token). Each write invalidates the rankings'
   cache in every process, so the next read in each process takes the uncached path; the
   server times each response (X-Bench-Server-Ms), and the reads that missed the cache are
-  reported apart.
+  reported apart. It runs after the read targets, in rounds of its own taking turns with
+  `healthz` (its writes would otherwise make the read targets measure rebuilds).
 
 Before timing, each target is checked once with a Python client (status, content); a
 status other than the expected one under load fails the run. Prints per target requests/s
-and latency (p50, p95: means over the rounds), then the ratios over `healthz` (overall and
-lowest to highest per round) and `ratio: X` (rankings over healthz). Target: ratio >= 0.8.
-Every request goes to 127.0.0.1 only.
+and latency (p50, p95: means over the rounds), the ratio over `healthz` (overall; median
+and range per round), and the gunicorn workers' CPU time per request with its ratio (what
+the server itself spends, which other load on a shared machine disturbs far less than
+requests/s); then `cpu ratio: X` and `ratio: X` (rankings over healthz). Target: ratio >=
+0.8. Every request goes to 127.0.0.1 only.
 """
 
 import argparse
