@@ -208,16 +208,18 @@ def bench_session_cookie() -> str:
 def writer_officials(count: int, holiday) -> list[int]:
     """`count` officials the mixed target writes for, without the sessions earlier runs gave
     them; the holiday's rankings recomputed if those writes left them stale."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     from rankings.services import holiday_rankings_recompute
     from sessions_app.models import County, Holiday, Official
-    from sessions_app.services import official_save
+    from sessions_app.services import official_save, rankings_mark_stale
 
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM sessions_app_livestreamsession WHERE official_id IN "
             "(SELECT id FROM sessions_app_official WHERE name LIKE %s)", [WRITER_PREFIX + "%"])
+        if cursor.rowcount:  # a raw delete: say the holiday's data changed, as writes do
+            rankings_mark_stale(days=[holiday.start_date])
     county = County.objects.order_by("id").first()
     ids = []
     for n in range(count):
