@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench browser-deps messages worker beat
+.PHONY: install run test lint bench bench-deps browser-deps messages worker beat
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,15 @@ browser-deps:
 lint: install
 	$(BIN)/ruff check .
 
+# The HTTP benchmarks drive the server with wrk (Debian's package: a C load generator that
+# costs little CPU, scripted in Lua); the others need only PostgreSQL and Redis.
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "Installing Debian's wrk for the HTTP benchmarks"; \
+		apt-get update -qq && apt-get install -y -qq wrk; }
+
 # Benchmarks need PostgreSQL (and Redis for the worker): see README, "Benchmarks".
-bench: install
+bench: install bench-deps
 	$(BIN)/python bench/rankings.py
 	$(BIN)/python bench/api.py
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/linfen_bench_import} \

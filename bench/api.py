@@ -1,39 +1,66 @@
-"""Benchmark: the API's rankings and summary under load, against a trivial JSON view.
+"""Benchmark: the API's rankings, the dashboard and the big screen under load, against
+`/healthz` on the same server, measured with wrk.
 
-    python bench/api.py [--sessions 1000000] [--officials 10000] [--requests 10000]
-        [--rounds 5] [--concurrency 4] [--workers 2] [--max-seconds 30]
+    make bench-deps   # Debian's wrk
+    python bench/api.py [--sessions 1000000] [--officials 10000] [--seconds 3] [--rounds 6]
+        [--connections 4] [--workers 2] [--write-every 50]
 
 Loads the rankings benchmark data (bench/data.py) into PostgreSQL (DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/linfen_bench_api), serves the app with gunicorn on
-127.0.0.1, and drives it with a bounded load generator (threads, one http.client connection
-each, a fixed number of requests per target, stopped early after --max-seconds):
+postgres://postgres@127.0.0.1:5432/linfen_bench_api) and serves the app with gunicorn (sync
+workers) on 127.0.0.1 as deployed: Redis as the shared cache (REDIS_URL, default
+redis://127.0.0.1:6379/3) and a broker (BENCH_BROKER_URL, default redis://127.0.0.1:6379/4;
+no Celery worker runs: the queued recomputes are dropped at the end, and the boards read
+stay those of the last snapshot, "pending"). The load generator is wrk (C, one event loop
+per thread, scripted in Lua: bench/wrk/), which costs a fraction of a CPU where Python
+client threads cost more than the server; `--connections` connections, each its own wrk
+thread. What wrk itself used is printed per target.
 
-- baseline: `/healthz`, a trivial JSON view of the same server (middleware, one SELECT 1);
-- api-ping: `/bench/api-ping/`, a trivial JSON view behind the API's token authentication and
-  permission check, served only by the benchmark (it separates what any authenticated API
-  request costs from what the rankings cost);
-- rankings: `/api/v1/rankings/?holiday=...&metric=revenue&scope=official&limit=50` with a
-  token (authentication, permission check, latest snapshot, 50 entries);
-- summary: `/api/v1/holidays/<slug>/summary/` (aggregates over the holiday's sessions).
+Targets (each `--seconds` long, taking turns for `--rounds` rounds, so that a machine
+slowing down weighs on all alike):
 
-The targets take turns, --rounds times (each round sends a share of --requests to each),
-so that a machine slowing down or speeding up during the run weighs on all of them alike.
-Prints requests/s and p50/p95 latency for each over all rounds, the lowest and highest
-per-round ratio, then `ratio: X` (rankings requests/s over the baseline's) and the ratio
-over api-ping. The server runs as deployed (docker-compose.yml): Redis as the shared cache
-(REDIS_URL, default redis://127.0.0.1:6379/3). Target: ratio >= 0.5 and rankings p95 < 50 ms
-at 1,000,000 sessions. Every request goes to 127.0.0.1 only.
+- `healthz`, the baseline: `/healthz` of the same server (its middleware, one `SELECT 1`,
+  and the broker check, which each process makes at most once a second and repeats in
+  between: linfen_tracker/views.py). Two more servers, idle while the others run, give
+  `healthz-nobroker` (CELERY_BROKER_URL unset: no broker check at all) and
+  `healthz-ping-every` (HEALTHZ_BROKER_CHECK_SECONDS=0: a broker connection per request,
+  as before), to show what the baseline does;
+- `api-ping`: a trivial JSON view behind the API's token authentication, permission check
+  and throttle, served only by the benchmark;
+- `rankings`: `/api/v1/rankings/?holiday=...&metric=revenue&scope=official&limit=50` with a
+  token: every request after the first per process is a cache hit;
+- `summary`: `/api/v1/holidays/<slug>/summary/`;
+- `dashboard`: the holiday's dashboard page, logged in (session cookie);
+- `screen-state`: what the big screen polls, `/holidays/<slug>/screen/state/`, logged in;
+- `mixed`: the rankings URL, and every `--write-every`-th request of a connection a POST of
+  a new session to the holiday (city staff token). Each write invalidates the rankings'
+  cache in every process, so the next read in each process takes the uncached path; the
+  server times each response (X-Bench-Server-Ms), and the reads that missed the cache are
+  reported apart. It runs after the read targets, in rounds of its own taking turns with
+  `healthz` (its writes would otherwise make the read targets measure rebuilds).
+
+Before timing, each target is checked once with a Python client (status, content); a
+status other than the expected one under load fails the run. Prints per target requests/s
+and latency (p50, p95: means over the rounds), the ratio over `healthz` (overall; median
+and range per round), and the gunicorn workers' CPU time per request with its ratio (what
+the server itself spends, which other load on a shared machine disturbs far less than
+requests/s); then `cpu ratio: X` and `ratio: X` (rankings over healthz). Target: ratio >=
+0.8. Every request goes to 127.0.0.1 only.
 """
 
 import argparse
 import http.client
+import itertools
+import json
 import os
+import resource
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,7 +70,11 @@ from bench.data import ROOT, load_bench_data, setup_django  # noqa: E402
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/linfen_bench_api"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/4"
 BENCH_USERNAME = "bench-api-reader"
+WRITER_USERNAME = "bench-api-writer"
+WRITER_PREFIX = "Bench writer "
+WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 
 
 @dataclass
@@ -96,16 +127,35 @@ def _api_ping_urlpatterns() -> list:
     return [path("bench/api-ping/", ApiPing.as_view()), path("", include("linfen_tracker.urls"))]
 
 
+_timing = threading.local()
+
+
 def _bench_application():
     import django
     from django.core.handlers.wsgi import WSGIHandler
 
     django.setup(set_prefix=False)
+    from rankings import api as rankings_api
+
+    # Marks the requests whose rankings payload was built, not read from the cache.
+    build = rankings_api.leaderboard_data
+
+    def leaderboard_data_counted(board):
+        _timing.missed = True
+        return build(board)
+
+    rankings_api.leaderboard_data = leaderboard_data_counted
 
     class BenchHandler(WSGIHandler):
         def get_response(self, request):
             request.urlconf = __name__  # this module's urlpatterns: the project's + api-ping
-            return super().get_response(request)
+            _timing.missed = False
+            began = time.perf_counter()
+            response = super().get_response(request)
+            response["X-Bench-Server-Ms"] = f"{(time.perf_counter() - began) * 1000:.3f}"
+            response["X-Bench-Cache"] = "miss" if _timing.missed else "hit"
+            response["X-Bench-Method"] = request.method
+            return response
 
     return BenchHandler()
 
@@ -126,19 +176,64 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_token() -> str:
-    """A read-only (officials group) user's token, as a REST client would hold."""
+def _user(username: str, group: str):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def bench_token(username: str = BENCH_USERNAME, group: str = "officials") -> str:
+    """A user's token, as a REST client would hold (read-only officials by default)."""
     from linfen_tracker.authentication import api_token_issue
 
-    user, _ = get_user_model().objects.get_or_create(username=BENCH_USERNAME)
-    user.groups.add(Group.objects.get(name="officials"))
-    return api_token_issue(user=user).key  # a new one if the stored one has expired
+    return api_token_issue(user=_user(username, group)).key  # a new one if expired
 
 
-def start_server(*, port: int, workers: int) -> subprocess.Popen:
+def bench_session_cookie() -> str:
+    """A logged-in browser session of the reading official (as after the login form)."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user = _user(BENCH_USERNAME, "officials")
+    store = SessionStore()
+    store["_auth_user_id"] = str(user.pk)
+    store["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    store["_auth_user_hash"] = user.get_session_auth_hash()
+    store.create()
+    return f"sessionid={store.session_key}"
+
+
+def writer_officials(count: int, holiday) -> list[int]:
+    """`count` officials the mixed target writes for, without the sessions earlier runs gave
+    them; the holiday's rankings recomputed if those writes left them stale."""
+    from django.db import connection, transaction
+
+    from rankings.services import holiday_rankings_recompute
+    from sessions_app.models import County, Holiday, Official
+    from sessions_app.services import official_save, rankings_mark_stale
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM sessions_app_livestreamsession WHERE official_id IN "
+            "(SELECT id FROM sessions_app_official WHERE name LIKE %s)", [WRITER_PREFIX + "%"])
+        if cursor.rowcount:  # a raw delete: say the holiday's data changed, as writes do
+            rankings_mark_stale(days=[holiday.start_date])
+    county = County.objects.order_by("id").first()
+    ids = []
+    for n in range(count):
+        official = Official.objects.filter(name=f"{WRITER_PREFIX}{n}").first()
+        if official is None:
+            official = official_save(official=Official(
+                name=f"{WRITER_PREFIX}{n}", title="County head", county=county), user=None)
+        ids.append(official.pk)
+    if Holiday.objects.get(pk=holiday.pk).rankings_stale:
+        holiday_rankings_recompute(holiday_id=holiday.pk)
+    return ids
+
+
+def start_server(*, port: int, workers: int, extra_env: dict) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "0",
@@ -149,7 +244,13 @@ def start_server(*, port: int, workers: int) -> subprocess.Popen:
         # The benchmark is the only client: fairness throttling would only cap it.
         "THROTTLE_USER": "100000000/minute",
         "LOG_LEVEL": "WARNING",
+        # whitenoise warns of the missing STATIC_ROOT: files are not what is measured.
+        "PYTHONWARNINGS": "ignore::UserWarning",
+        # Pages refer to static files by name: no collectstatic manifest is needed.
+        "STATICFILES_STORAGE": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        **extra_env,
     }
+    env = {k: v for k, v in env.items() if v is not None}
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "bench.api:application",
          "--bind", f"{HOST}:{port}", "--workers", str(workers), "--log-level", "warning"],
@@ -168,107 +269,255 @@ def start_server(*, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not answer /healthz within 30 s")
 
 
-def load(*, name: str, port: int, path: str, headers: dict, requests: int, concurrency: int,
-         max_seconds: float) -> Result:
-    """Send `requests` GETs from `concurrency` threads (fewer if max_seconds runs out)."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    remaining = [requests]
-    stop_at = time.monotonic() + max_seconds
+@dataclass
+class Target:
+    name: str
+    port: int
+    path: str
+    headers: dict
+    script: str = "get.lua"
+    check: str = ""  # text the body must hold
+    server: subprocess.Popen | None = None  # whose workers' CPU time is counted
+    rounds: list[dict] = field(default_factory=list)
 
-    def worker() -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=30)
-        mine, failed = [], 0
-        while time.monotonic() < stop_at:
-            with lock:
-                if remaining[0] <= 0:
-                    break
-                remaining[0] -= 1
-            began = time.perf_counter()
-            try:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    failed += 1
-            except (OSError, http.client.HTTPException):
-                failed += 1
-                conn.close()
-            mine.append(time.perf_counter() - began)
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors[0] += failed
+    def rps(self, run: dict) -> float:
+        return run["requests"] / (run["duration_us"] / 1e6) if run["duration_us"] else 0.0
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return Result(name, len(latencies), errors[0], time.perf_counter() - began, latencies)
+
+def check_target(target: Target) -> None:
+    """One request with a Python client: the status and what the body must show."""
+    conn = http.client.HTTPConnection(HOST, target.port, timeout=60)
+    conn.request("GET", target.path, headers=target.headers)
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    if response.status != 200 or target.check not in body:
+        raise SystemExit(f"{target.name}: {target.path} answered {response.status}, "
+                         f"expected 200 with {target.check!r}: {body[:300]}")
+
+
+_mixed_runs = itertools.count(0)
+
+
+def workers_cpu_seconds(server: subprocess.Popen | None) -> float:
+    """CPU time (user + system) used so far by the gunicorn workers of `server`."""
+    if server is None:
+        return 0.0
+    total = 0
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        for pid in children:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    except OSError:
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(target: Target, *, seconds: float, connections: int, env: dict) -> dict:
+    """One wrk run: its summary (common.lua's BENCH line), the CPU wrk used (share of one
+    CPU) and the CPU the server's workers used per request (ms): a figure that other load
+    on the machine disturbs much less than requests/s."""
+    headers = "\n".join(f"{k}: {v}" for k, v in target.headers.items())
+    if target.script == "mixed.lua":
+        env = {**env, "BENCH_SLOT": str(next(_mixed_runs) * 500)}  # past earlier runs' writes
+    workers_before = workers_cpu_seconds(target.server)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.monotonic()
+    done = subprocess.run(
+        ["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{seconds}s",
+         "--timeout", "30s", "-s", str(WRK_SCRIPTS / target.script),
+         f"http://{HOST}:{target.port}{target.path}"],
+        capture_output=True, text=True,
+        env={**os.environ, **env, "BENCH_HEADERS": headers, "BENCH_LUA_PATH": str(WRK_SCRIPTS)},
+    )
+    wall = time.monotonic() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_used = workers_cpu_seconds(target.server) - workers_before
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if done.returncode or line is None:
+        raise SystemExit(f"wrk failed on {target.name}: {done.stdout}\n{done.stderr}")
+    run = json.loads(line[len("BENCH "):])
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    run["wrk_cpu"] = used / wall
+    run["worker_cpu_ms"] = workers_used * 1000
+    return run
+
+
+def _ms(values: list[float], p: float) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]:.1f} ms"
+
+
+def _rps(runs: list[dict]) -> float:
+    seconds = sum(r["duration_us"] for r in runs) / 1e6
+    return sum(r["requests"] for r in runs) / seconds if seconds else 0.0
+
+
+def _cpu_per_request(runs: list[dict]) -> float:
+    requests = sum(r["requests"] for r in runs)
+    return sum(r["worker_cpu_ms"] for r in runs) / requests if requests else float("nan")
+
+
+def report_table(targets: list[Target], base: Target) -> None:
+    """Requests/s and latency of each target, and both over the baseline's in the same
+    rounds: requests/s (overall; median and range per round) and the workers' CPU time per
+    request (baseline's over the target's)."""
+    print(f"{'target':<19} {'req/s':>8} {'p50':>9} {'p95':>9} {'vs base':>8} "
+          f"{'per round: median (range)':>26} {'CPU/req':>9} {'vs base':>8} {'wrk CPU':>8}")
+    base_cpu = _cpu_per_request(base.rounds)
+    for target in targets:
+        rps = _rps(target.rounds)
+        per_round = [target.rps(r) / (base.rps(b) or float("nan"))
+                     for r, b in zip(target.rounds, base.rounds, strict=True)]
+        p50 = statistics.mean(r["p50_us"] for r in target.rounds) / 1000
+        p95 = statistics.mean(r["p95_us"] for r in target.rounds) / 1000
+        cpu = _cpu_per_request(target.rounds)
+        wrk = statistics.mean(r["wrk_cpu"] for r in target.rounds)
+        print(f"{target.name:<19} {rps:8.1f} {p50:7.2f}ms {p95:7.2f}ms "
+              f"{rps / _rps(base.rounds):7.2f}x {statistics.median(per_round):11.2f} "
+              f"({min(per_round):.2f} to {max(per_round):.2f}) {cpu:7.2f}ms "
+              f"{base_cpu / cpu:7.2f}x {wrk * 100:7.0f}%")
+
+
+def report(targets: dict[str, Target], mixed: list[Target], args) -> int:
+    print(f"sessions: {args.sessions:,}  officials: {args.officials:,}  gunicorn: {args.workers} "
+          f"sync workers  wrk: {args.connections} connections  {args.rounds} rounds x "
+          f"{args.seconds} s  cpus: {os.cpu_count()}  load average before: {args.load_before}")
+    base = targets["healthz"]
+    print("Reads (no writes meanwhile), against healthz:")
+    report_table(list(targets.values()), base)
+    if mixed:
+        print(f"Writes among reads (one per {args.write_every} requests), against healthz "
+              "in the same rounds:")
+        report_table(mixed, mixed[0])
+        mixed_report(mixed[1])
+    bad = {t.name: sum(r["non_2xx"] + r["unexpected"] + r["connect_errors"] + r["read_errors"]
+                       + r["timeouts"] for r in t.rounds)
+           for t in [*targets.values(), *mixed]}
+    odd = " ".join(r["unexpected_statuses"] for t in mixed for r in t.rounds
+                   if r["unexpected_statuses"])
+    print(f"failed or unexpected responses: {sum(bad.values())} "
+          f"{({k: v for k, v in bad.items() if v}, odd) if any(bad.values()) else ''}")
+    ranking = targets.get("rankings", base)
+    per_round = [ranking.rps(r) / (base.rps(b) or float("nan"))
+                 for r, b in zip(ranking.rounds, base.rounds, strict=True)]
+    print(f"ratio per round (median): {statistics.median(per_round):.2f}")
+    print(f"cpu ratio: {_cpu_per_request(base.rounds) / _cpu_per_request(ranking.rounds):.2f}")
+    print(f"ratio: {_rps(ranking.rounds) / _rps(base.rounds):.2f}")
+    return sum(bad.values())
+
+
+def mixed_report(mixed: Target) -> None:
+    reads = [ms for r in mixed.rounds for ms in r["server_ms"]["read"]]
+    misses = [ms for r in mixed.rounds for ms in r["server_ms"]["miss"]]
+    writes = [ms for r in mixed.rounds for ms in r["server_ms"]["write"]]
+    print(f"mixed, server time (X-Bench-Server-Ms; wrk samples most responses): "
+          f"{len(writes)} writes p50 {_ms(writes, 50)} p95 {_ms(writes, 95)}; "
+          f"{len(misses)} reads after a write (uncached) p50 {_ms(misses, 50)} "
+          f"p95 {_ms(misses, 95)}; {len(reads)} cached reads p50 {_ms(reads, 50)} "
+          f"p95 {_ms(reads, 95)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--officials", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=10000, help="per target")
-    parser.add_argument("--summary-requests", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5, help="turns of all targets")
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=3, help="per target and round")
+    parser.add_argument("--rounds", type=int, default=6, help="turns of all targets")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--max-seconds", type=float, default=30, help="per target")
+    parser.add_argument("--write-every", type=int, default=50,
+                        help="mixed: one write per this many requests")
+    parser.add_argument("--only", default="", help="comma-separated targets (and healthz)")
+    parser.add_argument("--raw", default="", help="write every run's wrk summary to this file")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: `make bench-deps` (Debian's wrk package)")
 
     setup_django(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
     holiday = load_bench_data(sessions=args.sessions, officials=args.officials)
-    token = bench_token()
-    # The server must use the same database as the data just loaded.
-    port = free_port()
-    server = start_server(port=port, workers=args.workers)
-    auth = {"Authorization": f"Token {token}", "Accept-Language": "en"}
-    targets = [
-        ("baseline", "/healthz", {}, args.requests),
-        ("api-ping", "/bench/api-ping/", auth, args.requests),
-        ("rankings", f"/api/v1/rankings/?holiday={holiday.slug}&metric=revenue"
-                     "&scope=official&limit=50", auth, args.requests),
-        ("summary", f"/api/v1/holidays/{holiday.slug}/summary/", auth, args.summary_requests),
-    ]
-    rounds: dict[str, list[Result]] = {name: [] for name, *_ in targets}
-    try:
-        for name, path, headers, _requests in targets:
-            # Warm-up: every worker has its database connection and caches before timing.
-            load(name=name, port=port, path=path, headers=headers,
-                 requests=max(20, args.workers * 10), concurrency=args.concurrency,
-                 max_seconds=args.max_seconds)
-        for _round in range(args.rounds):
-            for name, path, headers, requests in targets:
-                rounds[name].append(load(
-                    name=name, port=port, path=path, headers=headers,
-                    requests=max(1, requests // args.rounds), concurrency=args.concurrency,
-                    max_seconds=args.max_seconds / args.rounds,
-                ))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    results = {name: Result.combine(parts) for name, parts in rounds.items()}
-    per_round = [r.rps / b.rps for r, b in zip(rounds["rankings"], rounds["baseline"],
-                                              strict=True)]
+    from sessions_app.models import Holiday
 
-    print(f"sessions: {args.sessions:,}  officials: {args.officials:,}  gunicorn workers: "
-          f"{args.workers}  concurrency: {args.concurrency}  cpus: {os.cpu_count()}")
-    for result in results.values():
-        print(result.line())
-    ratio = results["rankings"].rps / results["baseline"].rps
-    p95 = results["rankings"].percentile(95) * 1000
-    print(f"rankings p95: {p95:.1f} ms (target < 50 ms)")
-    print(f"ratio per round: {min(per_round):.2f} to {max(per_round):.2f} "
-          f"({args.rounds} rounds)")
-    print(f"ratio over api-ping: {results['rankings'].rps / results['api-ping'].rps:.2f}")
-    print(f"ratio: {ratio:.2f}")
-    if any(r.errors for r in results.values()):
+    holiday_start = int(Holiday.objects.get(pk=holiday.pk).bounds[0].timestamp())
+    token, cookie = bench_token(), bench_session_cookie()
+    writer_token = bench_token(WRITER_USERNAME, "city_staff")
+    officials = writer_officials(args.connections, holiday)
+    broker = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER_URL)
+
+    def drop_queued_tasks() -> None:  # no worker runs: the writes' recomputes just queue
+        subprocess.run(["redis-cli", "-u", broker, "del", "celery", "unacked",
+                        "unacked_index"], check=False, stdout=subprocess.DEVNULL)
+
+    drop_queued_tasks()
+    ports = {"main": free_port(), "nobroker": free_port(), "ping-every": free_port()}
+    servers = [
+        start_server(port=ports["main"], workers=args.workers,
+                     extra_env={"CELERY_BROKER_URL": broker}),
+        start_server(port=ports["nobroker"], workers=args.workers,
+                     extra_env={"CELERY_BROKER_URL": None}),
+        start_server(port=ports["ping-every"], workers=args.workers,
+                     extra_env={"CELERY_BROKER_URL": broker,
+                                "HEALTHZ_BROKER_CHECK_SECONDS": "0"}),
+    ]
+    auth = {"Authorization": f"Token {token}", "Accept-Language": "en"}
+    browser = {"Cookie": cookie, "Accept-Language": "en"}
+    rankings = (f"/api/v1/rankings/?holiday={holiday.slug}&metric=revenue&scope=official"
+                "&limit=50")
+    main_port = ports["main"]
+    targets = {t.name: t for t in [
+        Target("healthz", main_port, "/healthz", {}, check='"broker": "ok"'),
+        Target("healthz-nobroker", ports["nobroker"], "/healthz", {}, check='"eager"'),
+        Target("healthz-ping-every", ports["ping-every"], "/healthz", {}, check='"ok"'),
+        Target("api-ping", main_port, "/bench/api-ping/", auth, check='"ok"'),
+        Target("rankings", main_port, rankings, auth, check='"rank":50'),
+        Target("summary", main_port, f"/api/v1/holidays/{holiday.slug}/summary/", auth,
+               check='"by_county"'),
+        Target("dashboard", main_port, f"/holidays/{holiday.slug}/", browser,
+               check=holiday.name),
+        Target("screen-state", main_port, f"/holidays/{holiday.slug}/screen/state/", browser,
+               check='"snapshot"'),
+        Target("mixed", main_port, rankings, auth, script="mixed.lua", check='"rank":50'),
+    ]}
+    if args.only:
+        wanted = {"healthz", *args.only.split(",")}
+        targets = {k: v for k, v in targets.items() if k in wanted}
+    for target in targets.values():
+        target.server = servers[list(ports.values()).index(target.port)]
+    # The mixed target runs after the reads, in rounds of its own with the baseline: its
+    # writes would otherwise make the read targets measure rebuilds after writes.
+    mixed = []
+    if "mixed" in targets:
+        mixed = [Target("healthz", main_port, "/healthz", {}, server=servers[0]),
+                 targets.pop("mixed")]
+    mixed_env = {"BENCH_WRITE_EVERY": str(args.write_every), "BENCH_START": str(holiday_start),
+                 "BENCH_WRITE_AUTH": f"Token {writer_token}",
+                 "BENCH_OFFICIALS": ",".join(map(str, officials))}
+    args.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    try:
+        for target in [*targets.values(), *mixed]:
+            check_target(target)
+            if target.script != "mixed.lua":  # warm-up: connections and caches in place
+                run_wrk(target, seconds=1, connections=args.connections, env=mixed_env)
+        for phase in (list(targets.values()), mixed):
+            for _round in range(args.rounds if phase else 0):
+                for target in phase:
+                    target.rounds.append(run_wrk(target, seconds=args.seconds,
+                                                 connections=args.connections, env=mixed_env))
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
+        drop_queued_tasks()
+    if args.raw:
+        Path(args.raw).write_text(json.dumps({
+            "reads": {k: t.rounds for k, t in targets.items()},
+            "mixed": {t.name: t.rounds for t in mixed}}))
+    failures = report(targets, mixed, args)
+    if failures:
         raise SystemExit("some requests failed")
 
 

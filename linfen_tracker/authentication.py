@@ -56,8 +56,13 @@ class CachedTokenAuthentication(TokenAuthentication):
             user.get_all_permissions()
             return user, token
 
-        user, token = generations.cached(generations.AUTH, f"token:{key}", load,
-                                         request=getattr(self, "request", None))
+        from .throttling import user_counter
+
+        # The token's user as this process last knew them: their request is counted for the
+        # throttle in the round trip that fetches the generations (one round trip, not two).
+        user, token = generations.cached(
+            generations.AUTH, f"token:{key}", load, request=getattr(self, "request", None),
+            count=lambda known: user_counter(user_pk=known[0].pk))
         if token_expires_at(token) <= timezone.now():
             raise AuthenticationFailed(gettext(
                 "The token has expired: ask for a new one at POST /api/v1/auth/token/."),

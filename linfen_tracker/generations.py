@@ -32,6 +32,7 @@ the shared cache fails, reads go to the database (nothing is cached) rather than
 """
 
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
@@ -40,6 +41,8 @@ from uuid import uuid4
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import transaction
+
+from . import db_router
 
 logger = logging.getLogger(__name__)
 
@@ -60,20 +63,67 @@ def _key(name: str) -> str:
     return f"generation:{name}"
 
 
-def generations_get(request=None) -> dict[str, str] | None:
+def _new_token() -> str:
+    # Random (see above), with the time it was made: the start of the replica's window.
+    return f"{uuid4().hex}-{time.time():.3f}"
+
+
+def _build(build: Callable[[], T], token: str) -> T:
+    """`build()`, reading the primary while the replica may lack the write behind
+    `token` (made less than REPLICA_PIN_SECONDS ago)."""
+    if db_router.reading_replica():
+        _random, dash, made_at = token.rpartition("-")
+        try:
+            made = float(made_at) if dash else 0.0
+        except ValueError:  # a token from before tokens carried their time
+            made = 0.0
+        if time.time() - made < settings.REPLICA_PIN_SECONDS:
+            with db_router.primary_reads():
+                return build()
+    return build()
+
+
+def _fetch(keys: list[str], count: tuple[str, int] | None, request) -> dict:
+    """`cache.get_many(keys)`; with `count` (a counter's key and lifetime), the counter is
+    incremented in the same round trip to Redis and its new value kept on `request`
+    (`counted`), for the API throttle (linfen_tracker/throttling.py) to use."""
+    client = getattr(cache, "client", None)
+    if count is None or request is None or not hasattr(client, "get_client"):
+        return cache.get_many(keys)
+    counter, lifetime = count
+    pipe = client.get_client(write=True).pipeline(transaction=False)
+    pipe.mget([client.make_key(key) for key in keys])
+    pipe.incr(client.make_key(counter))  # a missing counter starts at 1
+    values, counted = pipe.execute()
+    if counted == 1:  # the window's first request: the counter ends with its window
+        cache.expire(counter, lifetime)
+    request._counted = {counter: counted}
+    return {key: client.decode(value) for key, value in zip(keys, values, strict=True)
+            if value is not None}
+
+
+def counted(request, key: str) -> int | None:
+    """The value counter `key` took in this request's generations round trip, if it was
+    counted there (once: a second call answers None)."""
+    return getattr(request, "_counted", {}).pop(key, None)
+
+
+def generations_get(request=None, *, count: tuple[str, int] | None = None
+                    ) -> dict[str, str] | None:
     """The current token of every generation, in one shared-cache round trip (once per
-    request: memoized on `request`); None if the shared cache cannot be reached."""
+    request: memoized on `request`); None if the shared cache cannot be reached. `count`:
+    see `_fetch`."""
     memo = getattr(request, "_generations", _MISSING)
     if memo is not _MISSING:
         return memo
     try:
-        found = cache.get_many([_key(name) for name in NAMES])
+        found = _fetch([_key(name) for name in NAMES], count, request)
         current = {}
         for name in NAMES:
             token = found.get(_key(name))
             if token is None:
                 # First use, or evicted: a new token (add: concurrent starters agree).
-                cache.add(_key(name), uuid4().hex, None)
+                cache.add(_key(name), _new_token(), None)
                 token = cache.get(_key(name))
             current[name] = token
         if None in current.values():
@@ -88,7 +138,7 @@ def generations_get(request=None) -> dict[str, str] | None:
 
 def _bump(name: str) -> None:
     try:
-        cache.set(_key(name), uuid4().hex, None)
+        cache.set(_key(name), _new_token(), None)
     except Exception:
         # Local entries then live out LOCAL_CACHE_SECONDS; the write itself stands.
         logger.exception("Could not bump the %s generation", name)
@@ -102,25 +152,30 @@ def generation_bump(name: str) -> None:
         transaction.on_commit(partial(_bump, name))
 
 
-def cached(name: str, key: str, build: Callable[[], T], *, request=None) -> T:
+def cached(name: str, key: str, build: Callable[[], T], *, request=None,
+           count: Callable[[T], tuple[str, int] | None] | None = None) -> T:
     """`build()`, cached in this process under the current token of generation `name`.
 
     The value is pickled (a copy per read: callers may change it). Exceptions from `build`
-    are not cached.
+    are not cached. `count(value held)`, if given, names a counter to increment in the
+    round trip that fetches the generations (see `_fetch`), from what this process holds
+    for `key` whatever its generation (the token's user: a guess, checked by the
+    generation right after).
     """
     if settings.LOCAL_CACHE_SECONDS <= 0:
-        return build()
-    current = generations_get(request)
-    if current is None:
         return build()
     local = caches["local"]
     # One slot per key, holding the generation it was built under: a bump leaves one stale
     # entry per key to be replaced, not a new set of entries per write.
     full_key = f"{name}:{key}"
     entry = local.get(full_key)
+    counter = count(entry[1]) if count is not None and entry is not None else None
+    current = generations_get(request, count=counter)
+    if current is None:
+        return build()
     if entry is not None and entry[0] == current[name]:
         return entry[1]
-    value = build()
+    value = _build(build, current[name])
     local.set(full_key, (current[name], value), settings.LOCAL_CACHE_SECONDS)
     return value
 
@@ -145,6 +200,6 @@ def shared_cached(name: str, key: str, build: Callable[[], T], *, version: objec
     entry = cache.get(full_key)
     if entry is not None and entry[0] == stamp:
         return entry[1]
-    value = build()
+    value = _build(build, current[name])
     cache.set(full_key, (stamp, value), SHARED_CACHE_SECONDS)
     return value

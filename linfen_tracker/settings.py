@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Around everything that may read: sends a page's reads to the replica, pins writers.
+    "linfen_tracker.db_router.ReplicaReadMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -88,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "notifications.context_processors.unread_notifications",
+                "linfen_tracker.db_router.replica_notice",
             ],
         },
     },
@@ -111,6 +114,27 @@ else:
     # A connection per request costs about two thirds of the throughput (pitfalls.md).
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A PostgreSQL streaming replica (hot standby) for the pages' and the API's reads
+# (linfen_tracker/db_router.py): dashboards, boards, lists and API GETs read it; writes, forms,
+# the admin, tasks and commands use `default`. Unset: everything reads `default`.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # A replica that does not answer must not hold a request for long: reads fall back.
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    # Tests read the test database of `default` (a hot standby cannot create one).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["linfen_tracker.db_router.ReplicaRouter"]
+# Reads go to the primary instead when the replica has not replayed what the primary
+# committed this many seconds ago (or does not answer); its state is checked at most once
+# every REPLICA_CHECK_SECONDS per process.
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=1.0)
+# After a write, the writer (cookie, or the API token) and every cache filled from what the
+# write changed read the primary for this long: longer than the lag the replica may have.
+REPLICA_PIN_SECONDS = REPLICA_MAX_LAG_SECONDS + REPLICA_CHECK_SECONDS + 2
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -370,6 +394,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_connections": 20,
     "retry_on_timeout": False,
 }
+# /healthz asks the broker at most once per this many seconds per process (0: every time).
+HEALTHZ_BROKER_CHECK_SECONDS = env.float("HEALTHZ_BROKER_CHECK_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULE = {
     "recompute-stale-and-ongoing-holidays": {
         "task": "rankings.tasks.recompute_due_holidays",

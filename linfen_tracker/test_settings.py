@@ -5,6 +5,7 @@ PostgreSQL and Redis). Unit tests run tasks in-process; tests about tasks start 
 on the real broker (tests/conftest.py).
 """
 
+import copy
 import os
 import tempfile
 
@@ -42,6 +43,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")  # noqa: F405
     }
+
+# A `replica` alias that is the test database itself (a test mirror of `default`), and the
+# router sending nothing to it: tests that need a real streaming replica make one
+# (tests/test_replica.py) and turn REPLICA_READS on.
+DATABASES["replica"] = {**copy.deepcopy(DATABASES["default"]),  # noqa: F405
+                        "TEST": {"MIRROR": "default"}}
+REPLICA_READS = False
 
 # Static files straight from the finders: tests don't run collectstatic.
 WHITENOISE_USE_FINDERS = True

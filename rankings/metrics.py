@@ -176,9 +176,13 @@ def ranked_metric_keys() -> list[str]:
     return [*METRICS, COMPOSITE]
 
 
-def ranked_metric_choices() -> list[tuple[str, str]]:
-    """(key, label) of every registered metric and the composite score."""
-    return [(key, metric_label(key)) for key in ranked_metric_keys()]
+def ranked_metric_choices() -> list[tuple[str, Promise]]:
+    """(key, label) of every registered metric and the composite score. The labels stay
+    lazy, read in the language of where they are shown: a serializer's choices are made
+    once, at import, and the API schema names its enums by their labels in the language
+    it is generated in."""
+    return [(key, METRICS[key].label if key in METRICS else _("Composite score"))
+            for key in ranked_metric_keys()]
 
 
 def metric_registry_description() -> str:

@@ -225,6 +225,8 @@ def officials_scatter(*, snapshot: RankingSnapshot | None, limit: int = 2000) ->
     return [{"name": r["name"], "audience": r.get("audience") or 0,
              "conversion": r.get("conversion"), "revenue": r.get("revenue") or 0}
             for r in ranked]
+
+
 # --- Published revisions: the difference between two ---------------------------------------
 
 _DIFF_SQL = f"""
@@ -328,3 +330,16 @@ def publication_readiness(*, holiday: Holiday) -> dict:
                           .order_by("-revision").values_list("revision", flat=True)
                           .first() or 0) + 1,
     }
+
+
+def leaderboard_length(*, board: Leaderboard) -> int:
+    """How many entries the whole board of `board`'s snapshot, metric and scope has (it may
+    have been read with a limit); 0 without a snapshot."""
+    snapshot = board.snapshot
+    if snapshot is None:
+        return 0
+    return generations.cached(
+        generations.RANKINGS, f"length:{snapshot.pk}:{board.metric}:{board.scope}",
+        lambda: RankingEntry.objects.filter(snapshot=snapshot, metric=board.metric,
+                                            scope=board.scope).count(),
+    )

@@ -233,6 +233,20 @@ def board_own_entry(*, entries: list[RankingEntry], scope: str, user) -> Ranking
     return None
 
 
+def board_own_entry_stored(*, snapshot: RankingSnapshot, metric: str, scope: str,
+                           user) -> RankingEntry | None:
+    """`board_own_entry` read from the snapshot's stored entries, for a board shown a page
+    at a time (the user's row may be on none of the pages read)."""
+    official = getattr(user, "official", None) if user.is_authenticated else None
+    if official is None:
+        return None
+    entries = RankingEntry.objects.filter(snapshot=snapshot, metric=metric, scope=scope)
+    if scope == Scope.OFFICIAL:
+        return entries.filter(official_id=official.pk).select_related(
+            "official__county").first()
+    return entries.filter(county_id=official.county_id).select_related("county").first()
+
+
 # --- Import from a spreadsheet ----------------------------------------------------------------
 
 # Headers as staff write them (Chinese) or the data names; any order.

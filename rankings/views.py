@@ -4,6 +4,7 @@ Thin views: they parse the holiday, metric and scope, call selectors, build the 
 figures (`charts.py`) and render. Reading needs a login; every role may read.
 """
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -50,6 +51,7 @@ from .selectors import (
     Leaderboard,
     UnknownRevision,
     leaderboard_get,
+    leaderboard_length,
     official_rankings,
     officials_scatter,
     publication_diff,
@@ -61,6 +63,7 @@ from .targets import (
     TARGET_IMPORT_COLUMNS,
     TOP_N,
     board_own_entry,
+    board_own_entry_stored,
     entry_positions,
     metric_label,
     target_metrics,
@@ -70,6 +73,9 @@ from .targets import (
 )
 
 TOP_OFFICIALS_CHARTED = 10
+# The dashboard's board shows this many rows a page (`?page=`): at 10,000 officials the
+# whole board was a 5 MB page that took seconds to render (bench/api.py).
+DASHBOARD_BOARD_LENGTH = 100
 SCREEN_BOARD_LENGTH = 10
 SCREEN_POLL_SECONDS = 5
 # TV mode: each view of the rotation (a page of a board) shows this long (`?rotate=`), and
@@ -199,7 +205,8 @@ def _components(entry, weights: dict) -> list[dict]:
             for key, weight in weights.items()]
 
 
-def _board_context(*, board: Leaderboard) -> dict:
+def _board_context(*, board: Leaderboard, shown: Leaderboard | None = None) -> dict:
+    """What the board's template needs; `shown` is the page of `board` that is shown."""
     ranks = Counter(entry.rank for entry in board.entries)
     weights = board.snapshot.composite_weights if board.snapshot else {}
     if board.metric == metrics.COMPOSITE:
@@ -207,7 +214,7 @@ def _board_context(*, board: Leaderboard) -> dict:
             entry.breakdown = _components(entry, weights)
     tie_style = board.snapshot.tie_style if board.snapshot else board.holiday.tie_style
     return {
-        "board": board,
+        "board": shown or board,
         "metrics": _metric_tabs(holiday=board.holiday, snapshot=board.snapshot),
         "scopes": Scope.choices,
         "metric_label": metrics.metric_label(board.metric),
@@ -248,9 +255,13 @@ def dashboard(request, slug: str | None = None):
     if holiday is None:
         return render(request, "rankings/no_holiday.html")
     metric, scope = _board_params(request)
-    board = _board_or_404(holiday=holiday, metric=metric, scope=scope,
-                          revision=_revision_param(request))
+    board, shown, page, pages = _board_page(holiday=holiday, metric=metric, scope=scope,
+                                            revision=_revision_param(request),
+                                            page=_page_param(request))
     summary = holiday_summary(holiday=holiday, request=request)
+    own_position = _own_position(board=board, user=request.user)
+    if page > 1:
+        own_position["my_position"] = None  # the row under the top of the board: page 1
     context = {
         "holiday": holiday,
         "holidays": holiday_list(),
@@ -259,12 +270,35 @@ def dashboard(request, slug: str | None = None):
         "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
                                    summary=summary, request=request)
         if summary["sessions"] else {},
-        **_board_context(board=board),
-        **_own_position(board=board, user=request.user),
+        **_board_context(board=board, shown=shown),
+        "board_page": page,
+        "board_pages": pages,
+        **own_position,
         "targets": targets_for_holiday(holiday_id=holiday.pk, official_id=_own_official_id(
             request.user), counties=True),
     }
     return render(request, "rankings/dashboard.html", context)
+
+
+def _board_page(*, holiday: Holiday, metric: str, scope: str, revision: str | None, page: int
+                ) -> tuple[Leaderboard, Leaderboard, int, int]:
+    """The board read up to page `page` (and one row more, to tell a tie that goes on), the
+    page of it that is shown, the page (at most the last) and the number of pages. Reading
+    only up to the page keeps the first pages cheap on a board of 10,000 officials."""
+    def read(upto: int) -> Leaderboard:
+        return _board_or_404(holiday=holiday, metric=metric, scope=scope, revision=revision,
+                             limit=upto * DASHBOARD_BOARD_LENGTH + 1)
+
+    board = read(page)
+    pages = max(1, math.ceil(leaderboard_length(board=board) / DASHBOARD_BOARD_LENGTH))
+    if page > pages:
+        page = pages
+        board = read(page)
+    shown = dataclasses.replace(
+        board,
+        entries=board.entries[(page - 1) * DASHBOARD_BOARD_LENGTH:page * DASHBOARD_BOARD_LENGTH],
+    )
+    return board, shown, page, pages
 
 
 def _own_official_id(user) -> int | None:
@@ -276,9 +310,13 @@ def _own_position(*, board: Leaderboard, user) -> dict:
     """The viewer's own row (their official's, or on a county board their county's), and
     when it is below the first TOP_N rows, their position for the row shown under them."""
     own = board_own_entry(entries=board.entries, scope=board.scope, user=user)
+    if own is None and board.snapshot is not None:
+        # Not on the pages read (the board may have been read only up to a page).
+        own = board_own_entry_stored(snapshot=board.snapshot, metric=board.metric,
+                                     scope=board.scope, user=user)
     if own is None:
         return {"own_entry_id": None, "my_position": None, "top_n": TOP_N}
-    below_top = board.entries.index(own) >= TOP_N
+    below_top = own not in board.entries or board.entries.index(own) >= TOP_N
     return {
         "own_entry_id": own.pk,
         "my_entry": own,

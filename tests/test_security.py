@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,24 @@ def test_healthz_is_503_when_the_broker_is_unreachable(client):
     assert response.status_code == 503
     assert response.json()["broker"] == "unavailable"
     assert response.json()["database"] == "ok"
+
+
+def test_healthz_asks_the_broker_at_most_once_a_second_per_process(client, monkeypatch,
+                                                                   settings):
+    from linfen_tracker import views
+
+    pings = []
+    monkeypatch.setattr(views, "_broker_ping", lambda: pings.append(1) or "ok")
+    monkeypatch.setattr(views, "_broker_answer", None)
+    settings.HEALTHZ_BROKER_CHECK_SECONDS = 0.3
+    with celery_broker("redis://127.0.0.1:1/0"):
+        first = client.get("/healthz")
+        second = client.get("/healthz")
+        assert len(pings) == 1
+        time.sleep(0.35)
+        client.get("/healthz")
+    assert len(pings) == 2
+    assert first.json()["broker"] == second.json()["broker"] == "ok"
 
 
 def test_healthz_needs_no_login_and_shows_no_data(client):

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from drf_spectacular.plumbing import _load_enum_name_overrides
 
 from linfen_tracker import generations
 from rankings.metrics import MetricDefinition, metric_keys, metric_registered
@@ -275,6 +276,9 @@ def test_a_metric_added_in_one_declaration_is_ranked_served_shown_and_exported(
         assert "Refund share" in b"".join(export.streaming_content).decode("utf-8-sig")
         schema = client.get("/api/v1/schema/").content.decode()
         assert "refund_share" in schema
+    # drf-spectacular keeps the enum names it resolved (from the registry, with the test's
+    # metrics) for the process: forget them, as a restart with the old registry would.
+    _load_enum_name_overrides.cache_clear()
     # Gone from the registry (boards read before are cached under the rankings generation,
     # which a deployment with a new registry starts afresh).
     generations.generation_bump(generations.RANKINGS)
