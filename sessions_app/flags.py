@@ -35,6 +35,8 @@ from .models import Holiday, SessionFlag
 logger = logging.getLogger(__name__)
 
 SESSIONS = "sessions_app_livestreamsession"
+# Co-hosts: (livestreamsession_id, official_id) rows.
+HOSTS = "sessions_app_livestreamsession_hosts"
 FLAGS = SessionFlag._meta.db_table
 # Namespace of the PostgreSQL advisory locks that keep two refreshes of one holiday apart.
 FLAGS_LOCK_NAMESPACE = 7_115_202
@@ -50,9 +52,12 @@ def _json(*pairs: tuple[str, str]) -> str:
     return "'{' || " + " || ', ' || ".join(parts) + " || '}'"
 
 
-# The sessions a refresh looks at: the holiday's, and after a write only the written
-# officials' (`flags_select_sql` puts the condition in place of SCOPE).
+# The sessions a refresh looks at: the holiday's, and after a write only those the written
+# officials host, as lead or co-host (`flags_select_sql` puts the condition in place of
+# SCOPE). HOSTED_BY marks where the overlap rule reads the hosts' timelines: after a write,
+# every host of those sessions (`_hosts_condition`).
 SCOPE = "/*scope*/"
+HOSTED_BY = "/*hosted_by*/"
 
 
 def _in_scope(alias: str = "s") -> str:
@@ -128,39 +133,47 @@ WHERE {_in_scope()} AND s.orders > 0 AND m.peers >= %(aov_outlier__min_peers)s
         code="overlap",
         label=_("Overlapping sessions"),
         message=_("its time overlaps another session of the same host (#%(other)s)"),
-        # Who hosted what, ordered by start per host: a session overlaps an earlier one when
-        # the latest end before it is after its start, a later one when the next start is
-        # before its end (touching is fine). Windows, not a self-join: a host's sessions
-        # pair up quadratically. Today `hosting` is the lead official only, a row per
-        # session; co-hosts (a `hosts` table) join it as one more UNION ALL branch, and then
-        # a session has a row per host: add `GROUP BY session_id` (MIN of params and
-        # figures) and the rule covers them. (The GROUP BY is left out until then: sorting
-        # 400,000 rows for it cost 0.6 s.)
+        # Who hosted what, ordered by start per host (the lead and each co-host: a row per
+        # session and host): a session overlaps an earlier one when the latest end before it
+        # is after its start, a later one when the next start is before its end (touching
+        # is fine). Windows, not a self-join: a host's sessions pair up quadratically. A
+        # session found on several hosts' timelines is one flag (GROUP BY).
         # The session named is the next one, else the previous one; "?" when the overlap
         # is with an earlier session that is not the previous one (nested shows).
         sql=f"""
-SELECT session_id, 'overlap' AS code,
+SELECT session_id, 'overlap' AS code, MIN(params) AS params, MIN(figures) AS figures
+FROM (
+SELECT session_id,
        '{{"other": "' || COALESCE(CAST(CASE WHEN next_start < ended_at THEN next_id
                 WHEN previous_end > started_at THEN previous_id END AS TEXT), '?')
            || '"}}' AS params,
        CAST(EPOCH(started_at)) AS TEXT) || '/' || CAST(EPOCH(ended_at)) AS TEXT) AS figures
 FROM (
     SELECT session_id, started_at, ended_at, in_scope,
-           MAX(ended_at) OVER (PARTITION BY official_id ORDER BY started_at, session_id
+           MAX(ended_at) OVER (PARTITION BY host_id ORDER BY started_at, session_id
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end,
            LAG(ended_at) OVER w AS previous_end, LAG(session_id) OVER w AS previous_id,
            LEAD(started_at) OVER w AS next_start, LEAD(session_id) OVER w AS next_id
     FROM (
-        SELECT s.id AS session_id, s.official_id, s.started_at, s.ended_at,
+        SELECT s.id AS session_id, s.official_id AS host_id, s.started_at, s.ended_at,
                CASE WHEN s.started_at >= %(start)s AND s.started_at < %(end)s
                     THEN 1 ELSE 0 END AS in_scope
         FROM {SESSIONS} s
         WHERE s.started_at >= %(overlap_from)s AND s.started_at < %(overlap_to)s
-          AND {SCOPE.replace('scope', 'scope:s')}
+          AND {HOSTED_BY.replace('hosted_by', 'hosted_by:s.official_id')}
+        UNION ALL
+        SELECT s.id AS session_id, h.official_id AS host_id, s.started_at, s.ended_at,
+               CASE WHEN s.started_at >= %(start)s AND s.started_at < %(end)s
+                    THEN 1 ELSE 0 END AS in_scope
+        FROM {HOSTS} h JOIN {SESSIONS} s ON s.id = h.livestreamsession_id
+        WHERE s.started_at >= %(overlap_from)s AND s.started_at < %(overlap_to)s
+          AND {HOSTED_BY.replace('hosted_by', 'hosted_by:h.official_id')}
     ) hosting
-    WINDOW w AS (PARTITION BY official_id ORDER BY started_at, session_id)
+    WINDOW w AS (PARTITION BY host_id ORDER BY started_at, session_id)
 ) ordered
-WHERE in_scope = 1 AND (latest_end > started_at OR next_start < ended_at)""",
+WHERE in_scope = 1 AND (latest_end > started_at OR next_start < ended_at)
+) found
+GROUP BY session_id""",
     ),
     FlagRule(
         code="high_refund_rate",
@@ -237,27 +250,57 @@ FROM {SESSIONS} s JOIN ({codes}) r ON {matches}
 WHERE {_in_scope()}"""
 
 
-def flags_select_sql(*, officials: list[int] | None = None, rules=FLAG_RULES) -> str:
+def flags_select_sql(*, officials: list[int] | None = None, hosts: list[int] | None = None,
+                     rules=FLAG_RULES) -> str:
     """The SELECTs of `rules`, one UNION ALL: (session_id, code, params, figures); with
-    `officials` (ids), only the sessions of those officials. (The first SELECT names the
-    columns.)"""
+    `officials` (ids), only the sessions those officials host (lead or co-host), read on
+    the timelines of `hosts` (every host of those sessions: `hosts_of_sessions`). (The
+    first SELECT names the columns.)"""
     sql = "\nUNION ALL\n".join(
         ([_own_rules_sql(own)] if (own := [r for r in rules if not r.sql]) else [])
         + [rule.sql for rule in rules if rule.sql])
     for marker, spelled in _VENDOR_SQL.get(connection.vendor,
                                            _VENDOR_SQL["postgresql"]).items():
         sql = sql.replace(marker, spelled)
-    return sql.replace(SCOPE.replace("scope", "scope:s"), _officials_condition(officials))
+    sql = sql.replace(SCOPE.replace("scope", "scope:s"), _officials_condition(officials))
+    for column in ("s.official_id", "h.official_id"):
+        sql = sql.replace(HOSTED_BY.replace("hosted_by", f"hosted_by:{column}"),
+                          _ids_condition(hosts if officials is not None else None, column))
+    return sql
 
 
-def _officials_condition(officials: list[int] | None, column: str = "s.official_id") -> str:
+def _ids_condition(ids: list[int] | None, column: str) -> str:
     """The ids written into the SQL (integers, so nothing to escape): the planner then reads
     those officials' sessions through the official_id index (a temporary table of the ids,
     without statistics, was joined by scanning the holiday: 465 ms instead of a few)."""
+    if ids is None:
+        return "1 = 1"
+    listed = ", ".join(str(int(i)) for i in sorted(set(ids))) or "NULL"
+    return f"{column} IN ({listed})"
+
+
+def _officials_condition(officials: list[int] | None, column: str = "s.id") -> str:
+    """The sessions `officials` host, as lead or co-host (all when None), as a condition
+    on a session id column."""
     if officials is None:
         return "1 = 1"
-    ids = ", ".join(str(int(i)) for i in sorted(set(officials))) or "NULL"
-    return f"{column} IN ({ids})"
+    return (f"{column} IN (SELECT id FROM {SESSIONS} WHERE "
+            f"{_ids_condition(officials, 'official_id')} UNION SELECT livestreamsession_id "
+            f"FROM {HOSTS} WHERE {_ids_condition(officials, 'official_id')})")
+
+
+def hosts_of_sessions(*, officials: list[int], params: dict) -> list[int]:
+    """Every host (lead or co-host) of the sessions near the holiday that `officials` host:
+    whose timelines decide those sessions' overlaps."""
+    hosted = _officials_condition(officials, "s.id")
+    window = "s.started_at >= %(overlap_from)s AND s.started_at < %(overlap_to)s"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.official_id FROM {SESSIONS} s WHERE {window} AND {hosted} "
+            f"UNION SELECT h.official_id FROM {HOSTS} h "
+            f"JOIN {SESSIONS} s ON s.id = h.livestreamsession_id WHERE {window} AND {hosted}",
+            params)
+        return sorted({row[0] for row in cursor.fetchall()} | set(officials))
 
 
 def flags_params(*, holiday: Holiday) -> dict:
@@ -297,7 +340,7 @@ def _reconcile_statements(*, findings: str, officials: list[int] | None,
     table of differences, then apply them: the flags whose rule no longer holds go, those
     whose figures changed are re-opened (RETURNING: raised again), those whose numbers alone
     changed (a median moved) get them, the new ones are inserted (RETURNING)."""
-    scope = f"AND {_officials_condition(officials, 'official_id')}"
+    scope = f"AND {_officials_condition(officials, 'id')}"
     # Every rule: no need to pick the flags by code (an index scan of them all).
     code_list = ("" if set(codes) == set(FLAG_CODES)
                  else "code IN (" + ", ".join(f"'{code}'" for code in codes) + ") AND ")
@@ -395,8 +438,10 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
         officials = list(official_ids) if targeted else None
         # The findings are stored first: a FULL JOIN with the rules' SELECT inline was
         # planned as a loop over it (11 s at 400,000 sessions instead of 1.6 s).
+        hosts = hosts_of_sessions(officials=officials, params=params) if targeted else None
         cursor.execute(f"CREATE TEMPORARY TABLE {_FOUND} AS "
-                       f"{flags_select_sql(officials=officials, rules=rules)}", params)
+                       f"{flags_select_sql(officials=officials, hosts=hosts, rules=rules)}",
+                       params)
         raised = []
         for sql in _reconcile_statements(findings=_FOUND, officials=officials,
                                          codes=tuple(r.code for r in rules)):

@@ -152,6 +152,50 @@ def test_a_session_inside_a_long_one_of_the_same_host_is_flagged(holiday):
     assert all("overlap" in found[s.pk] for s in (long, first, nested))
 
 
+def test_a_co_host_whose_own_show_overlaps_flags_both_sessions(holiday, during_the_holiday):
+    lead, guest = OfficialFactory(), OfficialFactory()
+    guests_own = SessionFactory(official=guest, platform="douyin",
+                                started_at=beijing(2020, 5, 2, 10),
+                                ended_at=beijing(2020, 5, 2, 12))
+    co_hosted = SessionFactory(official=lead, platform="kuaishou",
+                               started_at=beijing(2020, 5, 2, 11),
+                               ended_at=beijing(2020, 5, 2, 13))
+    assert refresh(holiday) == {}  # different leads, no co-host yet
+
+    co_hosted.hosts.set([guest])
+    found = refresh(holiday)
+    assert {pk for pk, flags in found.items() if "overlap" in flags} == {
+        guests_own.pk, co_hosted.pk}
+    # One flag a session, though the co-hosted one is on two hosts' timelines.
+    assert SessionFlag.objects.filter(session=co_hosted, code="overlap").count() == 1
+
+
+def test_a_save_refreshes_the_overlaps_of_its_co_hosts(
+        staff_user, holiday, during_the_holiday, django_capture_on_commit_callbacks):
+    lead, guest = OfficialFactory(), OfficialFactory()
+    guests_own = SessionFactory(official=guest, platform="douyin",
+                                started_at=beijing(2020, 5, 2, 10),
+                                ended_at=beijing(2020, 5, 2, 12))
+    with mock.patch("sessions_app.services.session_event_send"), \
+            django_capture_on_commit_callbacks(execute=True):
+        co_hosted = services.session_create(
+            entered_by=staff_user, official=lead, hosts=[guest], platform="kuaishou",
+            title="Together", started_at=beijing(2020, 5, 2, 11),
+            ended_at=beijing(2020, 5, 2, 13), audience=100, orders=1,
+            revenue=Decimal("10.00"))
+    assert set(SessionFlag.objects.filter(code="overlap").values_list(
+        "session_id", flat=True)) == {guests_own.pk, co_hosted.pk}
+
+    # Moved after the guest's own show: both flags go, the guest's included.
+    with mock.patch("sessions_app.services.session_event_send"), \
+            django_capture_on_commit_callbacks(execute=True):
+        services.session_update(session=co_hosted, updated_by=staff_user,
+                                data={"started_at": beijing(2020, 5, 2, 12),
+                                      "ended_at": beijing(2020, 5, 2, 13)},
+                                expected_version=co_hosted.version)
+    assert not SessionFlag.objects.filter(code="overlap").exists()
+
+
 def test_a_session_across_the_holidays_end_overlaps_one_just_after_it(holiday):
     official = OfficialFactory()
     last_night = SessionFactory(official=official, platform="douyin",
