@@ -55,20 +55,28 @@ WITH s AS (
     SELECT platform, percentile_cont(0.5) WITHIN GROUP (ORDER BY revenue / orders) AS median,
            COUNT(*) AS peers
     FROM s WHERE orders > 0 AND status <> 'rejected' GROUP BY platform
-), ordered AS (
-    SELECT started_at, ended_at, started_at >= %(start)s AND started_at < %(end)s AS inside,
-           MAX(ended_at) OVER (PARTITION BY official_id ORDER BY started_at, id
-                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end,
-           LEAD(started_at) OVER (PARTITION BY official_id ORDER BY started_at, id) AS next_start
+), hosting AS (
+    SELECT id, official_id AS host_id, started_at, ended_at
     FROM sessions_app_livestreamsession
     WHERE started_at >= %(overlap_from)s AND started_at < %(overlap_to)s
+    UNION ALL
+    SELECT s.id, h.official_id, s.started_at, s.ended_at
+    FROM sessions_app_livestreamsession_hosts h
+    JOIN sessions_app_livestreamsession s ON s.id = h.livestreamsession_id
+    WHERE s.started_at >= %(overlap_from)s AND s.started_at < %(overlap_to)s
+), ordered AS (
+    SELECT id, started_at, ended_at, started_at >= %(start)s AND started_at < %(end)s AS inside,
+           MAX(ended_at) OVER (PARTITION BY host_id ORDER BY started_at, id
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end,
+           LEAD(started_at) OVER (PARTITION BY host_id ORDER BY started_at, id) AS next_start
+    FROM hosting
 )
 SELECT
   (SELECT COUNT(*) FROM s WHERE orders > audience)
 + (SELECT COUNT(*) FROM s JOIN medians m USING (platform)
    WHERE s.orders > 0 AND m.peers >= 10
      AND (s.revenue / s.orders > 5 * m.median OR s.revenue / s.orders * 5 < m.median))
-+ (SELECT COUNT(*) FROM ordered
++ (SELECT COUNT(DISTINCT id) FROM ordered
    WHERE inside AND (latest_end > started_at OR next_start < ended_at))
 + (SELECT COUNT(*) FROM s WHERE revenue > 0 AND refunds * 100 > revenue * 30)
 + (SELECT COUNT(*) FROM s WHERE created_at >= %(late_after)s)
