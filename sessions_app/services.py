@@ -50,6 +50,7 @@ from .models import (
     SessionStatus,
 )
 from .pinyin import name_pinyin_keys
+from .totals import holiday_totals_rebuild, totals_add, totals_remove
 from .validators import MESSAGES, PARSE_MESSAGES, overlap_error, session_rules_check
 
 logger = logging.getLogger(__name__)
@@ -92,11 +93,14 @@ def local_date(moment) -> date:
     return timezone.localtime(moment).date()
 
 
-def rankings_mark_stale(*, days: Iterable[date]) -> list[int]:
-    """Mark the holidays covering any of `days` as needing a recompute; return their ids.
+def holidays_touch(*, days: Iterable[date]) -> list[Holiday]:
+    """The holidays covering any of `days`, locked in id order, with their data_version
+    bumped; a recompute of each is requested after commit.
 
-    Call it inside the transaction of the write: the version bump commits or rolls back with
-    the data. The recompute is requested after commit, once per holiday for the whole write.
+    Call it inside the transaction of the write, before its totals change (`totals`): the
+    version bump commits or rolls back with the data, and the lock (taken in one order by
+    every writer) makes the writers of one holiday update its totals in turn, without
+    deadlocks. The recompute is requested after commit, once per holiday for the whole write.
     """
     days = set(days)
     if not days:
@@ -105,11 +109,19 @@ def rankings_mark_stale(*, days: Iterable[date]) -> list[int]:
     ids = [
         h.id for h in candidates if any(h.start_date <= d <= h.end_date for d in days)
     ]
-    if ids:
-        Holiday.objects.filter(id__in=ids).update(data_version=F("data_version") + 1)
-        generation_bump(RANKINGS)  # cached leaderboards now show status "pending"
-        transaction.on_commit(partial(rankings_recompute_request, holiday_ids=ids))
-    return ids
+    if not ids:
+        return []
+    holidays = list(Holiday.objects.select_for_update().filter(id__in=ids).order_by("id"))
+    Holiday.objects.filter(id__in=ids).update(data_version=F("data_version") + 1)
+    generation_bump(RANKINGS)  # cached leaderboards are read again from the new totals
+    transaction.on_commit(partial(rankings_recompute_request, holiday_ids=ids))
+    return holidays
+
+
+def rankings_mark_stale(*, days: Iterable[date]) -> list[int]:
+    """Mark the holidays covering any of `days` as needing a recompute; return their ids
+    (`holidays_touch`, for writes that change no counted figure)."""
+    return [h.pk for h in holidays_touch(days=days)]
 
 
 def rankings_recompute_request(*, holiday_ids: Iterable[int]) -> list[int]:
@@ -204,14 +216,25 @@ def _integrity_error_to_validation(error: IntegrityError) -> ValidationError:
 
 
 def _session_save(*, session: LivestreamSession, user: AbstractBaseUser | None,
-                  previous_official_id: int | None = None) -> None:
-    """Validate every rule, then save inside the caller's transaction."""
+                  previous_official_id: int | None = None,
+                  days_before: set[date] | None = None) -> None:
+    """Validate every rule, then save inside the caller's transaction.
+
+    With `days_before` (the stored session's start day: an edit), the holidays of those
+    days and of the new start are touched (`holidays_touch`) and the session's stored
+    contribution is taken out of their totals before the save and the new one added after.
+    """
     session_rules_check(session=session)
     session_database_check(session=session, previous_official_id=previous_official_id)
     session._history_user = user
+    holidays = []
+    if days_before is not None:
+        holidays = holidays_touch(days={*days_before, local_date(session.started_at)})
+        totals_remove(session_ids=[session.pk], holidays=holidays)
     try:
         with transaction.atomic():
             session.save()
+            totals_add(session_ids=[session.pk], holidays=holidays)
     except IntegrityError as error:
         # A concurrent write won the race past the checks (PostgreSQL's constraints hold
         # the rule); report it like a form error, naming the other session when it can.
@@ -257,7 +280,8 @@ def session_create(
     )
     with transaction.atomic():
         _session_save(session=session, user=entered_by)
-        rankings_mark_stale(days={local_date(session.started_at)})
+        holidays = holidays_touch(days={local_date(session.started_at)})
+        totals_add(session_ids=[session.pk], holidays=holidays)
     return session
 
 
@@ -295,8 +319,8 @@ def session_update(
             session.verified_by, session.verified_at, session.rejection_reason = None, None, ""
         session.version = current.version + 1
         _session_save(session=session, user=updated_by,
-                      previous_official_id=current.official_id)
-        rankings_mark_stale(days={old_day, local_date(session.started_at)})
+                      previous_official_id=current.official_id,
+                      days_before={old_day})
     return session
 
 
@@ -376,12 +400,20 @@ def session_verify(
 def _session_status_save(*, session: LivestreamSession, reviewer: AbstractBaseUser) -> None:
     session_rules_check(session=session, exclude=("rejection_reason",))
     session._history_user = reviewer
-    session.save()
-    rankings_mark_stale(days={local_date(session.started_at)})
+    _session_counted_save(session=session)
     transaction.on_commit(partial(
         session_event_send, session_id=session.pk, kind=f"session_{session.status}",
         detail=session.rejection_reason,
     ))
+
+
+def _session_counted_save(*, session: LivestreamSession) -> None:
+    """Save a change that may change whether the session counts (its status), keeping the
+    totals of its holiday: its stored contribution out, the saved one in."""
+    holidays = holidays_touch(days={local_date(session.started_at)})
+    totals_remove(session_ids=[session.pk], holidays=holidays)
+    session.save()
+    totals_add(session_ids=[session.pk], holidays=holidays)
 
 
 def session_event_send(*, session_id: int, kind: str, detail: str = "") -> None:
@@ -404,8 +436,9 @@ def session_delete(*, session: LivestreamSession, deleted_by: AbstractBaseUser |
         # Each evidence row leaves its own history record naming who deleted it.
         for evidence in current.evidence.all():
             evidence_delete(evidence=evidence, deleted_by=deleted_by, reason="session deleted")
+        holidays = holidays_touch(days={day})
+        totals_remove(session_ids=[current.pk], holidays=holidays)
         current.delete()
-        rankings_mark_stale(days={day})
 
 
 # --- Evidence files (content checks in sessions_app/evidence/) -----------------------------
@@ -574,8 +607,7 @@ def _verification_withdraw_without_evidence(*, session_id: int,
     session.verified_by, session.verified_at = None, None
     session.version += 1
     session._history_user = user
-    session.save()
-    rankings_mark_stale(days={local_date(session.started_at)})
+    _session_counted_save(session=session)
 
 
 def official_save(*, official: Official, user: AbstractBaseUser | None) -> Official:
@@ -591,12 +623,21 @@ def official_save(*, official: Official, user: AbstractBaseUser | None) -> Offic
 
 def holiday_save(*, holiday: Holiday, user: AbstractBaseUser | None) -> Holiday:
     """Create or update a holiday. Its dates decide which sessions it covers, so it is
-    marked stale and recomputed."""
+    marked stale and recomputed; a new holiday, or one whose dates or ranking basis
+    change, has its totals rebuilt from scratch in the same transaction."""
     holiday.full_clean()
     with transaction.atomic():
+        before = (Holiday.objects.select_for_update().filter(pk=holiday.pk)
+                  .values("start_date", "end_date", "ranking_basis").first()
+                  if holiday.pk else None)
         holiday._history_user = user
         holiday.save()
         Holiday.objects.filter(pk=holiday.pk).update(data_version=F("data_version") + 1)
+        if before != {"start_date": holiday.start_date, "end_date": holiday.end_date,
+                      "ranking_basis": holiday.ranking_basis}:
+            # Other days or another basis: other sessions count. Rebuilt from scratch
+            # under the holiday's lock, which the writers of its sessions wait for.
+            holiday_totals_rebuild(holiday=holiday)
         transaction.on_commit(partial(rankings_recompute_request, holiday_ids=[holiday.pk]))
     holiday.refresh_from_db(fields=["data_version"])
     return holiday
@@ -645,7 +686,8 @@ def sessions_import(
             default_user=user,
             default_change_reason=f"import: {source}"[:100],
         )
-        rankings_mark_stale(days={local_date(row.started_at) for row in rows})
+        holidays = holidays_touch(days={local_date(row.started_at) for row in rows})
+        totals_add(session_ids=[session.pk for session in created], holidays=holidays)
     return created
 
 
