@@ -41,6 +41,7 @@ from .targets import (
     TARGET_IMPORT_COLUMNS,
     TOP_N,
     board_own_entry,
+    board_position,
     entry_positions,
     metric_label,
     target_metrics,
@@ -90,13 +91,13 @@ def _holiday_charts(*, holiday: Holiday, snapshot: RankingSnapshot | None, metri
 
     Building a figure costs tens of milliseconds, most of a page's time, so each is cached
     for all processes (generations.shared_cached) in the request's language, under the
-    `reference` generation (names, poverty-relief flags) and what it is drawn from: the top
-    officials under `snapshot` (the latest, whose board the page shows), the others under
-    the holiday's data_version, as the summary is."""
+    `reference` generation (names, poverty-relief flags) and what it is drawn from: the
+    holiday's data_version (the live board's totals and the summary), and for the top
+    officials also `snapshot` (the latest)."""
     language = get_language() or ""
     builders = {
         "chart-top-officials": (
-            f"{metric}", snapshot.pk if snapshot else None,
+            f"{metric}", (holiday.data_version, snapshot.pk if snapshot else None),
             lambda: charts.top_officials_bar(
                 rows=_top_official_rows(holiday=holiday, metric=metric), metric=metric),
         ),
@@ -190,12 +191,12 @@ def _own_position(*, board: Leaderboard, user) -> dict:
     when it is below the first TOP_N rows, their position for the row shown under them."""
     own = board_own_entry(entries=board.entries, scope=board.scope, user=user)
     if own is None:
-        return {"own_entry_id": None, "my_position": None, "top_n": TOP_N}
+        return {"own_entry": None, "my_position": None, "top_n": TOP_N}
     below_top = board.entries.index(own) >= TOP_N
     return {
-        "own_entry_id": own.pk,
+        "own_entry": own,
         "my_entry": own,
-        "my_position": entry_positions([own.pk]).get(own.pk) if below_top else None,
+        "my_position": board_position(entries=board.entries, entry=own) if below_top else None,
         "top_n": TOP_N,
     }
 
@@ -295,7 +296,9 @@ def screen_state(request, slug: str):
     holiday = _holiday_or_404(slug)
     board = leaderboard_get(holiday=holiday, metric=Metric.REVENUE, scope=Scope.COUNTY, limit=1)
     return JsonResponse({
-        "snapshot": board.snapshot.pk if board.snapshot else None,
+        # What the screen compares to know the board changed (the name is the one its
+        # script reads): any write or new snapshot changes it.
+        "snapshot": board.version,
         "computed_at": board.computed_at.isoformat() if board.computed_at else None,
         "status": board.status,
         "as_of": _as_of(),
@@ -315,7 +318,9 @@ def screen_content(request, slug: str):
                                  page=_page_param(request), request=request)}
     board = context["board"]
     return JsonResponse({
-        "snapshot": board.snapshot.pk if board.snapshot else None,
+        # What the screen compares to know the board changed (the name is the one its
+        # script reads): any write or new snapshot changes it.
+        "snapshot": board.version,
         "status": board.status,
         "as_of": _as_of(),
         # Fragments keyed by the id of the element each replaces.

@@ -140,7 +140,10 @@ def rankings_recompute_request(*, holiday_ids: Iterable[int]) -> list[int]:
         if not claimed:
             continue
         try:
-            celery_app.tasks[RECOMPUTE_TASK].delay(holiday_id)
+            # Debounced: boards are live from the totals; the snapshot (arrows,
+            # notifications, targets) covers every write of the next few seconds at once.
+            celery_app.tasks[RECOMPUTE_TASK].apply_async(
+                (holiday_id,), countdown=settings.RANKINGS_SNAPSHOT_DELAY_SECONDS or None)
         except Exception:
             # The broker is down or the in-process recompute failed: the write is committed
             # and the holiday stays stale, so the periodic sweep recomputes it later.
