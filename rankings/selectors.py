@@ -91,15 +91,19 @@ def _cents(value) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-def _previous_ranks(*, snapshot: RankingSnapshot | None, metric: str, scope: str,
-                    ids: list[int] | None) -> dict[int, int]:
+def _previous_ranks(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric: str,
+                    scope: str, ids: list[int] | None) -> dict[int, int]:
+    """The ranks movement is measured from: while the latest snapshot is behind the data,
+    its ranks; once it covers the data (the board equals it), the ranks it compared with
+    itself (the snapshot before), so arrows stay as they were when the snapshot caught up."""
     if snapshot is None:
         return {}
     column = "official_id" if scope == Scope.OFFICIAL else "county_id"
+    rank = "previous_rank" if snapshot.data_version >= holiday.data_version else "rank"
     qs = RankingEntry.objects.filter(snapshot=snapshot, metric=metric, scope=scope)
     if ids is not None:
         qs = qs.filter(**{f"{column}__in": ids})
-    return dict(qs.values_list(column, "rank"))
+    return dict(qs.values_list(column, rank))
 
 
 def _live_entries(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric: str,
@@ -122,7 +126,7 @@ def _live_entries(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric:
     else:
         subjects = County.objects.in_bulk(ids)
     # A full board reads the whole previous board; a top-N one only its subjects' rows.
-    previous = _previous_ranks(snapshot=snapshot, metric=metric, scope=scope,
+    previous = _previous_ranks(holiday=holiday, snapshot=snapshot, metric=metric, scope=scope,
                                ids=ids if limit and len(ids) < 1000 else None)
     entries = []
     for subject_id, value, sessions, rank in rows:
@@ -154,7 +158,8 @@ def leaderboard_get(
     Officials with at least one counted session are ranked, and every county (those with
     nothing share the last rank); standard competition ranks (9, 7, 7, 5 -> 1, 2, 2, 4);
     ties are listed by name; `limit` cuts the list. Each entry's previous_rank is its rank
-    in the latest complete snapshot (None if it had none). Entries are unsaved
+    in the latest complete snapshot, or once that snapshot covers the data, the rank it
+    compared with (`_previous_ranks`; None if none). Entries are unsaved
     RankingEntry objects (no id): the shape pages and the API already read.
     """
     if metric not in Metric.values or scope not in Scope.values:
