@@ -33,7 +33,14 @@ from sessions_app.filters import IdOrSlugField, IdOrSlugFilter
 from sessions_app.models import County, Holiday, Official
 from sessions_app.selectors import holiday_current_or_latest
 
-from .models import MONEY_METRICS, Metric, RankingEntry, Scope, Target
+from .metrics import (
+    COMPOSITE,
+    metric_label,
+    metric_registry_description,
+    metric_value_to_api,
+    ranked_metric_choices,
+)
+from .models import RankingEntry, Scope, Target
 from .selectors import Leaderboard, leaderboard_get
 from .targets import target_delete, target_metrics, target_save, targets_progress
 
@@ -47,7 +54,8 @@ class RankingQuerySerializer(DescribedSerializer):
         help_text=_("Holiday id or slug; by default the current holiday, else the latest."),
     )
     metric = ChoiceField(
-        choices=Metric.choices, default=Metric.REVENUE, help_text=_("What is summed.")
+        choices=ranked_metric_choices(), default="revenue",
+        help_text=_("What is ranked: a registered metric or the composite score."),
     )
     scope = ChoiceField(
         choices=Scope.choices, default=Scope.OFFICIAL, help_text=_("Who is ranked.")
@@ -56,6 +64,12 @@ class RankingQuerySerializer(DescribedSerializer):
         required=False, min_value=1, max_value=MAX_LIMIT,
         help_text=_("Only the first entries (by rank); all of them by default."),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Read the registry at each use: a metric registered later is a choice too.
+        self.fields["metric"].choices = ranked_metric_choices()
+        self.fields["metric"].help_text = metric_registry_description()
 
     def validate_holiday(self, value: str) -> Holiday:
         field = IdOrSlugField(queryset=Holiday.objects.all(), slug_field="slug")
@@ -93,8 +107,11 @@ class OfficialRefSerializer(DescribedSerializer):
 
 @extend_schema_field({
     "oneOf": [{"type": "integer"}, {"type": "string", "format": "decimal"}],
-    "description": "Sum over the holiday: an integer for audience and orders, a decimal "
-                   "string (yuan) for revenue.",
+    "nullable": True,
+    "description": "The metric's value over the holiday: an integer for counts, a decimal "
+                   "string with 2 places for money, ratios and the composite score; null "
+                   "for a ratio with a zero denominator or a figure nobody reported (ranked "
+                   "last).",
 })
 class RankingValueField(serializers.Field):
     def to_representation(self, value):
@@ -110,11 +127,21 @@ class RankingEntrySerializer(DescribedSerializer):
     sessions = serializers.IntegerField(help_text=_("Sessions counted."))
     official = OfficialRefSerializer(required=False, help_text=_("With scope=official."))
     county = CountyRefSerializer(required=False, help_text=_("With scope=county."))
+    components = serializers.DictField(
+        child=serializers.DecimalField(max_digits=8, decimal_places=4), required=False,
+        help_text=_("With metric=composite: each weighted metric's value divided by the best "
+                    "in the scope (0 to 1)."),
+    )
 
 
 class LeaderboardSerializer(DescribedSerializer):
     holiday = HolidayRefSerializer()
-    metric = serializers.ChoiceField(choices=Metric.choices)
+    metric = serializers.ChoiceField(choices=ranked_metric_choices())
+    composite_weights = serializers.DictField(
+        child=serializers.FloatField(), required=False,
+        help_text=_("With metric=composite: the weights the score was computed with."),
+    )
+
     scope = serializers.ChoiceField(choices=Scope.choices)
     computed_at = serializers.DateTimeField(
         allow_null=True, help_text=_("When the snapshot was computed; null if never.")
@@ -136,8 +163,8 @@ def _county(county) -> dict:
 
 
 def _value(entry: RankingEntry, metric: str):
-    # Stored as a decimal for all metrics; counts are whole numbers.
-    return str(entry.value) if metric in MONEY_METRICS else int(entry.value)
+    # Stored as a decimal for all metrics; counts are whole numbers, null ranked last.
+    return metric_value_to_api(metric, entry.value)
 
 
 _DATETIME = serializers.DateTimeField()
@@ -156,7 +183,13 @@ def leaderboard_data(board: Leaderboard) -> dict:
                                "county": _county(o.county)}
         else:
             row["county"] = _county(entry.county)
+        if board.metric == COMPOSITE:
+            row["components"] = {key: f"{share:.4f}"
+                                 for key, share in (entry.components or {}).items()}
         results.append(row)
+    extra = {}
+    if board.metric == COMPOSITE:
+        extra["composite_weights"] = board.snapshot.composite_weights if board.snapshot else {}
     return {
         "holiday": {"id": h.id, "slug": h.slug, "name": h.name,
                     "start_date": h.start_date.isoformat(), "end_date": h.end_date.isoformat()},
@@ -165,6 +198,7 @@ def leaderboard_data(board: Leaderboard) -> dict:
         "computed_at": _DATETIME.to_representation(board.computed_at)
         if board.computed_at else None,
         "status": board.status,
+        **extra,
         "results": results,
     }
 
@@ -208,7 +242,7 @@ class RankingsExportView(_RankingView):
         board = self.leaderboard(request)
         subject = _("official") if board.scope == Scope.OFFICIAL else _("county")
         header = [_("rank"), _("previous rank"), subject, _("id"), _("title"), _("county"),
-                  Metric(board.metric).label, _("sessions")]
+                  metric_label(board.metric), _("sessions")]
 
         def rows():
             for entry in board.entries:

@@ -13,3 +13,18 @@ class RankingsConfig(AppConfig):
         from .signals import connect_signals
 
         connect_signals()
+
+        # Holidays' composite weights are checked against the metric registry.
+        from sessions_app import validators
+
+        from .metrics import metric_keys
+
+        validators.metric_keys_provider = metric_keys
+
+        # The incremental totals keep every base metric of the registry.
+        from sessions_app import totals
+
+        from .metrics import base_metrics
+
+        totals.aggregates_provider = lambda: [
+            totals.Aggregate(m.key, m.column, m.aggregate) for m in base_metrics()]

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from linfen_tracker.figures import axis_ticks, short_figure
 from sessions_app.models import Platform
 
-from .models import MONEY_METRICS, Metric
+from . import metrics
 
 RED = "#c0392b"
 BLUE = "#1f6feb"
@@ -65,7 +65,7 @@ def day_label(day) -> str:
 
 
 def metric_label(metric: str) -> str:
-    return str(Metric(metric).label)
+    return metrics.metric_label(metric)
 
 
 def metric_in_sentence(metric: str) -> str:
@@ -101,20 +101,28 @@ def top_officials_bar(*, rows: Iterable[Mapping], metric: str, limit: int = 10) 
     `rows` are board entries in rank order: {"name", "rank", "value"}; the bar label
     carries the rank, so ties show the same number.
     """
-    rows = list(rows)[:limit]
+    rows = [row for row in rows if row["value"] is not None][:limit]
     labels = [f"{row['rank']}. {plain_text(row['name'])}" for row in rows]
     values = [_number(row["value"]) for row in rows]
-    money = metric in MONEY_METRICS
+    value_format = metrics.metric_format(metric)
+    money = value_format == "money"
+
+    def text(value) -> str:
+        if money:
+            return short_figure(value)
+        return f"{_number(value):,.2f}" if value_format == "decimal" else \
+            f"{_number(value):,.0f}"
+
     fig = go.Figure(
         go.Bar(
             x=values,
             y=labels,
             orientation="h",
             marker={"color": RED},
-            text=[short_figure(row["value"]) if money else f"{_number(row['value']):,.0f}"
-                  for row in rows],
+            text=[text(row["value"]) for row in rows],
             textposition="auto",
-            hovertemplate="%{y}: %{x:" + (",.2f" if money else _INTEGER) + "}<extra></extra>",
+            hovertemplate="%{y}: %{x:" + (_INTEGER if value_format == "count" else ",.2f")
+            + "}<extra></extra>",
         )
     )
     fig.update_layout(

@@ -22,13 +22,16 @@ class Scope(models.TextChoices):
 
 
 class Metric(models.TextChoices):
+    """The first four metrics, kept for code written before the registry: read
+    rankings/metrics.py (`metric_keys`, `metric_get`) for every metric."""
+
     AUDIENCE = "audience", _("Audience")
     ORDERS = "orders", _("Orders")
     REVENUE = "revenue", _("Revenue")
     NET_REVENUE = "net_revenue", _("Net revenue")
 
 
-# Metrics in yuan (shown and sent as decimal strings); the others are counts.
+# Kept for code written before the registry: `metrics.metric_is_money` knows every metric.
 MONEY_METRICS = {Metric.REVENUE, Metric.NET_REVENUE}
 
 
@@ -51,6 +54,10 @@ class RankingSnapshot(models.Model):
     sessions = models.PositiveIntegerField(_("sessions covered"), default=0)
     complete = models.BooleanField(_("complete"), default=False)
     duration_ms = models.PositiveIntegerField(_("computation time (ms)"), default=0)
+    # The holiday's composite weights and tie style when the snapshot was made: a board
+    # states the formula it was computed with, even after staff change the weights.
+    composite_weights = models.JSONField(_("composite weights"), default=dict, blank=True)
+    tie_style = models.CharField(_("tie style"), max_length=12, default="competition")
 
     objects = RankingSnapshotQuerySet.as_manager()
 
@@ -74,7 +81,8 @@ class RankingEntry(models.Model):
         db_constraint=False, db_index=False,
     )
     scope = models.CharField(_("scope"), max_length=10, choices=Scope.choices)
-    metric = models.CharField(_("metric"), max_length=20, choices=Metric.choices)
+    # A key of the metric registry (rankings/metrics.py) or "composite".
+    metric = models.CharField(_("metric"), max_length=20)
     official = models.ForeignKey(
         Official, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
         db_constraint=False, db_index=False,
@@ -85,10 +93,14 @@ class RankingEntry(models.Model):
     )
     # Wide enough for any holiday's sum: per-session figures are at most 10^12
     # (sessions_app/validators.py), so even 2^63 sessions stay under 10^32.
-    value = models.DecimalField(_("value"), max_digits=38, decimal_places=2)
+    # NULL: a ratio whose denominator is 0, or an optional figure nobody reported (ranked
+    # last).
+    value = models.DecimalField(_("value"), max_digits=38, decimal_places=2, null=True)
     rank = models.PositiveIntegerField(_("rank"))
     previous_rank = models.PositiveIntegerField(_("previous rank"), null=True, blank=True)
     sessions = models.PositiveIntegerField(_("sessions"))
+    # The composite score's entries: {metric: the subject's value / the best in its scope}.
+    components = models.JSONField(_("components"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("ranking entry")

@@ -13,7 +13,8 @@ from django.utils import timezone
 from linfen_tracker import generations
 from sessions_app.models import County, Holiday, HolidayTotal, Official
 
-from .models import Metric, RankingEntry, RankingSnapshot, Scope
+from .metrics import COMPOSITE, MetricDefinition, metric_get, ranked_metric_keys
+from .models import RankingEntry, RankingSnapshot, Scope
 
 
 @dataclass
@@ -27,6 +28,8 @@ class Leaderboard:
     snapshot: RankingSnapshot | None
     entries: list[RankingEntry] = field(default_factory=list)
     read_at: datetime | None = None
+    # False for the composite score, read from the latest snapshot.
+    live: bool = True
 
     @property
     def computed_at(self):
@@ -37,10 +40,15 @@ class Leaderboard:
 
     @property
     def status(self) -> str:
-        """`ready`: the totals are kept in each write's transaction, so a board is never
-        behind its data (kept for the API's shape: `pending` and `not_computed` described
-        boards read from snapshots)."""
-        return "ready"
+        """`ready`: the totals are kept in each write's transaction, so a live board is
+        never behind its data. A board read from a snapshot (the composite score):
+        `pending` while writes since wait for the next snapshot, `not_computed` before the
+        first."""
+        if self.live:
+            return "ready"
+        if self.snapshot is None:
+            return "not_computed"
+        return "pending" if self.holiday.rankings_stale else "ready"
 
     @property
     def version(self) -> str:
@@ -62,33 +70,81 @@ def leaderboard_entries(*, snapshot: RankingSnapshot, metric: str, scope: str) -
 _TOTALS = HolidayTotal._meta.db_table
 _COUNTIES = County._meta.db_table
 
-# Officials with at least one counted session, ranked by RANK() over the board's index
-# (holiday, scope, metric, value). With a limit, only the rows down to the value of the
-# limit-th row are read: the ranks of those rows are the board's, since every higher value
-# is among them.
-_OFFICIALS_SQL = f"""
-SELECT subject_id, value, sessions, RANK() OVER (ORDER BY value DESC) AS rank
+
+def _value_sql(definition: MetricDefinition, alias: str) -> str:
+    """A base metric's value in a totals row `alias` (NULL where nobody reported an
+    optional figure; 0 for a subject with nothing counted on a required one)."""
+    default = "NULL" if definition.optional else "0"
+    return f"CASE WHEN COALESCE({alias}.reported, 0) > 0 THEN {alias}.value ELSE {default} END"
+
+
+def _join(alias: str, key: str, subject: str) -> str:
+    return (f"LEFT JOIN {_TOTALS} {alias} ON {alias}.holiday_id = %(holiday)s "
+            f"AND {alias}.scope = %(scope)s AND {alias}.metric = '{key}' "
+            f"AND {alias}.subject_id = {subject}")
+
+
+def _board_sql(definition: MetricDefinition, scope: str) -> str:
+    """Every subject of a board with its value (subject_id, value, sessions): officials
+    with a counted session, or every county. A ratio is computed from the subject's two
+    kept sums, as the recompute computes it."""
+    if scope == Scope.OFFICIAL:
+        source = (f"FROM {_TOTALS} c WHERE c.holiday_id = %(holiday)s "
+                  f"AND c.scope = %(scope)s AND c.metric = %(first)s AND c.sessions > 0")
+        subject, sessions = "c.subject_id", "c.sessions"
+    else:
+        source = f"FROM {_COUNTIES} k"
+        subject, sessions = "k.id", "COALESCE(t.sessions, 0)"
+    if definition.is_ratio:
+        num, den = metric_get(definition.numerator), metric_get(definition.denominator)
+        value = definition.ratio_sql(_value_sql(num, "n"), _value_sql(den, "d"))
+        joins = f"{_join('n', num.key, subject)} {_join('d', den.key, subject)}"
+        if scope == Scope.COUNTY:
+            joins += f" {_join('t', num.key, subject)}"
+    else:
+        value = _value_sql(definition, "t")
+        joins = _join("t", definition.key, subject)
+    table, _, condition = source.partition(" WHERE ")
+    where = f"WHERE {condition}" if condition else ""
+    return (f"SELECT {subject} AS subject_id, {value} AS value, {sessions} AS sessions "
+            f"{table} {joins} {where}")
+
+
+def _ranked_sql(*, board: str, order: str, rank: str) -> str:
+    """RANK or DENSE_RANK over the subjects with a value; those without one (NULL) last."""
+    return f"""
+        SELECT subject_id, value, sessions,
+               CASE WHEN value IS NULL THEN NULL
+                    ELSE {rank}() OVER (PARTITION BY value IS NULL ORDER BY value {order}) END
+        FROM ({board}) b
+    """
+
+
+# The officials' board of a base metric with a limit reads only its top rows along the
+# board's index (holiday, scope, metric, value): the value of the limit-th row, then every
+# row at least as good, ranked by a window over them (their ranks are the board's, since
+# every better value is among them). Officials whose figure nobody reported follow, last.
+_TOP_SQL = f"""
+SELECT subject_id, value, sessions, {{rank}}() OVER (ORDER BY value {{order}})
 FROM {_TOTALS}
-WHERE holiday_id = %s AND scope = 'official' AND metric = %s AND sessions > 0
-  AND value >= %s
+WHERE holiday_id = %(holiday)s AND scope = 'official' AND metric = %(metric)s
+  AND sessions > 0 AND reported > 0 AND value {{cmp}} %(cutoff)s
 """
 _CUTOFF_SQL = f"""
 SELECT value FROM {_TOTALS}
-WHERE holiday_id = %s AND scope = 'official' AND metric = %s AND sessions > 0
-ORDER BY value DESC LIMIT 1 OFFSET %s
+WHERE holiday_id = %(holiday)s AND scope = 'official' AND metric = %(metric)s
+  AND sessions > 0 AND reported > 0
+ORDER BY value {{order}} LIMIT 1 OFFSET %(offset)s
 """
-# Every county: those with nothing counted have zero and share the last rank.
-_COUNTIES_SQL = f"""
-SELECT c.id, COALESCE(t.value, 0), COALESCE(t.sessions, 0),
-       RANK() OVER (ORDER BY COALESCE(t.value, 0) DESC)
-FROM {_COUNTIES} c
-LEFT JOIN {_TOTALS} t ON t.holiday_id = %s AND t.scope = 'county' AND t.metric = %s
-     AND t.subject_id = c.id
+_UNREPORTED_SQL = f"""
+SELECT subject_id, NULL, sessions, NULL FROM {_TOTALS}
+WHERE holiday_id = %(holiday)s AND scope = 'official' AND metric = %(metric)s
+  AND sessions > 0 AND reported = 0
 """
 
 
-def _cents(value) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("0.01"))
+def _cents(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
 
 
 def _previous_ranks(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric: str,
@@ -106,20 +162,40 @@ def _previous_ranks(*, holiday: Holiday, snapshot: RankingSnapshot | None, metri
     return dict(qs.values_list(column, rank))
 
 
+def _ranked_rows(*, holiday: Holiday, definition: MetricDefinition, scope: str,
+                 limit: int | None) -> list[tuple]:
+    """(subject_id, value, sessions, rank) of the board, ranks computed by the database;
+    NULL values unranked yet."""
+    rank = "DENSE_RANK" if holiday.tie_style == "dense" else "RANK"
+    order = "DESC" if definition.higher_is_better else "ASC"
+    params = {"holiday": holiday.pk, "scope": scope, "metric": definition.key,
+              "first": definition.numerator or definition.key}
+    with connection.cursor() as cursor:
+        if scope == Scope.OFFICIAL and not definition.is_ratio and limit:
+            cursor.execute(_CUTOFF_SQL.format(order=order), {**params, "offset": limit - 1})
+            found = cursor.fetchone()
+            cursor.execute(_TOP_SQL.format(rank=rank, order=order,
+                                           cmp=">=" if order == "DESC" else "<="),
+                           {**params, "cutoff": found[0] if found else
+                            (-1 if order == "DESC" else 10 ** 30)})
+            rows = cursor.fetchall()
+            if found is None:  # the whole board is there: the unreported follow
+                cursor.execute(_UNREPORTED_SQL, params)
+                rows += cursor.fetchall()
+            return rows
+        cursor.execute(_ranked_sql(board=_board_sql(definition, scope), order=order,
+                                   rank=rank), params)
+        return cursor.fetchall()
+
+
 def _live_entries(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric: str,
                   scope: str, limit: int | None) -> list[RankingEntry]:
-    with connection.cursor() as cursor:
-        if scope == Scope.OFFICIAL:
-            cutoff = None
-            if limit:
-                cursor.execute(_CUTOFF_SQL, [holiday.pk, metric, limit - 1])
-                found = cursor.fetchone()
-                cutoff = found[0] if found else None
-            cursor.execute(_OFFICIALS_SQL, [holiday.pk, metric,
-                                            cutoff if cutoff is not None else -1])
-        else:
-            cursor.execute(_COUNTIES_SQL, [holiday.pk, metric])
-        rows = cursor.fetchall()
+    rows = _ranked_rows(holiday=holiday, definition=metric_get(metric), scope=scope,
+                        limit=limit)
+    ranks = [row[3] for row in rows if row[3] is not None]
+    # Subjects without a value share the last rank (after all ranked, or after the last
+    # distinct value under dense ranking).
+    last = (max(ranks, default=0) if holiday.tie_style == "dense" else len(ranks)) + 1
     ids = [row[0] for row in rows]
     if scope == Scope.OFFICIAL:
         subjects = Official.objects.select_related("county").in_bulk(ids)
@@ -133,7 +209,8 @@ def _live_entries(*, holiday: Holiday, snapshot: RankingSnapshot | None, metric:
         subject = subjects.get(subject_id)
         if subject is None:  # deleted meanwhile
             continue
-        entry = RankingEntry(scope=scope, metric=metric, value=_cents(value), rank=rank,
+        entry = RankingEntry(scope=scope, metric=metric, value=_cents(value),
+                             rank=rank if rank is not None else last,
                              previous_rank=previous.get(subject_id), sessions=sessions)
         if scope == Scope.OFFICIAL:
             entry.official = subject
@@ -149,23 +226,55 @@ def subject_id_of(entry: RankingEntry) -> int:
     return entry.official_id if entry.scope == Scope.OFFICIAL else entry.county_id
 
 
+def _snapshot_entries(*, snapshot: RankingSnapshot, metric: str, scope: str,
+                      limit: int | None) -> list[RankingEntry]:
+    qs = leaderboard_entries(snapshot=snapshot, metric=metric, scope=scope)
+    if not limit:
+        return list(qs)
+    # Ties are listed by name, so the first `limit` entries need the names of all entries
+    # ranked up to the limit's rank, but no more: read that rank first.
+    cutoff = list(
+        RankingEntry.objects.filter(snapshot=snapshot, metric=metric, scope=scope)
+        .order_by("rank").values_list("rank", flat=True)[limit - 1:limit]
+    )
+    if cutoff:
+        qs = qs.filter(rank__lte=cutoff[0])
+    return list(qs[:limit])
+
+
 def leaderboard_get(
     *, holiday: Holiday, metric: str, scope: str, limit: int | None = None
 ) -> Leaderboard:
     """The live board of `holiday` for `metric` and `scope`, ranked at read time from the
-    holiday's totals.
+    holiday's totals (every registered metric: sums and maxima as kept, ratios from the
+    two kept sums).
 
-    Officials with at least one counted session are ranked, and every county (those with
-    nothing share the last rank); standard competition ranks (9, 7, 7, 5 -> 1, 2, 2, 4);
+    Officials with at least one counted session are ranked (co-hosts credited with the
+    session), and every county (those with nothing share the last rank); ranks are the
+    holiday's tie style, competition (9, 7, 7, 5 -> 1, 2, 2, 4) or dense (1, 2, 2, 3);
+    subjects without a value (a zero denominator, nothing reported) share the last rank;
     ties are listed by name; `limit` cuts the list. Each entry's previous_rank is its rank
     in the latest complete snapshot, or once that snapshot covers the data, the rank it
-    compared with (`_previous_ranks`; None if none). Entries are unsaved
-    RankingEntry objects (no id): the shape pages and the API already read.
+    compared with (`_previous_ranks`; None if none). Entries are unsaved RankingEntry
+    objects (no id): the shape pages and the API already read.
+
+    The composite score (each metric against the best of the scope) is read from the
+    latest complete snapshot, which follows writes within RANKINGS_SNAPSHOT_DELAY_SECONDS.
     """
-    if metric not in Metric.values or scope not in Scope.values:
+    if metric not in ranked_metric_keys() or scope not in Scope.values:
         raise ValueError(f"unknown metric or scope: {metric!r}, {scope!r}")
     snapshot = RankingSnapshot.objects.latest_for(holiday.pk)
-    board = Leaderboard(holiday=holiday, metric=metric, scope=scope, snapshot=snapshot)
+    board = Leaderboard(holiday=holiday, metric=metric, scope=scope, snapshot=snapshot,
+                        live=metric != COMPOSITE)
+    if not board.live:
+        if snapshot is not None:
+            board.read_at = snapshot.computed_at
+            board.entries = generations.cached(
+                generations.RANKINGS,
+                f"entries:{snapshot.pk}:{metric}:{scope}:{limit or 'all'}",
+                lambda: _snapshot_entries(snapshot=snapshot, metric=metric, scope=scope,
+                                          limit=limit))
+        return board
     # Cached in this process under the `rankings` generation, which every session write,
     # recompute and rename bumps.
     board.read_at, board.entries = generations.cached(

@@ -18,6 +18,14 @@ from linfen_tracker.generations import RANKINGS, generation_bump
 from sessions_app.models import Holiday
 from sessions_app.totals import ReconcileReport, holiday_totals_reconcile
 
+from .metrics import (
+    COMPOSITE,
+    MetricDefinition,
+    base_metrics,
+    metric_get,
+    metric_keys,
+    ratio_metrics,
+)
 from .models import RankingEntry, RankingSnapshot
 
 logger = logging.getLogger(__name__)
@@ -29,54 +37,139 @@ ADVISORY_LOCK_NAMESPACE = 7_115_201
 _SESSIONS = "sessions_app_livestreamsession"
 _ENTRIES = RankingEntry._meta.db_table
 
-# The holiday's sessions are scanned once, grouped by (official, county), into a temporary
-# table: CREATE TABLE AS may use parallel workers, which PostgreSQL 15 refuses an
-# INSERT ... SELECT. One statement then sums both scopes from that small table, ranks them
-# and writes every board, carrying each subject's previous rank. Every county is ranked:
-# one with no session has zeros and shares the last rank. Revenue is rounded to cents so
-# that SQLite's floating sums tie exactly where they should.
+# The holiday's sessions are scanned into a temporary table of partial aggregates, one
+# column per base metric of the registry (rankings/metrics.py): one row per (official,
+# county) for the lead hosts, and one per (co-host, county) from the co-hosts' table.
+# CREATE TABLE AS may use parallel workers, which PostgreSQL 15 refuses an INSERT ... SELECT.
+# One statement then combines both scopes from that small table (officials: every row, so a
+# co-host is credited with the session's full figures and one session; counties: the lead
+# rows only, so a session counts once, under its county), computes the ratios from the
+# sums, the composite score, ranks every board and writes it, carrying each subject's
+# previous rank. Two statements whatever the number of metrics. Every county is ranked: one
+# with no session has zeros (NULL for optional metrics and ratios) and shares the last rank.
+# Money is rounded to cents so that SQLite's floating sums tie exactly where they should.
 _BASE_TABLE = "ranking_recompute_base"
+_HOSTS = "sessions_app_livestreamsession_hosts"
 
-_BASE_SQL = f"""
+
+def _base_sql() -> str:
+    aggregates = ", ".join(f"{m.session_sql()} AS {m.key}" for m in base_metrics())
+    where = """s.started_at >= %(start)s AND s.started_at < %(end)s
+  AND s.status IN (%(status_1)s, %(status_2)s)"""
+    return f"""
 CREATE TEMPORARY TABLE {_BASE_TABLE} AS
-SELECT official_id, county_id, COUNT(*) AS sessions, SUM(audience) AS audience,
-       SUM(orders) AS orders, SUM(revenue) AS revenue, SUM(revenue - refunds) AS net_revenue
-FROM {_SESSIONS}
-WHERE started_at >= %(start)s AND started_at < %(end)s
-  AND status IN (%(status_1)s, %(status_2)s)
-GROUP BY official_id, county_id
+SELECT s.official_id, s.county_id, 1 AS is_lead, COUNT(*) AS sessions, {aggregates}
+FROM {_SESSIONS} s
+WHERE {where}
+GROUP BY s.official_id, s.county_id
+UNION ALL
+SELECT h.official_id, s.county_id, 0, COUNT(*), {aggregates}
+FROM {_SESSIONS} s JOIN {_HOSTS} h ON h.livestreamsession_id = s.id
+WHERE {where}
+GROUP BY h.official_id, s.county_id
 """
 
-# Each subject carries its own id column (official_id or county_id, the other NULL), so the
-# previous rank is found by one join per scope on plain columns. A join on an expression such
-# as COALESCE(official_id, county_id) gave the planner a nested loop over an index scan of the
-# previous snapshot whenever its statistics were stale (a bulk insert not yet analysed): at
-# 100,000 officials, 300,000 x 100,000 rows, a recompute that ran for minutes instead of
-# seconds. The settings below rule nested loops out as well.
-_RECOMPUTE_SQL = f"""
+
+def _combined(metric: MetricDefinition, partial: str, *, county: bool) -> str:
+    """A base metric of a subject from the partial aggregates; counties with no session
+    get 0 (NULL for an optional metric: nothing reported)."""
+    value = metric.combine_sql(partial)
+    if metric.is_money:
+        value = f"ROUND({value}, 2)"
+    if county and not metric.optional:
+        value = f"COALESCE({value}, 0)"
+    return value
+
+
+def _json_object_sql(pairs: list[tuple[str, str]]) -> str:
+    args = ", ".join(f"'{key}', {value}" for key, value in pairs)
+    if connection.vendor == "postgresql":
+        return f"jsonb_build_object({args})"
+    return f"json_object({args})"
+
+
+def _composite_sql(weights: dict[str, float]) -> tuple[str, str]:
+    """The composite score (100 x the weighted mean of the components, 2 places) and its
+    components as a JSON object {metric: component}. A component is the subject's value
+    divided by the best value of its scope (for a metric where lower is better, the best
+    divided by the value); a NULL value, or a best of 0, gives 0."""
+    if not weights:
+        return "NULL", "NULL"
+    total = sum(weights.values())
+    parts, pairs = [], []
+    for key in weights:
+        metric = metric_get(key)
+        best = (f"MAX({key}) OVER (PARTITION BY scope)" if metric.higher_is_better
+                else f"MIN({key}) OVER (PARTITION BY scope)")
+        if metric.higher_is_better:
+            component = f"COALESCE({key} * 1.0 / NULLIF({best}, 0), 0)"
+        else:
+            component = f"COALESCE({best} * 1.0 / NULLIF({key}, 0), 0)"
+        parts.append(f"{float(weights[key])!r} * {component}")
+        pairs.append((key, f"ROUND({component}, 4)"))
+    score = f"ROUND(100.0 * ({' + '.join(parts)}) / {float(total)!r}, 2)"
+    return score, _json_object_sql(pairs)
+
+
+def recompute_sql(*, tie_style: str = "competition",
+                  composite_weights: dict[str, float] | None = None) -> str:
+    """The statement that ranks and writes every board of a snapshot from the temporary
+    table of partial aggregates, generated from the metric registry.
+
+    Each subject carries its own id column (official_id or county_id, the other NULL), so
+    the previous rank is found by one join per scope on plain columns. A join on an
+    expression such as COALESCE(official_id, county_id) gave the planner a nested loop over
+    an index scan of the previous snapshot whenever its statistics were stale (a bulk insert
+    not yet analysed): at 100,000 officials, 300,000 x 100,000 rows, a recompute that ran for
+    minutes instead of seconds. The settings below rule nested loops out as well.
+
+    Ranks: competition (RANK: 9, 7, 7, 5 -> 1, 2, 2, 4) or dense (DENSE_RANK: 1, 2, 2, 3),
+    best first (higher or lower as the metric says); NULL values (a zero denominator, nothing
+    reported) are ranked last.
+    """
+    bases = base_metrics()
+    ratios = ratio_metrics()
+    official_cols = ", ".join(
+        f"{_combined(m, m.key, county=False)} AS {m.key}" for m in bases)
+    county_cols = ", ".join(_combined(m, f"b.{m.key}", county=True) for m in bases)
+    ratio_cols = "".join(
+        f", {m.ratio_sql(m.numerator, m.denominator)} AS {m.key}" for m in ratios)
+    score, components = _composite_sql(composite_weights or {})
+    null_json = "CAST(NULL AS jsonb)" if connection.vendor == "postgresql" else "NULL"
+    # Lower-is-better metrics sort on the negated value, so one window orders every board.
+    boards = [
+        f"SELECT scope, official_id, county_id, sessions, '{m.key}' AS metric, "
+        f"{m.key} AS value, {m.key if m.higher_is_better else '-' + m.key} AS sort_value, "
+        f"{null_json} AS components FROM valued"
+        for m in [*bases, *ratios]
+    ]
+    if composite_weights:
+        boards.append(
+            f"SELECT scope, official_id, county_id, sessions, '{COMPOSITE}', composite, "
+            f"composite, components FROM valued")
+    rank = "DENSE_RANK" if tie_style == "dense" else "RANK"
+    return f"""
 INSERT INTO {_ENTRIES}
-    (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions)
+    (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions,
+     components)
 WITH subjects AS (
     SELECT 'official' AS scope, official_id, NULL AS county_id, SUM(sessions) AS sessions,
-           SUM(audience) AS audience, SUM(orders) AS orders, ROUND(SUM(revenue), 2) AS revenue,
-           ROUND(SUM(net_revenue), 2) AS net_revenue
+           {official_cols}
     FROM {_BASE_TABLE} GROUP BY official_id
     UNION ALL
-    SELECT 'county', NULL, c.id, COALESCE(SUM(b.sessions), 0), COALESCE(SUM(b.audience), 0),
-           COALESCE(SUM(b.orders), 0), COALESCE(ROUND(SUM(b.revenue), 2), 0),
-           COALESCE(ROUND(SUM(b.net_revenue), 2), 0)
-    FROM sessions_app_county c LEFT JOIN {_BASE_TABLE} b ON b.county_id = c.id GROUP BY c.id
+    SELECT 'county', NULL, c.id, COALESCE(SUM(b.sessions), 0), {county_cols}
+    FROM sessions_app_county c LEFT JOIN {_BASE_TABLE} b ON b.county_id = c.id AND b.is_lead = 1
+    GROUP BY c.id
+), ratioed AS (
+    SELECT subjects.*{ratio_cols} FROM subjects
+), valued AS (
+    SELECT ratioed.*, {score} AS composite, {components} AS components FROM ratioed
 ), m AS (
-    SELECT scope, official_id, county_id, sessions, 'audience' AS metric, audience AS value
-    FROM subjects
-    UNION ALL SELECT scope, official_id, county_id, sessions, 'orders', orders FROM subjects
-    UNION ALL SELECT scope, official_id, county_id, sessions, 'revenue', revenue FROM subjects
-    UNION ALL SELECT scope, official_id, county_id, sessions, 'net_revenue', net_revenue
-    FROM subjects
+    {(chr(10) + "    UNION ALL ").join(boards)}
 )
 SELECT %(snapshot)s, m.scope, m.metric, m.official_id, m.county_id, m.value,
-       RANK() OVER (PARTITION BY m.scope, m.metric ORDER BY m.value DESC),
-       COALESCE(prev_official.rank, prev_county.rank), m.sessions
+       {rank}() OVER (PARTITION BY m.scope, m.metric ORDER BY m.sort_value DESC NULLS LAST),
+       COALESCE(prev_official.rank, prev_county.rank), m.sessions, m.components
 FROM m
 LEFT JOIN {_ENTRIES} prev_official
     ON prev_official.snapshot_id = %(previous)s AND prev_official.scope = 'official'
@@ -85,6 +178,7 @@ LEFT JOIN {_ENTRIES} prev_county
     ON prev_county.snapshot_id = %(previous)s AND prev_county.scope = 'county'
    AND prev_county.metric = m.metric AND prev_county.county_id = m.county_id
 """
+
 
 # PostgreSQL settings for this transaction only: the aggregation of a big holiday spills its
 # sort to disk at the default 4 MB work_mem; JIT compilation costs ~50 ms per statement that
@@ -140,7 +234,7 @@ def _try_lock_holiday(holiday_id: int) -> bool:
 def recompute_statement_params(
     *, holiday: Holiday, snapshot_id: int, previous_id: int | None
 ) -> dict:
-    """The parameters of _BASE_SQL and _RECOMPUTE_SQL for one recompute of `holiday`."""
+    """The parameters of the recompute's two statements for one recompute of `holiday`."""
     if not holiday.counted_statuses:
         raise ValueError(f"Holiday {holiday.slug} has an unknown ranking basis "
                          f"{holiday.ranking_basis!r}: set one in the admin.")
@@ -158,15 +252,32 @@ def recompute_statement_params(
     }
 
 
+def composite_weights_usable(weights) -> dict[str, float]:
+    """The weights of registered metrics, above 0 (the holiday's rules refuse others; a
+    metric unregistered since is left out rather than failing every recompute)."""
+    if not isinstance(weights, dict):
+        return {}
+    return {key: float(w) for key, w in weights.items()
+            if key in metric_keys() and isinstance(w, int | float) and not isinstance(w, bool)
+            and w > 0}
+
+
+def recompute_sql_for(holiday: Holiday) -> str:
+    """recompute_sql with the holiday's tie style and composite weights."""
+    return recompute_sql(tie_style=holiday.tie_style,
+                         composite_weights=composite_weights_usable(holiday.composite_weights))
+
+
 def recompute_prepare(cursor, params: dict) -> None:
     """Everything the recompute runs before _RECOMPUTE_SQL, in the current transaction: the
     PostgreSQL planner settings and the temporary table of the holiday's aggregates. The plan
-    test runs this and then EXPLAINs _RECOMPUTE_SQL, so it sees the plan the recompute gets."""
+    test runs this and then EXPLAINs recompute_sql_for(holiday), so it sees the plan the
+    recompute gets."""
     if connection.vendor == "postgresql":
         for statement in _POSTGRESQL_TUNING:
             cursor.execute(statement)
     cursor.execute(f"DROP TABLE IF EXISTS {_BASE_TABLE}")
-    cursor.execute(_BASE_SQL, params)
+    cursor.execute(_base_sql(), params)
 
 
 def holiday_rankings_recompute(*, holiday_id: int,
@@ -223,7 +334,9 @@ def _recompute(*, holiday_id: int, only_if_changed: bool = False) -> RecomputeRe
                                    sessions=previous.sessions, unchanged=True,
                                    seconds=time.monotonic() - began)
         snapshot = RankingSnapshot.objects.create(
-            holiday=holiday, computed_at=timezone.now(), data_version=holiday.data_version
+            holiday=holiday, computed_at=timezone.now(), data_version=holiday.data_version,
+            composite_weights=composite_weights_usable(holiday.composite_weights),
+            tie_style=holiday.tie_style,
         )
         params = recompute_statement_params(
             holiday=holiday, snapshot_id=snapshot.pk,
@@ -231,7 +344,7 @@ def _recompute(*, holiday_id: int, only_if_changed: bool = False) -> RecomputeRe
         )
         with connection.cursor() as cursor:
             recompute_prepare(cursor, params)
-            cursor.execute(_RECOMPUTE_SQL, params)
+            cursor.execute(recompute_sql_for(holiday), params)
             entries = cursor.rowcount
             cursor.execute(f"DROP TABLE {_BASE_TABLE}")
         sessions = (

@@ -12,7 +12,8 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from .models import Metric, RankingEntry, RankingSnapshot, Scope, Target
+from . import metrics
+from .models import RankingEntry, RankingSnapshot, Scope, Target
 
 # The "top" of a board: the rows a dashboard shows before the rest, and the threshold of the
 # "entered / left the top 10" notification.
@@ -20,9 +21,8 @@ TOP_N = 10
 
 
 def target_metrics() -> list[str]:
-    """The metrics a target may be set on: every ranked metric (one place to read them, so the
-    metric registry that replaces `Metric` needs one change here)."""
-    return list(Metric.values)
+    """The metrics a target may be set on: every metric of the registry."""
+    return metrics.metric_keys()
 
 
 # The boards whose movements (overtaken, entering or leaving the top 10) are worth telling an
@@ -32,14 +32,11 @@ RANK_NOTICE_METRICS = ("audience", "orders", "revenue")
 
 
 def metric_label(metric: str) -> str:
-    try:
-        return str(Metric(metric).label)
-    except ValueError:
-        return metric
+    return metrics.metric_label(metric)
 
 
 def metric_is_money(metric: str) -> bool:
-    return metric == Metric.REVENUE
+    return metrics.metric_is_money(metric)
 
 
 # --- Writes -----------------------------------------------------------------------------------
@@ -173,17 +170,19 @@ class Position:
 
     entry_id: int
     rank: int
-    value: Decimal
+    value: Decimal | None  # None: a ratio with a zero denominator, nothing reported
     next_up_value: Decimal | None
     top_value: Decimal | None
 
     @property
     def gap_next(self) -> Decimal | None:
-        return None if self.next_up_value is None else self.next_up_value - self.value
+        if self.next_up_value is None or self.value is None:
+            return None
+        return self.next_up_value - self.value
 
     @property
     def gap_top(self) -> Decimal | None:
-        if self.top_value is None or self.rank <= TOP_N:
+        if self.top_value is None or self.value is None or self.rank <= TOP_N:
             return None
         return self.top_value - self.value
 
@@ -212,7 +211,8 @@ def entry_positions(entry_ids: list[int]) -> dict[int, Position]:
         cursor.execute(_POSITION_SQL.format(ids=_placeholders(entry_ids)), [TOP_N, *entry_ids])
         rows = cursor.fetchall()
     return {
-        row[0]: Position(entry_id=row[0], rank=row[1], value=Decimal(row[2]),
+        row[0]: Position(entry_id=row[0], rank=row[1],
+                         value=None if row[2] is None else Decimal(row[2]),
                          next_up_value=None if row[3] is None else Decimal(row[3]),
                          top_value=None if row[4] is None else Decimal(row[4]))
         for row in rows

@@ -34,8 +34,8 @@ from sessions_app.selectors import (
     official_totals,
 )
 
-from . import charts
-from .models import MONEY_METRICS, Metric, RankingSnapshot, Scope
+from . import charts, metrics
+from .models import RankingSnapshot, Scope
 from .selectors import Leaderboard, leaderboard_get, official_rankings
 from .targets import (
     TARGET_IMPORT_COLUMNS,
@@ -56,17 +56,38 @@ SCREEN_POLL_SECONDS = 5
 # TV mode: each view of the rotation (a page of a board) shows this long (`?rotate=`), and
 # the metrics it goes through, each board of officials page by page, then the counties'.
 SCREEN_ROTATE_SECONDS = 12
-TV_METRICS = (Metric.REVENUE, Metric.ORDERS, Metric.AUDIENCE)
+TV_METRICS = ("revenue", "orders", "audience")
+DEFAULT_METRIC = "revenue"
 
 
 def _board_params(request) -> tuple[str, str]:
     """Metric and scope from the query string; anything unknown falls back to the default."""
-    metric = request.GET.get("metric", Metric.REVENUE)
+    metric = request.GET.get("metric", DEFAULT_METRIC)
     scope = request.GET.get("scope", Scope.OFFICIAL)
     return (
-        metric if metric in Metric.values else Metric.REVENUE,
+        metric if metric in metrics.ranked_metric_keys() else DEFAULT_METRIC,
         scope if scope in Scope.values else Scope.OFFICIAL,
     )
+
+
+def _metric_tabs(*, holiday: Holiday, snapshot: RankingSnapshot | None) -> list[tuple]:
+    """The board's tabs: every registered metric, and the composite score when the holiday
+    (or the snapshot shown) has weights."""
+    tabs = [(key, metrics.metric_label(key)) for key in metrics.metric_keys()]
+    if holiday.composite_weights or (snapshot is not None and snapshot.composite_weights):
+        tabs.append((metrics.COMPOSITE, metrics.metric_label(metrics.COMPOSITE)))
+    return tabs
+
+
+def _composite_formula(weights: dict) -> str:
+    """"100 × (0.5 × Revenue + 0.3 × Audience + 0.2 × Orders) / 1.0, each value ÷ the best"."""
+    if not weights:
+        return ""
+    total = sum(weights.values())
+    parts = " + ".join(f"{w:g} × {metrics.metric_label(k)}" for k, w in weights.items())
+    return str(gettext_lazy(
+        "Score = 100 × ({parts}) ÷ {total}, each metric's value divided by the best in the "
+        "board")).format(parts=parts, total=f"{total:g}")
 
 
 def _holiday_or_404(slug: str) -> Holiday:
@@ -142,14 +163,32 @@ def _top_official_rows(*, holiday: Holiday, metric: str) -> list[dict]:
     return [{"name": _entry_name(e), "rank": e.rank, "value": e.value} for e in board.entries]
 
 
+def _components(entry, weights: dict) -> list[dict]:
+    """An entry's composite breakdown: per weighted metric, its label, weight and share."""
+    return [{"metric": key, "label": metrics.metric_label(key), "weight": weight,
+             "share": (entry.components or {}).get(key)}
+            for key, weight in weights.items()]
+
+
 def _board_context(*, board: Leaderboard) -> dict:
     ranks = Counter(entry.rank for entry in board.entries)
+    weights = board.snapshot.composite_weights if board.snapshot else {}
+    if board.metric == metrics.COMPOSITE:
+        for entry in board.entries:
+            entry.breakdown = _components(entry, weights)
+    tie_style = board.snapshot.tie_style if board.snapshot else board.holiday.tie_style
     return {
         "board": board,
-        "metrics": Metric.choices,
+        "metrics": _metric_tabs(holiday=board.holiday, snapshot=board.snapshot),
         "scopes": Scope.choices,
-        "metric_label": Metric(board.metric).label,
-        "is_money": board.metric in MONEY_METRICS,
+        "metric_label": metrics.metric_label(board.metric),
+        "is_money": metrics.metric_is_money(board.metric),
+        "value_format": metrics.metric_format(board.metric),
+        "metric_description": (metrics.metric_get(board.metric).description
+                               if board.metric in metrics.METRICS else ""),
+        "composite_formula": _composite_formula(weights)
+        if board.metric == metrics.COMPOSITE else "",
+        "dense_ties": tie_style == "dense",
         # Ranks shared by several entries, so the table can say "tied" rather than look odd.
         "tied_ranks": {rank for rank, n in ranks.items() if n > 1},
         # On a holiday's first snapshot nobody has a previous rank: "new" everywhere is noise.
@@ -270,7 +309,7 @@ def _screen_content(*, holiday: Holiday, metric: str, scope: str, page: int, req
 def _screen_views(*, holiday: Holiday) -> list[dict]:
     """TV mode's rotation: for each of TV_METRICS, every page of the officials' board, then
     the counties' board."""
-    officials = len(leaderboard_get(holiday=holiday, metric=Metric.REVENUE,
+    officials = len(leaderboard_get(holiday=holiday, metric=DEFAULT_METRIC,
                                     scope=Scope.OFFICIAL).entries)
     pages = max(1, math.ceil(officials / SCREEN_BOARD_LENGTH))
     views = []
@@ -294,7 +333,7 @@ def screen_state(request, slug: str):
     """What the big screen polls: the latest snapshot's id, time and status, and the time
     it was asked (Beijing), small and cheap."""
     holiday = _holiday_or_404(slug)
-    board = leaderboard_get(holiday=holiday, metric=Metric.REVENUE, scope=Scope.COUNTY, limit=1)
+    board = leaderboard_get(holiday=holiday, metric=DEFAULT_METRIC, scope=Scope.COUNTY, limit=1)
     return JsonResponse({
         # What the screen compares to know the board changed (the name is the one its
         # script reads): any write or new snapshot changes it.
@@ -331,7 +370,7 @@ def screen_content(request, slug: str):
         "figures": context["figures"],
         "views": _screen_views(holiday=holiday),
         "ranks": _screen_ranks(holiday=holiday, metric=base_metric
-                               if base_metric in Metric.values else Metric.REVENUE),
+                               if base_metric in metrics.metric_keys() else DEFAULT_METRIC),
     })
 
 
@@ -349,8 +388,10 @@ def official_detail(request, pk: int):
         row = ranks.setdefault(holiday.pk, {"holiday": holiday, "sessions": entry.sessions,
                                             "positions": []})
         row[entry.metric] = entry
-        row["positions"].append({"metric": entry.metric, "label": Metric(entry.metric).label,
-                                 "is_money": entry.metric in MONEY_METRICS,
+        row["positions"].append({"metric": entry.metric,
+                                 "label": metrics.metric_label(entry.metric),
+                                 "is_money": metrics.metric_is_money(entry.metric),
+                                 "value_format": metrics.metric_format(entry.metric),
                                  "position": positions.get(entry.pk)})
     # Each session's holiday: the page says which of them count where.
     calendar = holiday_calendar()

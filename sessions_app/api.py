@@ -47,11 +47,13 @@ from .filters import LivestreamSessionFilter, OfficialFilter
 from .models import (
     County,
     Holiday,
+    ItemUnit,
     LivestreamSession,
     Official,
     Platform,
     RankingBasis,
     SessionEvidence,
+    SessionItem,
     SessionStatus,
 )
 from .validators import PARSE_MESSAGES, year_range_message
@@ -186,8 +188,14 @@ class HolidaySerializer(DescribedModelSerializer):
     class Meta:
         model = Holiday
         fields = ["id", "name", "name_zh", "slug", "start_date", "end_date", "ranking_basis",
+                  "tie_style", "composite_weights",
                   "rankings_stale", "rankings_error", "rankings_failed_at"]
         extra_kwargs = {
+            "tie_style": {"help_text": _("competition (1, 2, 2, 4; default) or dense "
+                                         "(1, 2, 2, 3).")},
+            "composite_weights": {"help_text": _(
+                'Metric -> weight > 0 for the composite score, e.g. {"revenue": 0.5, '
+                '"audience": 0.3, "orders": 0.2}; {}: none.')},
             "rankings_error": {"help_text": _("Why the last recompute failed (empty when the "
                                               "latest one succeeded); the rankings stay at "
                                               "the previous snapshot meanwhile.")},
@@ -447,6 +455,38 @@ class SessionEvidenceSerializer(DescribedModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class SessionItemSerializer(DescribedModelSerializer):
+    name = serializers.CharField(max_length=100, error_messages=_parse_errors(),
+                                 help_text=_("The product, e.g. 吉县苹果."))
+    quantity = AmountField(
+        max_digits=None, decimal_places=None, error_messages=_parse_errors("number"),
+        help_text=_("How much was sold, a decimal > 0 (at most 3 places)."),
+    )
+    unit = serializers.CharField(
+        error_messages=_parse_errors(),
+        help_text=_("jin, kg, box, bag, bottle, piece, ticket or other."),
+    )
+    revenue = AmountField(
+        max_digits=None, decimal_places=None, error_messages=_parse_errors("amount"),
+        help_text=_("The line's revenue in yuan, >= 0; the lines add up to at most the "
+                    "session's revenue."),
+    )
+    poverty_relief_product = serializers.BooleanField(
+        required=False, default=False,
+        help_text=_("A certified poverty-alleviation product."),
+    )
+
+    class Meta:
+        model = SessionItem
+        fields = ["name", "quantity", "unit", "revenue", "poverty_relief_product"]
+
+    def validate_unit(self, value: str) -> str:
+        if value not in ItemUnit.values:
+            raise serializers.ValidationError(
+                PARSE_MESSAGES["unit_unknown"] % {"value": str(value)[:40]}, code="invalid_choice")
+        return value
+
+
 class LivestreamSessionSerializer(DescribedModelSerializer):
     official = KnownRelatedField(
         queryset=Official.objects.all(), unknown="official_unknown",
@@ -493,6 +533,30 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
         max_digits=14, decimal_places=2, read_only=True,
         help_text=_("Revenue less refunds, yuan."),
     )
+    unique_viewers = WholeNumberField(
+        required=False, allow_null=True, error_messages=_parse_errors("whole_number"),
+        help_text=_("Distinct viewers, optional (null: not reported); at most audience."),
+    )
+    peak_viewers = WholeNumberField(
+        required=False, allow_null=True, error_messages=_parse_errors("whole_number"),
+        help_text=_("Peak concurrent viewers, optional; at most unique_viewers and audience."),
+    )
+    new_followers = WholeNumberField(
+        required=False, allow_null=True, error_messages=_parse_errors("whole_number"),
+        help_text=_("Followers gained during the show, optional."),
+    )
+    hosts = serializers.ManyRelatedField(
+        child_relation=KnownRelatedField(queryset=Official.objects.all(),
+                                         unknown="official_unknown"),
+        required=False,
+        help_text=_("Ids of the co-hosts: other officials who hosted with the lead official "
+                    "(not the lead, each once). Each is credited with the session's full "
+                    "figures on the officials' boards; counties count the session once."),
+    )
+    items = SessionItemSerializer(
+        many=True, required=False,
+        help_text=_("Item lines sold; sending the list replaces the stored lines."),
+    )
     status = serializers.ChoiceField(
         choices=SessionStatus.choices, read_only=True,
         help_text=_("entered, verified or rejected: set by the verify and reject actions; an "
@@ -520,7 +584,8 @@ class LivestreamSessionSerializer(DescribedModelSerializer):
         fields = [
             "id", "official", "county", "platform", "title", "products", "started_at",
             "ended_at", "audience", "orders", "revenue", "refunded_orders", "refunds",
-            "net_revenue", "status", "verified_by", "verified_at", "rejection_reason",
+            "net_revenue", "unique_viewers", "peak_viewers", "new_followers", "hosts", "items",
+            "status", "verified_by", "verified_at", "rejection_reason",
             "evidence", "entered_by", "created_at", "updated_at", "version",
         ]
         read_only_fields = ["entered_by", "created_at", "updated_at"]

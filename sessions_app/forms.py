@@ -8,8 +8,9 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .models import County, LivestreamSession, Official, Platform
+from .models import County, ItemUnit, LivestreamSession, Official, Platform, SessionItem
 from .services import (
+    ITEM_FIELDS,
     SESSION_EDITABLE_FIELDS,
     SessionEditConflict,
     session_create,
@@ -17,7 +18,10 @@ from .services import (
     session_update,
 )
 from .validators import PARSE_MESSAGES
-from .widgets import MomentInput, OfficialPicker
+from .widgets import MomentInput, OfficialMultiPicker, OfficialPicker
+
+# The session's own columns and co-hosts; item lines are the formset's (SessionItemFormSet).
+SESSION_FORM_FIELDS = [name for name in SESSION_EDITABLE_FIELDS if name != "items"]
 
 # Moments typed ("2020-05-03 20:30", widgets.MomentInput) or sent by a datetime-local box or
 # a script ("2020-05-03T20:30"); read in the current time zone (Beijing).
@@ -93,11 +97,32 @@ class SessionFieldsForm(forms.ModelForm):
         label=_("refunds (yuan)"), required=False, error_messages=parse_errors("amount"),
         help_text=_("Money refunded for those orders (empty: none)."),
     )
+    unique_viewers = forms.IntegerField(
+        label=_("unique viewers"), required=False, error_messages=parse_errors("whole_number"),
+        help_text=_("Distinct viewers the platform reports (optional)."),
+    )
+    peak_viewers = forms.IntegerField(
+        label=_("peak viewers"), required=False, error_messages=parse_errors("whole_number"),
+        help_text=_("Peak concurrent viewers (optional)."),
+    )
+    new_followers = forms.IntegerField(
+        label=_("new followers"), required=False, error_messages=parse_errors("whole_number"),
+        help_text=_("Followers gained during the show (optional)."),
+    )
+    hosts = forms.ModelMultipleChoiceField(
+        label=_("co-hosts"), required=False,
+        queryset=Official.objects.select_related("county").order_by("name", "id"),
+        widget=OfficialMultiPicker(remember="cohost"),
+        help_text=_("Other officials who hosted with the lead: each is credited with the "
+                    "session's full figures on the officials' board; counties count it once."),
+        error_messages=parse_errors(invalid_choice=PARSE_MESSAGES["official_unknown"],
+                                    invalid_pk_value=PARSE_MESSAGES["official_unknown"]),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = LivestreamSession
-        fields = list(SESSION_EDITABLE_FIELDS)
+        fields = SESSION_FORM_FIELDS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,6 +138,11 @@ class SessionFieldsForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
             self.fields["version"].required = True
+        # Co-hosts likewise: active officials, and those already on the session.
+        current = list(self.instance.hosts.values_list("pk", flat=True)) \
+            if self.instance.pk else []
+        hosts = self.fields["hosts"]
+        hosts.queryset = hosts.queryset.filter(Q(active=True) | Q(pk__in=current))
 
     def clean_refunded_orders(self):
         return 0 if self.cleaned_data["refunded_orders"] is None else \
@@ -133,7 +163,9 @@ class SessionFieldsForm(forms.ModelForm):
         pass
 
     def session_values(self) -> dict:
-        return {name: self.cleaned_data[name] for name in SESSION_EDITABLE_FIELDS}
+        values = {name: self.cleaned_data[name] for name in SESSION_FORM_FIELDS}
+        values["hosts"] = list(values["hosts"])
+        return values
 
     def add_service_errors(self, error: ValidationError) -> None:
         """Show a service's ValidationError next to the fields it names."""
@@ -142,6 +174,10 @@ class SessionFieldsForm(forms.ModelForm):
             return
         for field, messages in error.message_dict.items():
             target = field if field in self.fields else None
+            if field == "items":  # the lines' rules: shown above the form, naming the line
+                for message in messages:
+                    self.add_error(None, message)
+                continue
             if field != NON_FIELD_ERRORS and target is None:
                 messages = [f"{field}: {message}" for message in messages]
             for message in messages:
@@ -153,12 +189,16 @@ class LivestreamSessionForm(SessionFieldsForm):
     `session_update`, so the form applies exactly the rules every other entry path does;
     the service's errors come back next to their fields."""
 
-    def save(self, *, user, commit: bool = True) -> LivestreamSession:
-        """Create or update through the services; on a rule broken, add the errors to the
-        form and raise ValidationError (the view re-renders the form)."""
+    def save(self, *, user, commit: bool = True, items: list[dict] | None = None
+             ) -> LivestreamSession:
+        """Create or update through the services (with the item lines of the formset, when
+        given); on a rule broken, add the errors to the form and raise ValidationError (the
+        view re-renders the form)."""
         if not commit:
             raise ValueError("The session form always saves through the services.")
         data = self.session_values()
+        if items is not None:
+            data["items"] = items
         try:
             if self.instance.pk:
                 return session_update(
@@ -205,6 +245,44 @@ class SessionAdminForm(SessionFieldsForm):
             session_database_check(session=self.instance, previous_official_id=previous)
         except ValidationError as error:
             self.add_service_errors(error)
+
+
+class SessionItemForm(forms.ModelForm):
+    """One item line of the session form: parsing only; the rules are the model's and the
+    service's (quantity > 0, a known unit, the lines' revenues at most the session's)."""
+
+    name = forms.CharField(label=_("product"), error_messages=parse_errors())
+    quantity = forms.DecimalField(label=_("quantity"), error_messages=parse_errors("number"))
+    unit = forms.ChoiceField(
+        label=_("unit"), choices=[("", "---------"), *ItemUnit.choices],
+        error_messages=parse_errors(invalid_choice=PARSE_MESSAGES["unit_unknown"]),
+    )
+    revenue = forms.DecimalField(label=_("revenue (yuan)"),
+                                 error_messages=parse_errors("amount"))
+
+    class Meta:
+        model = SessionItem
+        fields = list(ITEM_FIELDS)
+        labels = {"poverty_relief_product": _("certified poverty-alleviation")}
+
+    def validate_unique(self) -> None:
+        pass
+
+
+class _SessionItemBaseFormSet(forms.BaseInlineFormSet):
+    def item_values(self) -> list[dict]:
+        """The lines to keep, as the service takes them (deleted and empty lines left out)."""
+        return [
+            {name: form.cleaned_data[name] for name in ITEM_FIELDS}
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+
+
+SessionItemFormSet = forms.inlineformset_factory(
+    LivestreamSession, SessionItem, form=SessionItemForm, formset=_SessionItemBaseFormSet,
+    fields=list(ITEM_FIELDS), extra=3, can_delete=True, max_num=200, validate_max=True,
+)
 
 
 class RejectionForm(forms.Form):

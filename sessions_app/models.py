@@ -123,6 +123,14 @@ class SessionStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
+class TieStyle(models.TextChoices):
+    """How a holiday's boards rank equal values: competition (9, 7, 7, 5 -> 1, 2, 2, 4) or
+    dense (1, 2, 2, 3)."""
+
+    COMPETITION = "competition", _("Competition (1, 2, 2, 4)")
+    DENSE = "dense", _("Dense (1, 2, 2, 3)")
+
+
 # The statuses each basis counts: the one definition the recompute (raw SQL), the summaries
 # and the pages read.
 COUNTED_STATUSES = {
@@ -148,6 +156,17 @@ class Holiday(models.Model):
         default=RankingBasis.ALL_BUT_REJECTED, db_default=RankingBasis.ALL_BUT_REJECTED,
         help_text=_("Which sessions the rankings, summaries and reports count. Rejected "
                     "sessions never count."),
+    )
+    tie_style = models.CharField(
+        _("tie style"), max_length=12, choices=TieStyle.choices, default=TieStyle.COMPETITION,
+        db_default=TieStyle.COMPETITION,
+        help_text=_("How equal values share ranks on the boards."),
+    )
+    composite_weights = models.JSONField(
+        _("composite weights"), default=dict, db_default=models.Value({}, models.JSONField()),
+        blank=True, validators=[validators.CompositeWeightsValidator()],
+        help_text=_('Metric -> weight, e.g. {"revenue": 0.5, "audience": 0.3, "orders": 0.2}; '
+                    "empty: no composite score."),
     )
     # Bumped in the same transaction as every session write that touches the holiday; a
     # ranking snapshot records the version it covered, so "stale" survives a lost message.
@@ -339,6 +358,26 @@ class LivestreamSession(models.Model):
         validators=validators.amount_validators(),
         help_text=_("Money refunded for those orders."),
     )
+    # What the platforms report besides views (optional: not every platform gives them).
+    # Where given, peak_viewers <= unique_viewers <= audience (validators.session_viewers_check).
+    unique_viewers = models.BigIntegerField(
+        _("unique viewers"), null=True, blank=True, validators=validators.count_validators(),
+        help_text=_("Distinct viewers the platform reports (optional)."),
+    )
+    peak_viewers = models.BigIntegerField(
+        _("peak viewers"), null=True, blank=True, validators=validators.count_validators(),
+        help_text=_("Peak concurrent viewers (optional)."),
+    )
+    new_followers = models.BigIntegerField(
+        _("new followers"), null=True, blank=True, validators=validators.count_validators(),
+        help_text=_("Followers gained during the show (optional)."),
+    )
+    # Other officials who hosted with the lead `official`: each is credited with the
+    # session's full figures and one session on the officials' boards; counties and totals
+    # count the session once, under its county. Written by the services only.
+    hosts = models.ManyToManyField(
+        Official, related_name="cohosted_sessions", blank=True, verbose_name=_("co-hosts"),
+    )
     # Verification, four eyes (services.session_verify / session_reject): set by those
     # services only, never by an edit, which sends a checked session back to `entered`.
     status = models.CharField(
@@ -371,7 +410,7 @@ class LivestreamSession(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # Optimistic concurrency: an edit names the version it started from; a stale one is refused.
     version = models.PositiveIntegerField(default=1, editable=False)
-    history = HistoricalRecords()
+    history = HistoricalRecords(m2m_fields=[hosts])
 
     objects = LivestreamSessionManager()
 
@@ -428,6 +467,26 @@ class LivestreamSession(models.Model):
                 violation_error_message=MESSAGES["rejected_needs_reason"],
             ),
             models.CheckConstraint(
+                condition=Q(unique_viewers__isnull=True)
+                | Q(unique_viewers__gte=0, unique_viewers__lte=F("audience")),
+                name="session_unique_viewers_within_audience",
+                violation_error_message=MESSAGES["unique_above_audience"],
+            ),
+            models.CheckConstraint(
+                condition=Q(peak_viewers__isnull=True)
+                | (Q(peak_viewers__gte=0, peak_viewers__lte=F("audience"))
+                   & (Q(unique_viewers__isnull=True)
+                      | Q(peak_viewers__lte=F("unique_viewers")))),
+                name="session_peak_viewers_within_unique",
+                violation_error_message=MESSAGES["peak_above_unique"],
+            ),
+            models.CheckConstraint(
+                condition=Q(new_followers__isnull=True)
+                | Q(new_followers__gte=0, new_followers__lte=validators.MAX_COUNT),
+                name="session_new_followers_in_range",
+                violation_error_message=MESSAGES["count_max"],
+            ),
+            models.CheckConstraint(
                 condition=Q(ended_at__gt=F("started_at")),
                 name="session_ends_after_start",
                 violation_error_message=MESSAGES["end_after_start"],
@@ -462,6 +521,10 @@ class LivestreamSession(models.Model):
                 orders=self.orders, refunded_orders=self.refunded_orders,
                 revenue=self.revenue, refunds=self.refunds,
             ),
+            **validators.session_viewers_check(
+                audience=self.audience, unique_viewers=self.unique_viewers,
+                peak_viewers=self.peak_viewers,
+            ),
         }
         if errors:
             raise ValidationError(errors)
@@ -476,6 +539,72 @@ class LivestreamSession(models.Model):
     @property
     def local_start_date(self):
         return timezone.localtime(self.started_at).date()
+
+
+class ItemUnit(models.TextChoices):
+    JIN = "jin", _("jin (斤, 500 g)")
+    KG = "kg", _("kg")
+    BOX = "box", _("box")
+    BAG = "bag", _("bag")
+    BOTTLE = "bottle", _("bottle")
+    PIECE = "piece", _("piece")
+    TICKET = "ticket", _("ticket")
+    OTHER = "other", _("other")
+
+
+class SessionItem(models.Model):
+    """A line of what a session sold: a product, how much of it and for how much.
+
+    Written with its session by `services.session_create` / `session_update` (all lines
+    replaced at once), which check the rule between lines and session: their revenues add up
+    to at most the session's revenue. Summaries read revenue by product and the share of
+    certified poverty-alleviation products from these lines.
+    """
+
+    session = models.ForeignKey(
+        LivestreamSession, on_delete=models.CASCADE, related_name="items",
+        verbose_name=_("livestream session"),
+    )
+    name = models.CharField(_("product"), max_length=100, validators=_TEXT_VALIDATORS)
+    quantity = models.DecimalField(
+        _("quantity"), max_digits=14, decimal_places=3,
+        validators=validators.positive_quantity_validators(),
+    )
+    unit = models.CharField(
+        _("unit"), max_length=10, choices=ItemUnit.choices,
+        error_messages={"invalid_choice": validators.PARSE_MESSAGES["unit_unknown"]},
+    )
+    revenue = models.DecimalField(
+        _("revenue (yuan)"), max_digits=validators.REVENUE_MAX_DIGITS,
+        decimal_places=validators.REVENUE_DECIMAL_PLACES,
+        validators=validators.amount_validators(),
+    )
+    poverty_relief_product = models.BooleanField(
+        _("certified poverty-alleviation product"), default=False,
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("item line")
+        verbose_name_plural = _("item lines")
+        ordering = ["session", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="item_quantity_positive",
+                violation_error_message=MESSAGES["quantity_positive"],
+            ),
+            models.CheckConstraint(
+                condition=Q(revenue__gte=0), name="item_revenue_non_negative",
+                violation_error_message=MESSAGES["revenue_non_negative"],
+            ),
+            models.CheckConstraint(
+                condition=Q(unit__in=ItemUnit.values), name="item_unit_known",
+                violation_error_message=MESSAGES["unit_known"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} × {self.quantity.normalize() if self.quantity else ''} {self.unit}"
 
 
 class ImportBatch(models.Model):
@@ -630,8 +759,15 @@ class HolidayTotal(models.Model):
     # (holiday, scope, metric, subject_id) is a plain unique key for INSERT ... ON CONFLICT.
     subject_id = models.BigIntegerField()
     metric = models.CharField(max_length=20)
+    # A sum (or a maximum: `totals` knows which) over the sessions that report the figure.
     value = models.DecimalField(max_digits=38, decimal_places=2)
     sessions = models.BigIntegerField()
+    # Sessions that report the figure (an optional one may be left empty): none means the
+    # subject's value is NULL, ranked last, not 0.
+    reported = models.BigIntegerField(default=0)
+    # A maximum whose holder left (a session removed or lowered): recomputed from the
+    # subject's sessions before the write commits (totals.totals_add).
+    recheck = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -641,6 +777,8 @@ class HolidayTotal(models.Model):
         indexes = [
             models.Index(fields=["holiday", "scope", "metric", "value"],
                          name="holiday_total_board_idx"),
+            models.Index(fields=["holiday"], condition=Q(recheck=True),
+                         name="holiday_total_recheck_idx"),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from linfen_tracker import generations
 
 from .models import County, Holiday, LivestreamSession, Official, SessionEvidence, SessionStatus
-from .services import SESSION_EDITABLE_FIELDS
+from .services import SESSION_EDITABLE_FIELDS, SESSION_RELATED_FIELDS
 from .validators import END_MOMENT, FIRST_MOMENT
 
 
@@ -85,7 +85,8 @@ def session_history(*, session_id: int) -> list[SessionHistoryEntry]:
         .select_related("history_user")
         .order_by("history_date", "history_id")
     )
-    fields = [LivestreamSession._meta.get_field(name) for name in SESSION_EDITABLE_FIELDS]
+    fields = [LivestreamSession._meta.get_field(name) for name in SESSION_EDITABLE_FIELDS
+              if name not in SESSION_RELATED_FIELDS]
     entries = []
     for previous, record in zip([None, *records], records, strict=False):
         changed = [
@@ -102,7 +103,7 @@ def session_list() -> QuerySet[LivestreamSession]:
     """Sessions with what a list shows, newest first."""
     return LivestreamSession.objects.select_related(
         "official", "county", "entered_by"
-    ).prefetch_related("evidence")
+    ).prefetch_related("evidence", "hosts", "items")
 
 
 def session_evidence_count(*, session_id: int) -> int:

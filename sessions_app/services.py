@@ -47,11 +47,19 @@ from .models import (
     LivestreamSession,
     Official,
     SessionEvidence,
+    SessionItem,
     SessionStatus,
 )
 from .pinyin import name_pinyin_keys
-from .totals import holiday_totals_rebuild, totals_add, totals_remove
-from .validators import MESSAGES, PARSE_MESSAGES, overlap_error, session_rules_check
+from .totals import holiday_totals_rebuild, totals_add, totals_recheck, totals_remove
+from .validators import (
+    MESSAGES,
+    PARSE_MESSAGES,
+    overlap_error,
+    session_hosts_check,
+    session_items_check,
+    session_rules_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +80,20 @@ SESSION_EDITABLE_FIELDS = (
     "revenue",
     "refunded_orders",
     "refunds",
+    "unique_viewers",
+    "peak_viewers",
+    "new_followers",
+    "hosts",
+    "items",
 )
+# Not columns of the session: co-hosts (many-to-many) and item lines (rows of their own),
+# written by the services after the session's row.
+SESSION_RELATED_FIELDS = frozenset({"hosts", "items"})
 # What a session reports, as opposed to how it is described (title, products): a change to
 # any of these sends a verified or rejected session back to `entered`, and makes its author
 # one who may not verify it.
-SESSION_FIGURE_FIELDS = frozenset(SESSION_EDITABLE_FIELDS) - {"title", "products"}
+SESSION_FIGURE_FIELDS = frozenset(SESSION_EDITABLE_FIELDS) - {"title", "products"} \
+    - SESSION_RELATED_FIELDS
 
 
 class SessionEditConflict(Exception):
@@ -218,30 +235,152 @@ def _integrity_error_to_validation(error: IntegrityError) -> ValidationError:
     })
 
 
+ITEM_FIELDS = ("name", "quantity", "unit", "revenue", "poverty_relief_product")
+
+
+def session_items_build(*, items: Iterable[dict]) -> list[SessionItem]:
+    """Item lines from dicts (name, quantity, unit, revenue, poverty_relief_product), each
+    checked on its own with the model's rules (quantity > 0, a known unit, revenue >= 0);
+    raises ValidationError on `items` naming the line (1-based) and the field."""
+    lines, messages = [], []
+    for number, values in enumerate(items, start=1):
+        unknown = set(values) - set(ITEM_FIELDS) - {"id"}
+        if unknown:
+            raise ValueError(f"Not item fields: {sorted(unknown)}")
+        line = SessionItem(**{name: values.get(name) for name in ITEM_FIELDS
+                              if name in values})
+        if line.poverty_relief_product is None:
+            line.poverty_relief_product = False
+        try:
+            line.full_clean(exclude=["session"], validate_constraints=False)
+        except ValidationError as error:
+            for field, field_messages in error.message_dict.items():
+                label = (SessionItem._meta.get_field(field).verbose_name
+                         if field in ITEM_FIELDS else "")
+                for message in field_messages:
+                    messages.append(ValidationError(
+                        MESSAGES["item_line"], code="item_line",
+                        params={"line": number,
+                                "message": f"{label}: {message}" if label else message}))
+        lines.append(line)
+    if messages:
+        raise ValidationError({"items": messages})
+    return lines
+
+
+def _item_key(line: SessionItem) -> tuple:
+    return (line.name, Decimal(line.quantity), line.unit, Decimal(line.revenue),
+            bool(line.poverty_relief_product))
+
+
+def _session_related_check(*, session: LivestreamSession, hosts: list[Official] | None,
+                           items: list[SessionItem] | None) -> None:
+    """The rules between a session and its co-hosts and item lines (validators.py): the lead
+    host is no co-host, nobody twice, the lines' revenues at most the session's."""
+    errors = {}
+    if hosts is not None:
+        errors.update(session_hosts_check(lead_id=session.official_id, hosts=hosts))
+    if items is None and session.pk is not None:
+        items = list(session.items.all())
+    if items:
+        errors.update(session_items_check(revenue=session.revenue,
+                                          item_revenues=[line.revenue for line in items]))
+    if errors:
+        raise ValidationError(errors)
+
+
 def _session_save(*, session: LivestreamSession, user: AbstractBaseUser | None,
                   previous_official_id: int | None = None,
+                  hosts: list[Official] | None = None,
+                  items: list[SessionItem] | None = None,
                   days_before: set[date] | None = None) -> None:
-    """Validate every rule, then save inside the caller's transaction.
+    """Validate every rule, then save inside the caller's transaction, with the co-hosts
+    and item lines when given (None: keep them). The history record of the save carries the
+    co-hosts; each item line has its own history (who, when, old and new values).
 
     With `days_before` (the stored session's start day: an edit), the holidays of those
     days and of the new start are touched (`holidays_touch`) and the session's stored
-    contribution is taken out of their totals before the save and the new one added after.
+    contribution (co-hosts included) is taken out of their totals before the save and the
+    new one added after.
     """
     session_rules_check(session=session)
+    _session_related_check(session=session, hosts=hosts, items=items)
     session_database_check(session=session, previous_official_id=previous_official_id)
     session._history_user = user
+    creating = session.pk is None
     holidays = []
     if days_before is not None:
         holidays = holidays_touch(days={*days_before, local_date(session.started_at)})
         totals_remove(session_ids=[session.pk], holidays=holidays)
     try:
         with transaction.atomic():
+            if hosts is not None and not creating:
+                # Set before the save, without a history record of its own, so the save's
+                # record holds the new co-hosts (one record per edit, not three).
+                session.skip_history_when_saving = True
+                try:
+                    session.hosts.set(hosts)
+                finally:
+                    del session.skip_history_when_saving
             session.save()
+            if hosts and creating:
+                session.skip_history_when_saving = True
+                try:
+                    session.hosts.set(hosts)
+                finally:
+                    del session.skip_history_when_saving
+                session_hosts_history_attach(sessions=[session])
+            if items is not None:
+                _session_items_replace(session=session, items=items, user=user)
             totals_add(session_ids=[session.pk], holidays=holidays)
     except IntegrityError as error:
         # A concurrent write won the race past the checks (PostgreSQL's constraints hold
         # the rule); report it like a form error, naming the other session when it can.
         raise _integrity_error_to_validation(error) from error
+
+
+def _session_items_replace(*, session: LivestreamSession, items: list[SessionItem],
+                           user: AbstractBaseUser | None) -> None:
+    """Make the session's item lines `items`: unchanged lines stay (no history), the
+    others are deleted and created, each leaving its history record."""
+    stored = list(session.items.all())
+    keep: dict[tuple, list[SessionItem]] = {}
+    for line in stored:
+        keep.setdefault(_item_key(line), []).append(line)
+    for line in items:
+        same = keep.get(_item_key(line))
+        if same:
+            same.pop()
+            continue
+        line.session = session
+        line._history_user = user
+        line.save()
+    for lines in keep.values():
+        for line in lines:
+            line._history_user = user
+            line.delete()
+
+
+def session_hosts_history_attach(*, sessions: list[LivestreamSession]) -> None:
+    """Record the co-hosts on each session's latest history record (a new session's "+"),
+    whose save came before its co-hosts could be set: the history shows who hosted from
+    the first record on."""
+    from django.apps import apps
+
+    host_history = apps.get_model("sessions_app", "HistoricalLivestreamSession_hosts")
+    ids = [s.pk for s in sessions]
+    latest = {}
+    for record_id, session_id in (LivestreamSession.history.filter(id__in=ids)
+                                  .order_by("id", "-history_id")
+                                  .values_list("history_id", "id")):
+        latest.setdefault(session_id, record_id)
+    rows = LivestreamSession.hosts.through.objects.filter(livestreamsession_id__in=ids)
+    host_history.objects.bulk_create([
+        host_history(history_id=latest[row.livestreamsession_id],
+                     livestreamsession_id=row.livestreamsession_id,
+                     official_id=row.official_id)
+        for row in rows if row.livestreamsession_id in latest
+    ])
 
 
 def session_create(
@@ -259,11 +398,18 @@ def session_create(
     products: str = "",
     refunded_orders: int = 0,
     refunds=Decimal("0.00"),
+    unique_viewers: int | None = None,
+    peak_viewers: int | None = None,
+    new_followers: int | None = None,
+    hosts: Iterable[Official] = (),
+    items: Iterable[dict] = (),
 ) -> LivestreamSession:
     """Create a session; its county defaults to the official's county at entry time.
 
-    Every rule is checked (`session_rules_check`, `session_database_check`); a bad row
-    raises ValidationError (field -> messages) and nothing is saved.
+    `hosts`: co-hosts (officials other than the lead, each once); `items`: item lines as
+    dicts (name, quantity, unit, revenue, poverty_relief_product). Every rule is checked
+    (`session_rules_check`, the co-hosts' and lines' rules, `session_database_check`); a bad
+    row raises ValidationError (field -> messages) and nothing is saved.
     """
     session = LivestreamSession(
         official=official,
@@ -278,11 +424,15 @@ def session_create(
         revenue=revenue,
         refunded_orders=refunded_orders,
         refunds=refunds,
+        unique_viewers=unique_viewers,
+        peak_viewers=peak_viewers,
+        new_followers=new_followers,
         entered_by=entered_by,
         last_changed_by=entered_by,
     )
+    lines = session_items_build(items=items)
     with transaction.atomic():
-        _session_save(session=session, user=entered_by)
+        _session_save(session=session, user=entered_by, hosts=list(hosts), items=lines)
         holidays = holidays_touch(days={local_date(session.started_at)})
         totals_add(session_ids=[session.pk], holidays=holidays)
     return session
@@ -303,12 +453,17 @@ def session_update(
     Recomputes are requested for the holidays of both the old and the new start date, since
     an edit can move a session between holidays.
 
-    A change to what the session reports (SESSION_FIGURE_FIELDS) sends a verified or
-    rejected session back to `entered`, and records `updated_by` as who last changed it.
+    A change to what the session reports (SESSION_FIGURE_FIELDS, co-hosts and item lines
+    included) sends a verified or rejected session back to `entered`, and records
+    `updated_by` as who last changed it. `hosts` (officials) and `items` (dicts, as for
+    `session_create`) replace the stored ones; left out, they are kept.
     """
     unknown = set(data) - set(SESSION_EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Not editable: {sorted(unknown)}")
+    data = dict(data)
+    hosts = list(data.pop("hosts")) if "hosts" in data else None
+    lines = session_items_build(items=data.pop("items")) if "items" in data else None
     with transaction.atomic():
         current = LivestreamSession.objects.select_for_update().get(pk=session.pk)
         if current.version != expected_version:
@@ -316,13 +471,14 @@ def session_update(
         old_day = local_date(current.started_at)
         for field, value in data.items():
             setattr(session, field, value)
-        if _figures_changed(before=current, after=session):
+        if (_figures_changed(before=current, after=session)
+                or _related_changed(session=current, hosts=hosts, items=lines)):
             session.last_changed_by = updated_by
             session.status = SessionStatus.ENTERED
             session.verified_by, session.verified_at, session.rejection_reason = None, None, ""
         session.version = current.version + 1
         _session_save(session=session, user=updated_by,
-                      previous_official_id=current.official_id,
+                      previous_official_id=current.official_id, hosts=hosts, items=lines,
                       days_before={old_day})
     return session
 
@@ -333,6 +489,18 @@ def _figures_changed(*, before: LivestreamSession, after: LivestreamSession) -> 
         != getattr(after, LivestreamSession._meta.get_field(name).attname)
         for name in SESSION_FIGURE_FIELDS
     )
+
+
+def _related_changed(*, session: LivestreamSession, hosts: list[Official] | None,
+                     items: list[SessionItem] | None) -> bool:
+    """Whether the co-hosts or the item lines given differ from the stored ones."""
+    if hosts is not None and {o.pk for o in hosts} != set(
+            session.hosts.values_list("pk", flat=True)):
+        return True
+    if items is not None and sorted(map(_item_key, items)) != sorted(
+            map(_item_key, session.items.all())):
+        return True
+    return False
 
 
 class SessionReviewRefused(PermissionDenied):
@@ -442,6 +610,7 @@ def session_delete(*, session: LivestreamSession, deleted_by: AbstractBaseUser |
         holidays = holidays_touch(days={day})
         totals_remove(session_ids=[current.pk], holidays=holidays)
         current.delete()
+        totals_recheck(holidays=holidays)
 
 
 # --- Evidence files (content checks in sessions_app/evidence/) -----------------------------

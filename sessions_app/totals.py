@@ -25,7 +25,7 @@ The same SQL runs on SQLite (the embedded default) and PostgreSQL.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -35,64 +35,136 @@ from .models import Holiday, HolidayTotal, LivestreamSession
 
 logger = logging.getLogger(__name__)
 
-# What the totals sum, by name, as SQL over a session row `s`. The rankings' metrics are
-# read from these: a new summed metric is one line here.
-AGGREGATES = {
-    "audience": "s.audience",
-    "orders": "s.orders",
-    "revenue": "s.revenue",
-    "net_revenue": "s.revenue - s.refunds",
-}
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What the totals keep for one base metric: `column`, SQL over a session row `s`,
+    aggregated by `kind` (SUM or MAX)."""
+
+    key: str
+    column: str
+    kind: str = "SUM"
+
+
+def _builtin_aggregates() -> list[Aggregate]:
+    return [Aggregate("audience", "s.audience"), Aggregate("orders", "s.orders"),
+            Aggregate("revenue", "s.revenue"),
+            Aggregate("net_revenue", "(s.revenue - s.refunds)")]
+
+
+# Which aggregates the totals keep: rankings' metric registry sets it (rankings/apps.py, its
+# base metrics), since sessions_app never imports rankings; read at each use, so a metric
+# registered later is kept too.
+aggregates_provider: Callable[[], list[Aggregate]] = _builtin_aggregates
 
 _TOTALS = HolidayTotal._meta.db_table
 _SESSIONS = LivestreamSession._meta.db_table
+_HOSTS = LivestreamSession.hosts.through._meta.db_table
 # Session ids per statement (SQLite allows 32,766 parameters, PostgreSQL 65,535).
 _IDS_CHUNK = 5000
 # Difference rows repaired per statement.
 _REPAIR_CHUNK = 1000
 
+_COUNTED = """s.started_at >= %(start)s AND s.started_at < %(end)s
+              AND s.status IN (%(status_1)s, %(status_2)s)"""
+
 
 def _rows_sql(where: str = "") -> str:
     """A WITH clause naming `rows`: the contributions of the holiday's counted sessions
-    (restricted by `where`) as (scope, subject_id, metric, value, sessions), grouped by key.
+    (restricted by `where`) as (scope, subject_id, metric, value, reported, sessions),
+    grouped by key.
 
-    Sessions are first summed per (official, county), one pass over the rows, and the
-    scopes and aggregates are unfolded from that small table (as the recompute does).
-    Parameters: start, end, status_1, status_2 (and `where`'s)."""
-    sums = ", ".join(f"SUM({sql}) AS a_{name}" for name, sql in AGGREGATES.items())
-    per_subject = ", ".join(f"SUM(a_{name}) AS a_{name}" for name in AGGREGATES)
+    Sessions are first aggregated per (official, county): the lead hosts' rows, and the
+    co-hosts' (each credited with the session's full figures and one session on the
+    officials' boards); counties count the lead rows only, so a session counts once, under
+    its county. The scopes and aggregates are then unfolded from that small table (as the
+    recompute does). Parameters: start, end, status_1, status_2 (and `where`'s)."""
+    aggregates = aggregates_provider()
+    partial = ", ".join(f"{a.kind}({a.column}) AS a_{a.key}, COUNT({a.column}) AS n_{a.key}"
+                        for a in aggregates)
+    combined = ", ".join(f"{a.kind}(a_{a.key}) AS a_{a.key}, SUM(n_{a.key}) AS n_{a.key}"
+                         for a in aggregates)
     unfolded = " UNION ALL ".join(
-        f"SELECT scope, subject_id, '{name}' AS metric, ROUND(a_{name}, 2) AS value, sessions "
-        f"FROM subjects" for name in AGGREGATES)
+        f"SELECT scope, subject_id, '{a.key}' AS metric, "
+        f"ROUND(COALESCE(a_{a.key}, 0), 2) AS value, n_{a.key} AS reported, sessions "
+        f"FROM subjects" for a in aggregates)
     return f"""
         WITH base AS (
-            SELECT s.official_id, s.county_id, COUNT(*) AS sessions, {sums}
+            SELECT s.official_id, s.county_id, 1 AS is_lead, COUNT(*) AS sessions, {partial}
             FROM {_SESSIONS} s
-            WHERE s.started_at >= %(start)s AND s.started_at < %(end)s
-              AND s.status IN (%(status_1)s, %(status_2)s) {where}
+            WHERE {_COUNTED} {where}
             GROUP BY s.official_id, s.county_id
+            UNION ALL
+            SELECT h.official_id, s.county_id, 0, COUNT(*), {partial}
+            FROM {_SESSIONS} s JOIN {_HOSTS} h ON h.livestreamsession_id = s.id
+            WHERE {_COUNTED} {where}
+            GROUP BY h.official_id, s.county_id
         ), subjects AS (
             SELECT 'official' AS scope, official_id AS subject_id, SUM(sessions) AS sessions,
-                   {per_subject}
+                   {combined}
             FROM base GROUP BY official_id
             UNION ALL
-            SELECT 'county', county_id, SUM(sessions), {per_subject}
-            FROM base GROUP BY county_id
+            SELECT 'county', county_id, SUM(sessions), {combined}
+            FROM base WHERE is_lead = 1 GROUP BY county_id
         ), rows AS ({unfolded})
     """
 
 
-# Adding `sign` x the rows to the totals, in key order. SQLite wants a WHERE in an
-# INSERT ... SELECT that has an upsert clause (its parser needs it to tell ON CONFLICT from a
-# join's ON).
-_UPSERT = f"""
-    INSERT INTO {_TOTALS} (holiday_id, scope, subject_id, metric, value, sessions)
-    SELECT %(holiday)s, scope, subject_id, metric, value * %(sign)s, sessions * %(sign)s
-    FROM rows WHERE 1 = 1 ORDER BY scope, subject_id, metric
-    ON CONFLICT (holiday_id, scope, metric, subject_id) DO UPDATE
-    SET value = ROUND({_TOTALS}.value + excluded.value, 2),
-        sessions = {_TOTALS}.sessions + excluded.sessions
-"""
+def _upsert_sql(sign: int) -> str:
+    """Adding (sign 1) or taking out (sign -1) the rows, in key order. Sums add the signed
+    delta. A maximum takes a larger value on the way in; on the way out it cannot know the
+    next largest, so a row whose maximum may have left is marked `recheck` and recomputed
+    (`_recheck`). SQLite wants a WHERE in an INSERT ... SELECT that has an upsert clause
+    (its parser needs it to tell ON CONFLICT from a join's ON)."""
+    maxima = [a.key for a in aggregates_provider() if a.kind == "MAX"]
+    listed = ", ".join(f"'{k}'" for k in maxima) or "NULL"
+    is_max = f"{_TOTALS}.metric IN ({listed})"
+    row_is_max = f"metric IN ({listed})"
+    t = _TOTALS
+    if sign > 0:
+        value = (f"CASE WHEN NOT {is_max} THEN ROUND({t}.value + excluded.value, 2) "
+                 f"WHEN excluded.reported > 0 AND ({t}.reported <= 0 OR excluded.value > "
+                 f"{t}.value) THEN excluded.value ELSE {t}.value END")
+        recheck = f"{t}.recheck"
+        inserted_value = "value"
+    else:
+        value = (f"CASE WHEN {is_max} THEN {t}.value "
+                 f"ELSE ROUND({t}.value + excluded.value, 2) END")
+        recheck = (f"{t}.recheck OR ({is_max} AND excluded.reported < 0 "
+                   f"AND excluded.value >= {t}.value)")
+        # A maximum goes out as the value that leaves (compared with the kept one).
+        inserted_value = f"CASE WHEN {row_is_max} THEN value ELSE -value END"
+    return f"""
+        INSERT INTO {t} (holiday_id, scope, subject_id, metric, value, reported, sessions,
+                         recheck)
+        SELECT %(holiday)s, scope, subject_id, metric, {inserted_value},
+               reported * {sign}, sessions * {sign},
+               {'FALSE' if sign > 0 else f'CASE WHEN {row_is_max} THEN TRUE ELSE FALSE END'}
+        FROM rows WHERE 1 = 1 ORDER BY scope, subject_id, metric
+        ON CONFLICT (holiday_id, scope, metric, subject_id) DO UPDATE
+        SET value = {value}, reported = {t}.reported + excluded.reported,
+            sessions = {t}.sessions + excluded.sessions, recheck = {recheck}
+    """
+
+
+def _recheck_sql(aggregate: Aggregate) -> str:
+    """The maximum of every marked row of a holiday, from the subject's counted sessions
+    (an official's as lead host and as co-host), through the indexes on official, county
+    and the co-hosts' table."""
+    return f"""
+        UPDATE {_TOTALS} SET recheck = FALSE, value = COALESCE(CASE scope
+            WHEN 'county' THEN (SELECT MAX({aggregate.column}) FROM {_SESSIONS} s
+                                WHERE s.county_id = {_TOTALS}.subject_id AND {_COUNTED})
+            ELSE (SELECT MAX(v) FROM (
+                SELECT {aggregate.column} AS v FROM {_SESSIONS} s
+                WHERE s.official_id = {_TOTALS}.subject_id AND {_COUNTED}
+                UNION ALL
+                SELECT {aggregate.column} FROM {_SESSIONS} s
+                JOIN {_HOSTS} h ON h.livestreamsession_id = s.id
+                WHERE h.official_id = {_TOTALS}.subject_id AND {_COUNTED}) m)
+            END, 0)
+        WHERE holiday_id = %(holiday)s AND recheck AND metric = '{aggregate.key}'
+    """
 
 
 def _holiday_params(holiday: Holiday) -> dict:
@@ -119,19 +191,35 @@ def _apply(*, session_ids: Iterable[int], holidays: Iterable[Holiday], sign: int
     ids = sorted(set(session_ids))
     if not ids:
         return
+    upsert = _upsert_sql(sign)
+    maxima = [a for a in aggregates_provider() if a.kind == "MAX"]
     with connection.cursor() as cursor:
         for holiday in sorted(holidays, key=lambda h: h.pk):
             for at in range(0, len(ids), _IDS_CHUNK):
-                params = {**_holiday_params(holiday), "sign": sign}
+                params = _holiday_params(holiday)
                 where = _ids_clause(ids[at:at + _IDS_CHUNK], params)
-                cursor.execute(_rows_sql(where) + _UPSERT, params)
+                cursor.execute(_rows_sql(where) + upsert, params)
+            if sign > 0:
+                for aggregate in maxima:
+                    cursor.execute(_recheck_sql(aggregate), _holiday_params(holiday))
 
 
 def totals_add(*, session_ids: Iterable[int], holidays: Iterable[Holiday]) -> None:
-    """Add what the given sessions, as stored now, count in each of `holidays` to the
-    holidays' totals. Call it in the write's transaction, after saving them, with the
-    holidays already locked (`services.holidays_touch`)."""
+    """Add what the given sessions, as stored now (with their co-hosts), count in each of
+    `holidays` to the holidays' totals, and recompute the maxima marked by a removal. Call
+    it in the write's transaction, after saving them, with the holidays already locked
+    (`services.holidays_touch`)."""
     _apply(session_ids=session_ids, holidays=holidays, sign=1)
+
+
+def totals_recheck(*, holidays: Iterable[Holiday]) -> None:
+    """Recompute the maxima a removal marked (`recheck`), from the sessions as stored now:
+    after a delete, which adds nothing back (`totals_add` does it after other writes)."""
+    with connection.cursor() as cursor:
+        for holiday in sorted(holidays, key=lambda h: h.pk):
+            for aggregate in aggregates_provider():
+                if aggregate.kind == "MAX":
+                    cursor.execute(_recheck_sql(aggregate), _holiday_params(holiday))
 
 
 def totals_remove(*, session_ids: Iterable[int], holidays: Iterable[Holiday]) -> None:
@@ -147,7 +235,7 @@ def holiday_totals_rebuild(*, holiday: Holiday) -> int:
     Returns the rows written."""
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {_TOTALS} WHERE holiday_id = %s", [holiday.pk])
-        cursor.execute(_rows_sql() + _UPSERT, {**_holiday_params(holiday), "sign": 1})
+        cursor.execute(_rows_sql() + _upsert_sql(1), _holiday_params(holiday))
         return cursor.rowcount
 
 
@@ -160,6 +248,8 @@ class TotalDifference:
     scratch_value: Decimal  # what the from-scratch aggregation gives
     kept_sessions: int
     scratch_sessions: int
+    kept_reported: int = 0
+    scratch_reported: int = 0
 
 
 @dataclass
@@ -179,25 +269,29 @@ class ReconcileReport:
 _DIFFERENCES = f"""
     , compared AS (
         SELECT scope, subject_id, metric, value AS scratch, 0 AS kept,
-               sessions AS scratch_sessions, 0 AS kept_sessions
+               sessions AS scratch_sessions, 0 AS kept_sessions,
+               reported AS scratch_reported, 0 AS kept_reported
         FROM rows
         UNION ALL
-        SELECT scope, subject_id, metric, 0, value, 0, sessions
+        SELECT scope, subject_id, metric, 0, value, 0, sessions, 0, reported
         FROM {_TOTALS} WHERE holiday_id = %(holiday)s
     )
     SELECT scope, subject_id, metric, SUM(kept), SUM(scratch), SUM(kept_sessions),
-           SUM(scratch_sessions)
+           SUM(scratch_sessions), SUM(kept_reported), SUM(scratch_reported)
     FROM compared
     GROUP BY scope, subject_id, metric
     HAVING ROUND(SUM(scratch) - SUM(kept), 2) <> 0 OR SUM(scratch_sessions) <> SUM(kept_sessions)
+        OR SUM(scratch_reported) <> SUM(kept_reported)
     ORDER BY scope, subject_id, metric
 """
 
 _REPAIR = f"""
-    INSERT INTO {_TOTALS} (holiday_id, scope, subject_id, metric, value, sessions)
+    INSERT INTO {_TOTALS} (holiday_id, scope, subject_id, metric, value, reported, sessions,
+                           recheck)
     VALUES {{values}}
     ON CONFLICT (holiday_id, scope, metric, subject_id) DO UPDATE
     SET value = ROUND({_TOTALS}.value + excluded.value, 2),
+        reported = {_TOTALS}.reported + excluded.reported,
         sessions = {_TOTALS}.sessions + excluded.sessions
 """
 
@@ -210,7 +304,8 @@ def holiday_totals_differences(*, holiday: Holiday) -> list[TotalDifference]:
         return [
             TotalDifference(scope=row[0], subject_id=row[1], metric=row[2],
                             kept_value=_cents(row[3]), scratch_value=_cents(row[4]),
-                            kept_sessions=int(row[5]), scratch_sessions=int(row[6]))
+                            kept_sessions=int(row[5]), scratch_sessions=int(row[6]),
+                            kept_reported=int(row[7]), scratch_reported=int(row[8]))
             for row in cursor.fetchall()
         ]
 
@@ -247,8 +342,12 @@ def _repair(*, holiday_id: int, differences: list[TotalDifference]) -> None:
             chunk = differences[at:at + _REPAIR_CHUNK]
             params = []
             for d in chunk:
+                # A maximum is no sum: its difference is added like one (value + (scratch -
+                # kept) = scratch), which holds unless a write changed it meanwhile; the
+                # next reconciliation would see that.
                 params += [holiday_id, d.scope, d.subject_id, d.metric,
                            d.scratch_value - d.kept_value,
-                           d.scratch_sessions - d.kept_sessions]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+                           d.scratch_reported - d.kept_reported,
+                           d.scratch_sessions - d.kept_sessions, False]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(_REPAIR.format(values=values), params)

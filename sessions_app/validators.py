@@ -63,6 +63,20 @@ MESSAGES = {
     "rejected_needs_reason": _("A rejected session records the reason."),
     "verify_needs_evidence": _("Attach at least one evidence file (the platform's export or "
                                "a screenshot) before verifying."),
+    "peak_above_unique": _("Peak viewers cannot exceed the unique viewers."),
+    "unique_above_audience": _("Unique viewers cannot exceed the audience (views)."),
+    "peak_above_audience": _("Peak viewers cannot exceed the audience (views)."),
+    "host_is_lead": _("The lead host cannot also be a co-host."),
+    "host_twice": _("%(name)s is listed twice as a co-host."),
+    "unit_known": _("Use one of the units jin, kg, box, bag, bottle, piece, ticket or other."),
+    "quantity_positive": _("Quantity must be greater than 0."),
+    "items_above_revenue": _("The item lines' revenues add up to %(total)s yuan, more than the "
+                             "session's revenue (%(revenue)s yuan)."),
+    "weights_object": _("Give the weights as an object of metric -> weight, e.g. "
+                        "{\"revenue\": 0.5, \"audience\": 0.5}."),
+    "weights_unknown_metric": _("Unknown metric “%(metric)s” in the weights: use %(choices)s."),
+    "weights_positive": _("The weight of “%(metric)s” must be a number greater than 0."),
+    "item_line": _("Item line %(line)s: %(message)s"),
 }
 
 # What each entry path says when it cannot read a value as the field's type. The form's
@@ -75,6 +89,10 @@ PARSE_MESSAGES = {
     "official_unknown": _("No official has the id %(value)s."),
     "county_unknown": _("Unknown county “%(value)s”: give its slug (e.g. jixian) or name "
                         "(e.g. 吉县)."),
+    "unit_unknown": _("Unknown unit “%(value)s”: use jin (斤), kg (公斤), box (箱), bag (袋), "
+                      "bottle (瓶), piece (件), ticket (张) or other (其他)."),
+    "number": _("Enter a number, e.g. 12.5."),
+    "yes_no": _("Enter yes or no (是 or 否, 1 or 0)."),
     "platform_unknown": _("Unknown platform “%(value)s”: use douyin (抖音), kuaishou (快手), "
                           "taobao_live (淘宝直播), wechat_channels (微信视频号), jd (京东), "
                           "pinduoduo (拼多多) or other (其他)."),
@@ -182,6 +200,97 @@ def session_refunds_check(*, orders, refunded_orders, revenue, refunds) -> dict:
     if revenue is not None and refunds is not None and 0 <= revenue < refunds:
         errors["refunds"] = ValidationError(MESSAGES["refunds_max"], code="refunds_max")
     return errors
+
+
+def session_viewers_check(*, audience, unique_viewers, peak_viewers) -> dict:
+    """Errors (field -> message) of the viewer counts taken together: where given,
+    peak_viewers <= unique_viewers <= audience. Refused, not flagged: no platform reports
+    more concurrent viewers than distinct ones, or more distinct viewers than views."""
+    errors = {}
+    if unique_viewers is not None and audience is not None and unique_viewers > audience >= 0:
+        errors["unique_viewers"] = ValidationError(MESSAGES["unique_above_audience"],
+                                                   code="unique_above_audience")
+    if peak_viewers is not None:
+        if unique_viewers is not None and peak_viewers > unique_viewers >= 0:
+            errors["peak_viewers"] = ValidationError(MESSAGES["peak_above_unique"],
+                                                     code="peak_above_unique")
+        elif audience is not None and peak_viewers > audience >= 0:
+            errors["peak_viewers"] = ValidationError(MESSAGES["peak_above_audience"],
+                                                     code="peak_above_audience")
+    return errors
+
+
+def session_hosts_check(*, lead_id: int | None, hosts: list) -> dict:
+    """Errors (field -> message) of the co-hosts (officials, in the order given): the lead
+    host is not also a co-host, and nobody is listed twice."""
+    seen, messages = set(), []
+    for official in hosts:
+        if lead_id is not None and official.pk == lead_id:
+            messages.append(ValidationError(MESSAGES["host_is_lead"], code="host_is_lead"))
+        elif official.pk in seen:
+            messages.append(ValidationError(MESSAGES["host_twice"], code="host_twice",
+                                            params={"name": official.name}))
+        seen.add(official.pk)
+    return {"hosts": messages} if messages else {}
+
+
+def session_items_check(*, revenue, item_revenues: list) -> dict:
+    """Errors (field -> message) of the item lines against the session: their revenues add
+    up to at most the session's revenue (a line may leave some of it unattributed)."""
+    if revenue is None or any(r is None for r in item_revenues):
+        return {}
+    total = sum(item_revenues, Decimal("0"))
+    if total > revenue:
+        return {"items": ValidationError(
+            MESSAGES["items_above_revenue"], code="items_above_revenue",
+            params={"total": f"{total:,.2f}", "revenue": f"{revenue:,.2f}"})}
+    return {}
+
+
+def positive_quantity_validators() -> list:
+    """An item line's quantity: more than 0."""
+    return [PositiveDecimalValidator()]
+
+
+@deconstructible
+class PositiveDecimalValidator:
+    def __call__(self, value) -> None:
+        if value is not None and value <= 0:
+            raise ValidationError(MESSAGES["quantity_positive"], code="quantity_positive")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, PositiveDecimalValidator)
+
+
+# The keys of the ranked metrics, provided by the rankings app when it starts
+# (rankings.apps): sessions_app never imports rankings, and a holiday's composite weights
+# must name metrics the recompute knows.
+metric_keys_provider = None
+
+
+@deconstructible
+class CompositeWeightsValidator:
+    """Composite weights: an object of registered metric -> number > 0."""
+
+    def __call__(self, value) -> None:
+        if not isinstance(value, dict):
+            raise ValidationError(MESSAGES["weights_object"], code="weights_object")
+        known = list(metric_keys_provider()) if metric_keys_provider else None
+        errors = []
+        for key, weight in value.items():
+            if known is not None and key not in known:
+                errors.append(ValidationError(
+                    MESSAGES["weights_unknown_metric"], code="weights_unknown_metric",
+                    params={"metric": key, "choices": ", ".join(known)}))
+            elif (isinstance(weight, bool) or not isinstance(weight, int | float)
+                  or not weight > 0 or weight != weight or weight == float("inf")):
+                errors.append(ValidationError(MESSAGES["weights_positive"],
+                                              code="weights_positive", params={"metric": key}))
+        if errors:
+            raise ValidationError(errors)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CompositeWeightsValidator)
 
 
 def holiday_dates_check(*, start_date: date | None, end_date: date | None) -> dict:

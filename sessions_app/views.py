@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from .evidence.views import evidence_panel
 from .filters import SessionListFilter
-from .forms import BulkReviewForm, LivestreamSessionForm, RejectionForm
+from .forms import BulkReviewForm, LivestreamSessionForm, RejectionForm, SessionItemFormSet
 from .models import LivestreamSession, Official
 from .selectors import (
     holiday_calendar,
@@ -83,9 +83,10 @@ def session_create_page(request):
     """Enter a session. "Save and enter the next" comes back here with the same official and
     day filled in (`?official=<id>&day=<YYYY-MM-DD>`), for staff entering a day's shows."""
     form = LivestreamSessionForm(request.POST or None, initial=_next_entry_initial(request))
-    if request.method == "POST" and form.is_valid():
+    items = _item_formset(request, instance=LivestreamSession())
+    if request.method == "POST" and _both_valid(form, items):
         try:
-            session = form.save(user=request.user)
+            session = form.save(user=request.user, items=_item_values(items))
         except ValidationError:
             pass  # the form carries the errors next to their fields
         else:
@@ -97,7 +98,24 @@ def session_create_page(request):
                 return HttpResponseRedirect(f"{reverse('session_create')}?{query}")
             return redirect("session_list")
     return render(request, "sessions/form.html", {
-        "form": form, "creating": True, **_entry_aids(form)})
+        "form": form, "items": items, "creating": True, **_entry_aids(form)})
+
+
+def _item_formset(request, *, instance) -> SessionItemFormSet:
+    """The item lines' formset, bound when the post carries it (a post without it, from a
+    script or an older page, leaves the lines as they are)."""
+    data = request.POST if "items-TOTAL_FORMS" in request.POST else None
+    return SessionItemFormSet(data, instance=instance, prefix="items")
+
+
+def _item_values(items) -> list[dict] | None:
+    return items.item_values() if items.is_bound else None
+
+
+def _both_valid(form, items) -> bool:
+    """The session's fields and its item lines both parse (both checked: every error shows)."""
+    form_ok = form.is_valid()
+    return (items.is_valid() or not items.is_bound) and form_ok
 
 
 def _next_entry_initial(request) -> dict:
@@ -160,19 +178,20 @@ def _warn_outside_holidays(request, session: LivestreamSession) -> None:
 def session_edit_page(request, pk: int):
     session = get_object_or_404(session_list(), pk=pk)
     form = LivestreamSessionForm(request.POST or None, instance=session)
-    if request.method == "POST" and form.is_valid():
+    items = _item_formset(request, instance=session)
+    if request.method == "POST" and _both_valid(form, items):
         try:
-            form.save(user=request.user)
+            form.save(user=request.user, items=_item_values(items))
         except ValidationError:
             pass
         else:
             messages.success(request, _("Session “%(title)s” saved.") % {"title": session.title})
             _warn_outside_holidays(request, session)
             return HttpResponseRedirect(_back_to_list(request))
-    return _edit_page(request, session=session, form=form)
+    return _edit_page(request, session=session, form=form, items=items)
 
 
-def _edit_page(request, *, session, form, reject_form=None, status: int = 200):
+def _edit_page(request, *, session, form, reject_form=None, status: int = 200, items=None):
     try:
         session_review_check(session=session, reviewer=request.user)
         review_refused = ""
@@ -180,6 +199,8 @@ def _edit_page(request, *, session, form, reject_form=None, status: int = 200):
         review_refused = str(refused)
     return render(request, "sessions/form.html", {
         "form": form,
+        "items": items if items is not None else SessionItemFormSet(instance=session,
+                                                                    prefix="items"),
         "session": session,
         "creating": False,
         "history": session_audit_trail(session=session),

@@ -60,3 +60,25 @@ def rank_change(entry) -> int:
     if entry.previous_rank is None:
         return 0
     return abs(entry.previous_rank - entry.rank)
+
+
+@register.filter
+def metric_value(value, value_format: str) -> str:
+    """A board's value as its metric's format says (rankings/metrics.py): "count" 12,345;
+    "money" short yuan (1,420.06万); "decimal" 2 places (a ratio, a score); None -> "–"
+    (a zero denominator, nothing reported)."""
+    if value is None or value == "":
+        return "–"
+    if value_format == "money":
+        return short_figure(value)
+    if value_format == "decimal":
+        return f"{Decimal(value):,.2f}"
+    return f"{int(value):,}"
+
+
+@register.filter
+def component_percent(share) -> str:
+    """A composite component 0.8333 -> "83.3%"."""
+    if share is None:
+        return "–"
+    return f"{Decimal(str(share)) * 100:.1f}%"

@@ -352,7 +352,8 @@ def test_the_list_is_paginated_and_orderable(staff_api, official):
     assert set(body["results"][0]) == {
         "id", "official", "county", "platform", "title", "products", "started_at",
         "ended_at", "audience", "orders", "revenue", "refunded_orders", "refunds",
-        "net_revenue", "status", "verified_by", "verified_at", "rejection_reason",
+        "net_revenue", "unique_viewers", "peak_viewers", "new_followers", "hosts", "items",
+        "status", "verified_by", "verified_at", "rejection_reason",
         "evidence", "entered_by", "created_at", "updated_at", "version",
     }
 

@@ -153,7 +153,7 @@ def recompute_plan(*, holiday: Holiday, previous: RankingSnapshot) -> dict:
     )
     with connection.cursor() as cursor:
         services.recompute_prepare(cursor, params)
-        cursor.execute("EXPLAIN (FORMAT JSON) " + services._RECOMPUTE_SQL, params)
+        cursor.execute("EXPLAIN (FORMAT JSON) " + services.recompute_sql_for(holiday), params)
         (document,) = cursor.fetchone()
         cursor.execute(f"DROP TABLE {services._BASE_TABLE}")
     if isinstance(document, str):

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from rankings.metrics import metric_keys
 from rankings.models import RankingEntry, RankingSnapshot
 from rankings.selectors import leaderboard_get
 from rankings.services import SNAPSHOTS_KEPT, holiday_rankings_recompute
@@ -182,7 +183,8 @@ def test_snapshot_records_what_it_covered(holiday):
     assert snapshot.sessions == 3
     assert snapshot.data_version == holiday.data_version
     stored = RankingEntry.objects.filter(snapshot=snapshot).count()
-    assert result.entries == stored == 3 * 4 + 17 * 4  # 3 officials and 17 counties, 4 metrics
+    # 3 officials and 17 counties, on every registered metric
+    assert result.entries == stored == (3 + 17) * len(metric_keys())
 
 
 def test_recompute_is_idempotent(holiday):

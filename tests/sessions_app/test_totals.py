@@ -1,5 +1,6 @@
-"""The incremental totals equal a from-scratch aggregation after any mix of writes, and the
-reconciliation reports and repairs a difference."""
+"""The incremental totals equal a from-scratch aggregation after any mix of writes (every
+registered metric, co-hosts included), and the reconciliation reports and repairs a
+difference."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -13,7 +14,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from rankings.models import Metric, Scope
+from rankings.metrics import metric_keys
+from rankings.models import Scope
 from rankings.selectors import leaderboard_entries, leaderboard_get
 from rankings.services import holiday_rankings_recompute
 from sessions_app import services
@@ -47,20 +49,23 @@ def assert_incremental_equals_from_scratch(holidays):
         holiday.refresh_from_db()
         assert holiday_totals_differences(holiday=holiday) == []
         snapshot = holiday_rankings_recompute(holiday_id=holiday.pk).snapshot_id
-        for metric in Metric.values:
+        for metric in metric_keys():
             for scope in Scope.values:
                 live = leaderboard_get(holiday=holiday, metric=metric, scope=scope).entries
                 scratch = leaderboard_entries(snapshot=snapshot, metric=metric, scope=scope)
                 assert board_rows(live, scope) == board_rows(scratch, scope), (metric, scope)
 
 
+# Optional viewer figures: none, or peak <= unique (<= audience, 3 x orders + 1,000).
+viewers = st.one_of(st.none(), st.tuples(st.integers(0, 500), st.integers(0, 500)))
+cohosts = st.sets(st.integers(0, 3), max_size=2)
 create = st.tuples(st.just("create"), st.integers(0, 3), st.integers(0, 1),
                    st.sampled_from(DAYS), st.integers(0, 23),
                    st.decimals(min_value=0, max_value=10_000, places=2),
-                   st.integers(0, 1_000), st.booleans())
+                   st.integers(0, 1_000), st.booleans(), viewers, cohosts)
 edit = st.tuples(st.just("edit"), st.integers(0, 50), st.integers(0, 3),
                  st.sampled_from(DAYS), st.integers(0, 23),
-                 st.decimals(min_value=0, max_value=10_000, places=2))
+                 st.decimals(min_value=0, max_value=10_000, places=2), viewers, cohosts)
 delete = st.tuples(st.just("delete"), st.integers(0, 50))
 review = st.tuples(st.sampled_from(["verify", "reject"]), st.integers(0, 50))
 basis = st.tuples(st.just("basis"), st.integers(0, 1), st.sampled_from(RankingBasis.values))
@@ -89,6 +94,16 @@ class World:
         self.minute = (self.minute + 1) % 60
         return beijing(day.year, day.month, day.day, hour, self.minute)
 
+    @staticmethod
+    def viewers(seen) -> dict:
+        if seen is None:
+            return {"unique_viewers": None, "peak_viewers": None, "new_followers": None}
+        unique, peak = max(seen), min(seen)
+        return {"unique_viewers": unique, "peak_viewers": peak, "new_followers": peak // 3}
+
+    def cohosts(self, hosts, *, lead):
+        return [self.officials[n] for n in sorted(hosts) if n != lead]
+
     def session(self, index):
         sessions = list(LivestreamSession.objects.order_by("id"))
         return sessions[index % len(sessions)] if sessions else None
@@ -96,16 +111,17 @@ class World:
     def run(self, op):
         kind = op[0]
         if kind == "create":
-            _, who, county, day, hour, revenue, orders, refund = op
+            _, who, county, day, hour, revenue, orders, refund, seen, hosts = op
             start = self.start(day, hour)
             services.session_create(
                 entered_by=self.clerk, official=self.officials[who], platform="douyin",
                 title="Walnuts", started_at=start, ended_at=start + timedelta(seconds=30),
-                audience=orders * 3, orders=orders, revenue=revenue,
+                audience=orders * 3 + 1000, orders=orders, revenue=revenue,
                 county=self.counties[county],
-                refunds=(revenue / 2).quantize(Decimal("0.01")) if refund else Decimal(0))
+                refunds=(revenue / 2).quantize(Decimal("0.01")) if refund else Decimal(0),
+                **self.viewers(seen), hosts=self.cohosts(hosts, lead=who))
         elif kind == "edit":
-            _, index, who, day, hour, revenue = op
+            _, index, who, day, hour, revenue, seen, hosts = op
             session = self.session(index)
             if session is None:
                 return
@@ -114,7 +130,8 @@ class World:
                 session=session, updated_by=self.clerk, expected_version=session.version,
                 data={"official": self.officials[who], "started_at": start,
                       "ended_at": start + timedelta(seconds=30), "revenue": revenue,
-                      "refunds": min(session.refunds, revenue)})
+                      "refunds": min(session.refunds, revenue), **self.viewers(seen),
+                      "hosts": self.cohosts(hosts, lead=who)})
         elif kind == "delete":
             session = self.session(op[1])
             if session is not None:
