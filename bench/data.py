@@ -135,7 +135,8 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
         indexes, exclusions = _indexes_and_exclusion(cursor)
         if only_bench:
             cursor.execute("TRUNCATE sessions_app_livestreamsession, sessions_app_sessionevidence,"
-                           " rankings_rankingentry, rankings_rankingsnapshot, "
+                           " sessions_app_sessionitem, sessions_app_livestreamsession_hosts, "
+                           "rankings_rankingentry, rankings_rankingsnapshot, "
                            "sessions_app_holidaytotal")
         else:
             # Raw deletes: through the ORM, each row would be loaded and given a history

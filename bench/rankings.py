@@ -45,40 +45,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.data import ROOT, load_bench_data, setup_django  # noqa: E402
 
-# The same aggregates and RANK windows as the recompute's statement, computed in the server
-# and reduced there to one row (the ranks are summed, so the windows must be computed): no
-# snapshot, no previous ranks, no writes, and no rows carried to Python, which the recompute
-# never does either.
-BASELINE_SQL = """
-SELECT COUNT(*), SUM(rank) FROM (
-WITH base AS (
-    SELECT official_id, county_id, COUNT(*) AS sessions, SUM(audience) AS audience,
-           SUM(orders) AS orders, SUM(revenue) AS revenue, SUM(revenue - refunds) AS net
-    FROM sessions_app_livestreamsession
-    WHERE started_at >= %(start)s AND started_at < %(end)s
-      AND status IN (%(status_1)s, %(status_2)s)
-    GROUP BY official_id, county_id
-), subjects AS (
-    SELECT 'official' AS scope, official_id AS subject_id, SUM(sessions) AS sessions,
-           SUM(audience) AS audience, SUM(orders) AS orders, ROUND(SUM(revenue), 2) AS revenue,
-           ROUND(SUM(net), 2) AS net
-    FROM base GROUP BY official_id
-    UNION ALL
-    SELECT 'county', c.id, COALESCE(SUM(b.sessions), 0), COALESCE(SUM(b.audience), 0),
-           COALESCE(SUM(b.orders), 0), COALESCE(ROUND(SUM(b.revenue), 2), 0),
-           COALESCE(ROUND(SUM(b.net), 2), 0)
-    FROM sessions_app_county c LEFT JOIN base b ON b.county_id = c.id GROUP BY c.id
-), m AS (
-    SELECT scope, subject_id, sessions, 'audience' AS metric, audience AS value FROM subjects
-    UNION ALL SELECT scope, subject_id, sessions, 'orders', orders FROM subjects
-    UNION ALL SELECT scope, subject_id, sessions, 'revenue', revenue FROM subjects
-    UNION ALL SELECT scope, subject_id, sessions, 'net_revenue', net FROM subjects
-)
-SELECT scope, metric, subject_id, value, sessions,
-       RANK() OVER (PARTITION BY scope, metric ORDER BY value DESC) AS rank
-FROM m
-) ranked
-"""
+
+def baseline_sql() -> str:
+    """The recompute's own aggregates and RANK windows (every metric of the registry, the
+    holiday's ranking basis, co-hosts), as one statement computed in the server and reduced
+    there to one row: no temporary table, no snapshot, no previous ranks, no writes, and
+    no rows carried to Python, which the recompute never does either."""
+    from rankings.services import _BASE_TABLE, _base_sql, recompute_sql
+
+    base = _base_sql().split(" AS\n", 1)[1]  # the SELECT of CREATE TEMPORARY TABLE ... AS
+    statement = recompute_sql()
+    body = statement[statement.index("WITH subjects AS ("):statement.index("\nSELECT %(snapshot)s")]
+    body = body.replace("WITH subjects AS (", f"WITH {_BASE_TABLE} AS ({base}), subjects AS (", 1)
+    return (body + "\nSELECT COUNT(*), SUM(r) FROM (SELECT RANK() OVER (PARTITION BY m.scope, "
+            "m.metric ORDER BY m.sort_value DESC NULLS LAST) AS r FROM m) ranked")
 
 
 def interleaved(fns: dict, rounds: int) -> dict[str, list[float]]:
@@ -117,8 +97,8 @@ def baseline(holiday) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in _POSTGRESQL_TUNING:
             cursor.execute(statement)
-        cursor.execute(BASELINE_SQL, {"start": start, "end": end, "status_1": statuses[0],
-                                      "status_2": statuses[-1]})
+        cursor.execute(baseline_sql(), {"start": start, "end": end,
+                                        "status_1": statuses[0], "status_2": statuses[-1]})
         cursor.fetchone()
 
 
