@@ -169,7 +169,7 @@ def main() -> None:
     if args.edits:
         worker = start_worker(broker)
         try:
-            lat, durations, saves = edit_to_visible(holiday, args.edits, args.timeout)
+            lat, saves = edit_to_visible(holiday, args.edits, args.timeout)
         except EditNotVisible as stuck:
             raise SystemExit(f"{stuck} (worker on {broker})") from None
         finally:

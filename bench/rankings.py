@@ -1,23 +1,30 @@
-"""Benchmark: recomputing a holiday's rankings at scale, against a raw-SQL baseline.
+"""Benchmark: live rankings kept incrementally, and the from-scratch recompute, at scale.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/linfen_bench python bench/rankings.py
-        [--sessions 1000000] [--officials 10000] [--in-holiday N] [--repeat 5] [--edits 20]
-        [--broker-down-saves 3] [--timeout 300]
+        [--sessions 1000000] [--in-holiday N] [--officials 10000] [--repeat 5]
+        [--edits 20] [--burst 1000] [--burst-writers 20] [--broker-down-saves 3]
+        [--timeout 300]
 
-Every registered metric (rankings/metrics.py) is ranked; 20% of the sessions have a
-co-host and each has three item lines (bench/data.py).
+1. The from-scratch recompute (aggregate + rank + write a snapshot with previous ranks, in
+   one transaction), timed in interleaved rounds against the baseline: the same aggregates
+   (four metrics, the holiday's ranking basis) and RANK windows computed in the server and
+   reduced there to one row (nothing written, nothing fetched). Prints both medians and
+   `ratio: X` (recompute / baseline). The reconciliation (the same aggregation compared
+   with the kept totals) is timed alongside.
+2. With a real Celery worker on Redis (CELERY_BROKER_URL, default redis://127.0.0.1:6379/12)
+   making the debounced snapshots: the time from starting an edit of the leading official's
+   session (through the service) to the new value in the rankings API
+   (`/api/v1/rankings/?limit=50`, read in this process, uncached as right after a write),
+   `edit p95: <ms>` (nearest rank).
+3. A burst of --burst edits from --burst-writers threads, each on its own connection, of
+   sessions across the board (all 17 counties: many writers of one county at once): how
+   long after the last save everything is visible, edits lost (the county board's sum
+   against the sum of the edits), and the differences between the kept totals and a
+   from-scratch aggregation afterwards (`burst lost: 0`, `burst differences: 0`).
+4. How long a save takes while the broker is down (refusing connections, or accepting them
+   and never answering).
 
-Times, in interleaved rounds, the full recompute (aggregate + rank + write the entries +
-carry previous ranks, in one transaction) and the baseline (the same aggregates and RANK
-windows computed in the server under the recompute's settings and reduced there to one row:
-nothing written, nothing fetched); prints both medians and `ratio: X` (recompute /
-baseline). Then, with a real Celery worker on Redis (CELERY_BROKER_URL, default
-redis://127.0.0.1:6379/12), the time from saving one session to its new snapshot being
-visible, `edit p95: <ms>` (nearest rank), how long the worker's recomputes took and the
-saves themselves; last, how long a save takes while the broker is down (refusing
-connections, or accepting them and never answering). A recompute that takes longer than
---timeout seconds, here or in the worker, stops the run with exit status 1 (its query is
-cancelled).
+A recompute that takes longer than --timeout seconds stops the run with exit status 1.
 """
 
 import argparse
@@ -38,80 +45,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.data import ROOT, load_bench_data, setup_django  # noqa: E402
 
-# The same aggregates and RANK windows as the recompute's statements, written by hand for
-# every registered metric (sums, a maximum, three ratios of sums; co-hosts credited on the
-# officials' boards, counties counting each session once), computed in the server: the
-# partial aggregates into a temporary table, then the boards ranked and reduced there to one
-# row (the ranks are summed, so the windows must be computed). No snapshot, no previous
-# ranks, no entries written, and no rows carried to Python, which the recompute never does
-# either.
-BASELINE_BASE_SQL = """
-CREATE TEMPORARY TABLE bench_baseline_base AS
-SELECT s.official_id, s.county_id, 1 AS is_lead, COUNT(*) AS sessions,
-       SUM(s.audience) AS audience, SUM(s.orders) AS orders, SUM(s.revenue) AS revenue,
-       SUM(s.revenue - s.refunds) AS net_revenue, SUM(s.unique_viewers) AS unique_viewers,
-       MAX(s.peak_viewers) AS peak_viewers, SUM(s.new_followers) AS new_followers
-FROM sessions_app_livestreamsession s
-WHERE s.started_at >= %(start)s AND s.started_at < %(end)s
-  AND s.status IN ('entered', 'verified')
-GROUP BY s.official_id, s.county_id
-UNION ALL
-SELECT h.official_id, s.county_id, 0, COUNT(*), SUM(s.audience), SUM(s.orders),
-       SUM(s.revenue), SUM(s.revenue - s.refunds), SUM(s.unique_viewers),
-       MAX(s.peak_viewers), SUM(s.new_followers)
-FROM sessions_app_livestreamsession s
-JOIN sessions_app_livestreamsession_hosts h ON h.livestreamsession_id = s.id
-WHERE s.started_at >= %(start)s AND s.started_at < %(end)s
-  AND s.status IN ('entered', 'verified')
-GROUP BY h.official_id, s.county_id
-"""
-BASELINE_SQL = """
-SELECT COUNT(*), SUM(rank) FROM ({ranked}) ranked
-"""
-# The other fair baseline: the same ranked rows written into a temporary table (what the
-# recompute writes, without the previous ranks, the entries' index and WAL).
-BASELINE_WRITTEN_SQL = """
-CREATE TEMPORARY TABLE bench_baseline_ranked AS {ranked}
-"""
-BASELINE_RANKED_SQL = """
-WITH subjects AS (
-    SELECT 'official' AS scope, official_id AS subject_id, SUM(sessions) AS sessions,
-           SUM(audience) AS audience, SUM(orders) AS orders, ROUND(SUM(revenue), 2) AS revenue,
-           ROUND(SUM(net_revenue), 2) AS net_revenue, SUM(unique_viewers) AS unique_viewers,
-           MAX(peak_viewers) AS peak_viewers, SUM(new_followers) AS new_followers
-    FROM bench_baseline_base GROUP BY official_id
-    UNION ALL
-    SELECT 'county', c.id, COALESCE(SUM(b.sessions), 0), COALESCE(SUM(b.audience), 0),
-           COALESCE(SUM(b.orders), 0), COALESCE(ROUND(SUM(b.revenue), 2), 0),
-           COALESCE(ROUND(SUM(b.net_revenue), 2), 0), SUM(b.unique_viewers),
-           MAX(b.peak_viewers), SUM(b.new_followers)
-    FROM sessions_app_county c
-    LEFT JOIN bench_baseline_base b ON b.county_id = c.id AND b.is_lead = 1
-    GROUP BY c.id
-), valued AS (
-    SELECT subjects.*,
-           ROUND(revenue / NULLIF(orders, 0), 2) AS aov,
-           ROUND(revenue * 1000.0 / NULLIF(audience, 0), 2) AS gpm,
-           ROUND(orders * 100.0 / NULLIF(audience, 0), 2) AS conversion
-    FROM subjects
-), m AS (
-    SELECT scope, subject_id, sessions, 'audience' AS metric, audience AS value FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'orders', orders FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'revenue', revenue FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'net_revenue', net_revenue FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'unique_viewers', unique_viewers FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'peak_viewers', peak_viewers FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'new_followers', new_followers FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'aov', aov FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'gpm', gpm FROM valued
-    UNION ALL SELECT scope, subject_id, sessions, 'conversion', conversion FROM valued
-)
-SELECT scope, metric, subject_id, value, sessions,
-       RANK() OVER (PARTITION BY scope, metric ORDER BY value DESC NULLS LAST) AS rank
-FROM m
-"""
-# The recompute's boards, to check the baseline covers exactly as many.
-BASELINE_METRICS = 10
+
+def baseline_sql() -> str:
+    """The recompute's own aggregates and RANK windows (every metric of the registry, the
+    holiday's ranking basis, co-hosts), as one statement computed in the server and reduced
+    there to one row: no temporary table, no snapshot, no previous ranks, no writes, and
+    no rows carried to Python, which the recompute never does either."""
+    from rankings.services import _BASE_TABLE, _base_sql, recompute_sql
+
+    base = _base_sql().split(" AS\n", 1)[1]  # the SELECT of CREATE TEMPORARY TABLE ... AS
+    statement = recompute_sql()
+    body = statement[statement.index("WITH subjects AS ("):statement.index("\nSELECT %(snapshot)s")]
+    body = body.replace("WITH subjects AS (", f"WITH {_BASE_TABLE} AS ({base}), subjects AS (", 1)
+    return (body + "\nSELECT COUNT(*), SUM(r) FROM (SELECT RANK() OVER (PARTITION BY m.scope, "
+            "m.metric ORDER BY m.sort_value DESC NULLS LAST) AS r FROM m) ranked")
 
 
 def interleaved(fns: dict, rounds: int) -> dict[str, list[float]]:
@@ -138,27 +85,21 @@ def ms(values: list[float]) -> str:
     return ", ".join(f"{v * 1000:.0f}" for v in values)
 
 
-def baseline(holiday, *, written: bool = False) -> None:
+def baseline(holiday) -> None:
     """The baseline under the recompute's own settings (work_mem, no JIT, join methods), so
-    that neither side spills to disk where the other does not. `written`: the ranked rows
-    go into a temporary table instead of being reduced to one row."""
+    that neither side spills to disk where the other does not."""
     from django.db import connection, transaction
 
     from rankings.services import _POSTGRESQL_TUNING
 
     start, end = holiday.bounds
+    statuses = holiday.counted_statuses
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in _POSTGRESQL_TUNING:
             cursor.execute(statement)
-        cursor.execute("DROP TABLE IF EXISTS bench_baseline_base")
-        cursor.execute(BASELINE_BASE_SQL, {"start": start, "end": end})
-        if written:
-            cursor.execute(BASELINE_WRITTEN_SQL.format(ranked=BASELINE_RANKED_SQL))
-            cursor.execute("DROP TABLE bench_baseline_ranked")
-        else:
-            cursor.execute(BASELINE_SQL.format(ranked=BASELINE_RANKED_SQL))
-            cursor.fetchone()
-        cursor.execute("DROP TABLE bench_baseline_base")
+        cursor.execute(baseline_sql(), {"start": start, "end": end,
+                                        "status_1": statuses[0], "status_2": statuses[-1]})
+        cursor.fetchone()
 
 
 def start_worker(broker: str) -> subprocess.Popen:
@@ -182,36 +123,120 @@ class EditNotVisible(Exception):
     pass
 
 
+def api_client():
+    """A logged-in client of the API in this process (a city staff user of the bench)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-reader")
+    user.groups.add(Group.objects.get(name="city_staff"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def rankings_top(client, holiday, metric="revenue", scope="official") -> list[dict]:
+    response = client.get("/api/v1/rankings/", {"holiday": holiday.slug, "metric": metric,
+                                                "scope": scope, "limit": 50}, secure=True)
+    assert response.status_code == 200, response.content[:300]
+    return response.json()["results"]
+
+
 def edit_to_visible(holiday, edits: int, timeout: float):
-    """Save `edits` edits of one session, one at a time, each waiting for a snapshot that
-    covers it. Returns the seconds from save to visible, the worker's recompute times (ms)
-    as its snapshots record them, and the seconds of the saves themselves."""
-    from rankings.models import RankingSnapshot
-    from sessions_app.models import Holiday, LivestreamSession
+    """Save `edits` edits of the leading official's session, one at a time, each waiting
+    until the rankings API shows it. Returns the seconds from the start of the save to
+    visible, and of the saves themselves."""
+    from sessions_app.models import LivestreamSession
     from sessions_app.services import session_update
 
-    session = LivestreamSession.objects.in_holiday(holiday).order_by("id").first()
-    latencies, durations, saves = [], [], []
+    client = api_client()
+    leader = rankings_top(client, holiday)[0]
+    session = (LivestreamSession.objects.in_holiday(holiday)
+               .filter(official_id=leader["official"]["id"]).order_by("id").first())
+    expected = Decimal(leader["value"])
+    latencies, saves = [], []
     for _ in range(edits):
         began = time.perf_counter()
         session = session_update(session=session, updated_by=None,
                                  data={"revenue": session.revenue + Decimal("1.00")},
                                  expected_version=session.version)
         saves.append(time.perf_counter() - began)
-        wanted = Holiday.objects.get(pk=holiday.pk).data_version
-        while True:
-            latest = RankingSnapshot.objects.latest_for(holiday.pk)
-            if latest and latest.data_version >= wanted:
-                break
+        expected += Decimal("1.00")
+        while Decimal(rankings_top(client, holiday)[0]["value"]) != expected:
             if time.perf_counter() - began > timeout:
                 raise EditNotVisible(
                     f"edit {len(latencies) + 1} did not reach the rankings within {timeout:.0f} s"
                 )
-            time.sleep(0.005)
+            time.sleep(0.002)
         latencies.append(time.perf_counter() - began)
-        durations.append(latest.duration_ms)
         time.sleep(0.5)
-    return latencies, durations, saves
+    return latencies, saves
+
+
+def county_board_sum(client, holiday) -> Decimal:
+    return sum((Decimal(row["value"]) for row in rankings_top(client, holiday, scope="county")),
+               Decimal(0))
+
+
+def burst(holiday, edits: int, writers: int, timeout: float) -> dict:
+    """`edits` edits from `writers` threads at once (each its own connection), of distinct
+    sessions drawn across the holiday, each adding a known amount to the revenue. Then: how
+    long after the last save the county board shows every edit, how many were lost, and
+    the differences between the totals and a from-scratch aggregation."""
+    import random
+
+    from django.db import connections
+
+    from sessions_app.models import LivestreamSession
+    from sessions_app.services import session_update
+    from sessions_app.totals import holiday_totals_differences
+
+    client = api_client()
+    ids = list(LivestreamSession.objects.in_holiday(holiday).order_by("?")
+               .values_list("id", flat=True)[:edits])
+    before = county_board_sum(client, holiday)
+    shares = [ids[n::writers] for n in range(writers)]
+    delta = Decimal("3.00")
+    saves, errors, last = [], [], [0.0]
+    barrier = threading.Barrier(writers)
+
+    def write(share):
+        try:
+            barrier.wait()
+            for session_id in share:
+                session = LivestreamSession.objects.get(pk=session_id)
+                began = time.perf_counter()
+                session_update(session=session, updated_by=None,
+                               data={"revenue": session.revenue + delta},
+                               expected_version=session.version)
+                done = time.perf_counter()
+                saves.append(done - began)
+                last[0] = max(last[0], done)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    random.seed(15)
+    threads = [threading.Thread(target=write, args=(share,)) for share in shares]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wanted = before + delta * (len(ids) - len(errors))
+    seen = county_board_sum(client, holiday)
+    while seen != wanted and time.perf_counter() - last[0] < timeout:
+        time.sleep(0.002)
+        seen = county_board_sum(client, holiday)
+    visible_after = time.perf_counter() - last[0]
+    lost = int((wanted - seen) / delta)
+    return {
+        "edits": len(ids), "writers": writers, "errors": errors,
+        "seconds": last[0] - began, "saves": saves, "visible_after": visible_after,
+        "lost": lost, "differences": len(holiday_totals_differences(holiday=holiday)),
+    }
 
 
 def worker_stop(worker: subprocess.Popen) -> None:
@@ -308,11 +333,13 @@ def saves_with_broker_down(holiday, saves: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
-    parser.add_argument("--officials", type=int, default=10_000)
     parser.add_argument("--in-holiday", type=int, default=None, metavar="N",
-                        help="how many of the sessions fall inside the holiday (default: 40%%)")
+                        help="sessions inside the holiday (default: 40%% of --sessions)")
+    parser.add_argument("--officials", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--burst", type=int, default=1000, metavar="EDITS")
+    parser.add_argument("--burst-writers", type=int, default=20, metavar="THREADS")
     parser.add_argument("--broker-down-saves", type=int, default=3, metavar="N")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                         help="the longest a recompute may take, in this process or the worker")
@@ -324,64 +351,62 @@ def main() -> None:
     from django.db import OperationalError, connection
 
     from rankings.services import holiday_rankings_recompute
+    from sessions_app.totals import holiday_totals_reconcile
 
     holiday = load_bench_data(sessions=args.sessions, officials=args.officials,
                               in_holiday=args.in_holiday)
-    from rankings.metrics import metric_keys
-
-    if len(metric_keys()) != BASELINE_METRICS:
-        raise SystemExit(f"the baseline covers {BASELINE_METRICS} metrics, the registry has "
-                         f"{len(metric_keys())}: update BASELINE_SQL")
     with connection.cursor() as cursor:  # a recompute that hangs fails the run instead
         cursor.execute("SET statement_timeout = %s", [f"{args.timeout:.0f}s"])
     baseline(holiday)  # warm the cache for both measurements alike
     try:
         runs = interleaved({
             "baseline": lambda: baseline(holiday),
-            "written": lambda: baseline(holiday, written=True),
             "recompute": lambda: holiday_rankings_recompute(holiday_id=holiday.pk),
+            "reconcile": lambda: holiday_totals_reconcile(holiday=holiday, repair=False),
         }, args.repeat)
     except OperationalError as error:
         raise SystemExit(f"a run took over {args.timeout:.0f} s: {error}") from None
     b, f = statistics.median(runs["baseline"]), statistics.median(runs["recompute"])
-    w = statistics.median(runs["written"])
     per_round = [r / b_ for r, b_ in zip(runs["recompute"], runs["baseline"], strict=True)]
-    per_round_w = [r / b_ for r, b_ in zip(runs["recompute"], runs["written"], strict=True)]
-    from sessions_app.models import LivestreamSession
-
-    inside = LivestreamSession.objects.in_holiday(holiday)
-    print(f"sessions: {args.sessions:,} ({inside.count():,} in the holiday, "
-          f"{inside.filter(hosts__isnull=False).distinct().count():,} of them co-hosted)  "
-          f"officials: {args.officials:,}  metrics: {', '.join(metric_keys())}")
+    inside = args.in_holiday if args.in_holiday is not None else round(args.sessions * 0.4)
+    print(f"sessions: {args.sessions:,}  in the holiday: {inside:,}  "
+          f"officials: {args.officials:,}")
     print(f"baseline (aggregates + RANK in the server, nothing written): "
           f"median {b * 1000:.0f} ms (runs: {ms(runs['baseline'])})")
-    print(f"baseline (the same, ranked rows written into a temporary table): "
-          f"median {w * 1000:.0f} ms (runs: {ms(runs['written'])})")
     print(f"full recompute (compute + write snapshot): median {f * 1000:.0f} ms "
           f"(runs: {ms(runs['recompute'])})")
-    print(f"ratio to the baseline written, per round: "
-          f"{', '.join(f'{r:.2f}' for r in per_round_w)}")
-    print(f"ratio to the baseline reduced to one row, per round: "
-          f"{', '.join(f'{r:.2f}' for r in per_round)}")
-    print(f"ratio (to the baseline reduced to one row): {f / b:.2f}")
-    print(f"ratio: {f / w:.2f}")
+    print(f"reconciliation (from scratch vs the kept totals): median "
+          f"{statistics.median(runs['reconcile']) * 1000:.0f} ms "
+          f"(runs: {ms(runs['reconcile'])})")
+    print(f"ratio per round: {', '.join(f'{r:.2f}' for r in per_round)}")
+    print(f"ratio: {f / b:.2f}")
 
-    if args.edits:
+    if args.edits or args.burst:
         worker = start_worker(broker)
         try:
-            lat, durations, saves = edit_to_visible(holiday, args.edits, args.timeout)
+            if args.edits:
+                lat, saves = edit_to_visible(holiday, args.edits, args.timeout)
+                print(f"edit -> visible in the rankings API (worker on {broker}, {args.edits} "
+                      f"edits): median {statistics.median(lat) * 1000:.0f} ms, max "
+                      f"{max(lat) * 1000:.0f} ms (runs: {ms(lat)})")
+                print(f"save, broker up: median {statistics.median(saves) * 1000:.0f} ms, "
+                      f"max {max(saves) * 1000:.0f} ms")
+                print(f"edit p95: {p95(lat) * 1000:.0f}")
+            if args.burst:
+                out = burst(holiday, args.burst, args.burst_writers, args.timeout)
+                for error in out["errors"][:3]:
+                    print(f"burst error: {type(error).__name__}: {error}")
+                print(f"burst: {out['edits']} edits from {out['writers']} writers in "
+                      f"{out['seconds']:.2f} s, save p95 {p95(out['saves']) * 1000:.0f} ms; "
+                      f"all visible {out['visible_after'] * 1000:.0f} ms after the last")
+                print(f"burst visible after last: {out['visible_after'] * 1000:.0f}")
+                print(f"burst errors: {len(out['errors'])}")
+                print(f"burst lost: {out['lost']}")
+                print(f"burst differences: {out['differences']}")
         except EditNotVisible as stuck:
             raise SystemExit(f"{stuck} (worker on {broker})") from None
         finally:  # whatever failed, no worker is left running
             worker_stop(worker)
-        print(f"edit -> visible in rankings (worker on {broker}, {args.edits} edits): median "
-              f"{statistics.median(lat) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms "
-              f"(runs: {ms(lat)})")
-        print(f"worker's recomputes: median {statistics.median(durations):.0f} ms, "
-              f"max {max(durations)} ms")
-        print(f"save, broker up: median {statistics.median(saves) * 1000:.0f} ms, "
-              f"max {max(saves) * 1000:.0f} ms")
-        print(f"edit p95: {p95(lat) * 1000:.0f}")
 
     if args.broker_down_saves:
         for kind, times in saves_with_broker_down(holiday, args.broker_down_saves).items():

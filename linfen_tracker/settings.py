@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -401,7 +402,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rankings.tasks.recompute_due_holidays",
         "schedule": env.int("RANKINGS_BEAT_SECONDS", default=120),
     },
+    # The from-scratch check of the incremental totals (reports and repairs differences).
+    "reconcile-holiday-totals": {
+        "task": "rankings.tasks.reconcile_totals",
+        "schedule": crontab(hour=env.int("TOTALS_RECONCILE_HOUR", default=3), minute=17),
+    },
 }
+# Boards are live (read from the totals each write keeps); snapshots, which give the
+# movement arrows, notifications and targets, follow a write after this many seconds, so a
+# busy evening makes one snapshot per holiday per interval, not one per write.
+RANKINGS_SNAPSHOT_DELAY_SECONDS = env.int("RANKINGS_SNAPSHOT_DELAY_SECONDS", default=10)
 
 # --- Notifications (email digests, webhooks) -------------------------------------------------
 # EMAIL_URL as django-environ reads it: smtp://user:password@host:25, smtp+tls://...:587,

@@ -29,6 +29,8 @@ STORAGES = {
 MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"linfen-test-media-{os.getpid()}")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
+# Tests with a real worker wait for the snapshot a write asks for, not for the debounce.
+RANKINGS_SNAPSHOT_DELAY_SECONDS = 0
 CELERY_TASK_EAGER_PROPAGATES = True
 ALLOWED_HOSTS = ["*"]
 # The test process is the only one reading and writing (workers in tests are threads of it),

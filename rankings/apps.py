@@ -20,3 +20,11 @@ class RankingsConfig(AppConfig):
         from .metrics import metric_keys
 
         validators.metric_keys_provider = metric_keys
+
+        # The incremental totals keep every base metric of the registry.
+        from sessions_app import totals
+
+        from .metrics import base_metrics
+
+        totals.aggregates_provider = lambda: [
+            totals.Aggregate(m.key, m.column, m.aggregate) for m in base_metrics()]

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from linfen_tracker.celery_app import app as celery_app
 from linfen_tracker.generations import RANKINGS, generation_bump
 from sessions_app.models import Holiday
+from sessions_app.totals import ReconcileReport, holiday_totals_reconcile
 
 from .metrics import (
     COMPOSITE,
@@ -454,3 +455,21 @@ def holidays_due_for_recompute(*, today=None) -> list[int]:
     ongoing = Holiday.objects.covering(today)
     ids = set(stale.values_list("id", flat=True)) | set(ongoing.values_list("id", flat=True))
     return sorted(ids)
+
+
+def totals_reconcile(*, holiday_ids: list[int] | None = None,
+                     repair: bool = True) -> list[ReconcileReport]:
+    """Check the incremental totals of the given holidays (all by default) against a
+    from-scratch aggregation of their sessions; report every difference (logged, and in
+    the reports returned) and, with `repair`, mend it. Live boards read the mended totals
+    at once (the `rankings` generation is bumped when anything was repaired)."""
+    holidays = Holiday.objects.order_by("id")
+    if holiday_ids is not None:
+        holidays = holidays.filter(id__in=holiday_ids)
+    reports = []
+    for holiday in holidays:
+        with transaction.atomic():
+            reports.append(holiday_totals_reconcile(holiday=holiday, repair=repair))
+    if any(report.repaired for report in reports):
+        generation_bump(RANKINGS)
+    return reports

@@ -219,6 +219,17 @@ def entry_positions(entry_ids: list[int]) -> dict[int, Position]:
     }
 
 
+def board_position(*, entries: list[RankingEntry], entry: RankingEntry) -> Position:
+    """Where `entry` stands on a board given whole (`entries`, in board order): the same
+    figures as `entry_positions`, read from the board in memory (live boards' entries are
+    read from the totals and have no id)."""
+    above = [e for e in entries if e.rank < entry.rank]
+    top = [e for e in entries if e.rank <= TOP_N]
+    return Position(entry_id=entry.pk, rank=entry.rank, value=Decimal(entry.value),
+                    next_up_value=Decimal(above[-1].value) if above else None,
+                    top_value=Decimal(top[-1].value) if top else None)
+
+
 def board_own_entry(*, entries: list[RankingEntry], scope: str, user) -> RankingEntry | None:
     """The entry of the user's linked official (official boards) or of that official's county
     (county boards) among a board's entries; None for users without a linked official."""

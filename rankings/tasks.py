@@ -88,3 +88,16 @@ def recompute_due_holidays() -> list[int]:
     for holiday_id in due:
         recompute_holiday_rankings.delay(holiday_id)
     return due
+
+
+@shared_task(name="rankings.tasks.reconcile_totals")
+def reconcile_totals(holiday_ids: list[int] | None = None) -> dict:
+    """Beat's nightly check: every holiday's incremental totals against a from-scratch
+    aggregation, differences reported (logged) and repaired. Safe to run twice."""
+    reports = services.totals_reconcile(holiday_ids=holiday_ids)
+    differences = {r.holiday_id: len(r.differences) for r in reports if r.differences}
+    if differences:
+        logger.warning("Totals reconciled: differences repaired in holidays %s", differences)
+    else:
+        logger.info("Totals reconciled: %s holidays, no difference", len(reports))
+    return {"holidays": len(reports), "differences": differences}

@@ -64,6 +64,7 @@ from .targets import (
     TOP_N,
     board_own_entry,
     board_own_entry_stored,
+    board_position,
     entry_positions,
     metric_label,
     target_metrics,
@@ -138,13 +139,13 @@ def _holiday_charts(*, holiday: Holiday, snapshot: RankingSnapshot | None, metri
 
     Building a figure costs tens of milliseconds, most of a page's time, so each is cached
     for all processes (generations.shared_cached) in the request's language, under the
-    `reference` generation (names, poverty-relief flags) and what it is drawn from: the top
-    officials under `snapshot` (the latest, whose board the page shows), the others under
-    the holiday's data_version, as the summary is."""
+    `reference` generation (names, poverty-relief flags) and what it is drawn from: the
+    holiday's data_version (the live board's totals and the summary), and for the top
+    officials also `snapshot` (the latest)."""
     language = get_language() or ""
     builders = {
         "chart-top-officials": (
-            f"{metric}", snapshot.pk if snapshot else None,
+            f"{metric}", (holiday.data_version, snapshot.pk if snapshot else None),
             lambda: charts.top_officials_bar(
                 rows=_top_official_rows(holiday=holiday, metric=metric), metric=metric),
         ),
@@ -308,21 +309,28 @@ def _own_official_id(user) -> int | None:
 
 def _own_position(*, board: Leaderboard, user) -> dict:
     """The viewer's own row (their official's, or on a county board their county's), and
-    when it is below the first TOP_N rows, their position for the row shown under them."""
+    when it is below the first TOP_N rows, their position for the row shown under them.
+    The board may have been read only up to the page shown: a row not among those is found
+    on the whole live board (cached under the rankings generation), or for a board read
+    from a snapshot, among its stored entries."""
     own = board_own_entry(entries=board.entries, scope=board.scope, user=user)
-    if own is None and board.snapshot is not None:
-        # Not on the pages read (the board may have been read only up to a page).
+    position = None
+    if own is not None:
+        if board.entries.index(own) >= TOP_N:
+            position = board_position(entries=board.entries, entry=own)
+    elif _own_official_id(user) is not None and board.live:
+        whole = leaderboard_get(holiday=board.holiday, metric=board.metric, scope=board.scope)
+        own = board_own_entry(entries=whole.entries, scope=board.scope, user=user)
+        if own is not None:
+            position = board_position(entries=whole.entries, entry=own)
+    elif board.snapshot is not None:
         own = board_own_entry_stored(snapshot=board.snapshot, metric=board.metric,
                                      scope=board.scope, user=user)
+        if own is not None:
+            position = entry_positions([own.pk]).get(own.pk)
     if own is None:
-        return {"own_entry_id": None, "my_position": None, "top_n": TOP_N}
-    below_top = own not in board.entries or board.entries.index(own) >= TOP_N
-    return {
-        "own_entry_id": own.pk,
-        "my_entry": own,
-        "my_position": entry_positions([own.pk]).get(own.pk) if below_top else None,
-        "top_n": TOP_N,
-    }
+        return {"own_entry": None, "my_position": None, "top_n": TOP_N}
+    return {"own_entry": own, "my_entry": own, "my_position": position, "top_n": TOP_N}
 
 
 @login_required
@@ -420,7 +428,9 @@ def screen_state(request, slug: str):
     holiday = _holiday_or_404(slug)
     board = leaderboard_get(holiday=holiday, metric=DEFAULT_METRIC, scope=Scope.COUNTY, limit=1)
     return JsonResponse({
-        "snapshot": board.snapshot.pk if board.snapshot else None,
+        # What the screen compares to know the board changed (the name is the one its
+        # script reads): any write or new snapshot changes it.
+        "snapshot": board.version,
         "computed_at": board.computed_at.isoformat() if board.computed_at else None,
         "status": board.status,
         "as_of": _as_of(),
@@ -440,7 +450,9 @@ def screen_content(request, slug: str):
                                  page=_page_param(request), request=request)}
     board = context["board"]
     return JsonResponse({
-        "snapshot": board.snapshot.pk if board.snapshot else None,
+        # What the screen compares to know the board changed (the name is the one its
+        # script reads): any write or new snapshot changes it.
+        "snapshot": board.version,
         "status": board.status,
         "as_of": _as_of(),
         # Fragments keyed by the id of the element each replaces.

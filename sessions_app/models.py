@@ -798,3 +798,57 @@ class SessionFlag(models.Model):
         from .flags import flag_label
 
         return flag_label(self.code)
+
+
+class TotalScope(models.TextChoices):
+    OFFICIAL = "official", _("Officials")
+    COUNTY = "county", _("Counties")
+
+
+class HolidayTotal(models.Model):
+    """What a holiday counts for one subject (an official or a county) on one aggregate: the
+    sum of a figure over the sessions its ranking basis counts, and how many sessions.
+
+    Kept up to date by every session write in the write's own transaction
+    (`sessions_app.totals`), so that reading a live board costs the size of the board, not
+    of the holiday; rankings read ranks from it at read time. The from-scratch aggregation
+    (`totals.holiday_totals_reconcile`) is the check: it reports and repairs any difference.
+
+    One row per (holiday, scope, subject, aggregate) rather than one column per aggregate:
+    one index, (holiday, scope, metric, value), serves every board in rank order, and a new
+    aggregate is new rows, not a new column and index. Rows stay at zero sessions when a
+    subject's last session leaves (readers skip them), so a burst of edits never deletes
+    and re-inserts the same rows.
+    """
+
+    holiday = models.ForeignKey(Holiday, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    scope = models.CharField(max_length=10, choices=TotalScope.choices)
+    # The official's id (scope official) or the county's (scope county): one column, so that
+    # (holiday, scope, metric, subject_id) is a plain unique key for INSERT ... ON CONFLICT.
+    subject_id = models.BigIntegerField()
+    metric = models.CharField(max_length=20)
+    # A sum (or a maximum: `totals` knows which) over the sessions that report the figure.
+    value = models.DecimalField(max_digits=38, decimal_places=2)
+    sessions = models.BigIntegerField()
+    # Sessions that report the figure (an optional one may be left empty): none means the
+    # subject's value is NULL, ranked last, not 0.
+    reported = models.BigIntegerField(default=0)
+    # A maximum whose holder left (a session removed or lowered): recomputed from the
+    # subject's sessions before the write commits (totals.totals_add).
+    recheck = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["holiday", "scope", "metric", "subject_id"],
+                                    name="holiday_total_key"),
+        ]
+        indexes = [
+            models.Index(fields=["holiday", "scope", "metric", "value"],
+                         name="holiday_total_board_idx"),
+            models.Index(fields=["holiday"], condition=Q(recheck=True),
+                         name="holiday_total_recheck_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holiday_id}/{self.scope}/{self.subject_id}/{self.metric}={self.value}"

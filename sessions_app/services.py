@@ -52,6 +52,7 @@ from .models import (
     SessionStatus,
 )
 from .pinyin import name_pinyin_keys
+from .totals import holiday_totals_rebuild, totals_add, totals_recheck, totals_remove
 from .validators import (
     MESSAGES,
     PARSE_MESSAGES,
@@ -110,14 +111,17 @@ def local_date(moment) -> date:
     return timezone.localtime(moment).date()
 
 
-def rankings_mark_stale(*, days: Iterable[date],
-                        official_ids: Iterable[int | None] | None = None) -> list[int]:
-    """Mark the holidays covering any of `days` as needing a recompute; return their ids.
+def holidays_touch(*, days: Iterable[date],
+                   official_ids: Iterable[int | None] | None = None) -> list[Holiday]:
+    """The holidays covering any of `days`, locked in id order, with their data_version
+    bumped; a recompute of each is requested after commit, and then the anomaly flags of
+    the officials written (`official_ids`, hosts and co-hosts; None: every session of the
+    holiday) are refreshed (`flags.session_flags_refresh`).
 
-    Call it inside the transaction of the write: the version bump commits or rolls back with
-    the data. The recompute is requested after commit, once per holiday for the whole write,
-    and before it the anomaly flags of the officials written (`official_ids`; None: every
-    session of the holiday) are refreshed (`flags.session_flags_refresh`).
+    Call it inside the transaction of the write, before its totals change (`totals`): the
+    version bump commits or rolls back with the data, and the lock (taken in one order by
+    every writer) makes the writers of one holiday update its totals in turn, without
+    deadlocks. The recompute is requested after commit, once per holiday for the whole write.
     """
     days = set(days)
     if not days:
@@ -126,16 +130,25 @@ def rankings_mark_stale(*, days: Iterable[date],
     ids = [
         h.id for h in candidates if any(h.start_date <= d <= h.end_date for d in days)
     ]
-    if ids:
-        Holiday.objects.filter(id__in=ids).update(data_version=F("data_version") + 1)
-        generation_bump(RANKINGS)  # cached leaderboards now show status "pending"
-        officials = None if official_ids is None else sorted(
-            {i for i in official_ids if i is not None})
-        # The recompute is asked for first: the rankings need not wait for the flags.
-        transaction.on_commit(partial(rankings_recompute_request, holiday_ids=ids))
-        transaction.on_commit(partial(flags_refresh_request, holiday_ids=ids,
-                                      official_ids=officials))
-    return ids
+    if not ids:
+        return []
+    holidays = list(Holiday.objects.select_for_update().filter(id__in=ids).order_by("id"))
+    Holiday.objects.filter(id__in=ids).update(data_version=F("data_version") + 1)
+    generation_bump(RANKINGS)  # cached leaderboards are read again from the new totals
+    officials = None if official_ids is None else sorted(
+        {i for i in official_ids if i is not None})
+    # The recompute is asked for first: the rankings need not wait for the flags.
+    transaction.on_commit(partial(rankings_recompute_request, holiday_ids=ids))
+    transaction.on_commit(partial(flags_refresh_request, holiday_ids=ids,
+                                  official_ids=officials))
+    return holidays
+
+
+def rankings_mark_stale(*, days: Iterable[date],
+                        official_ids: Iterable[int | None] | None = None) -> list[int]:
+    """Mark the holidays covering any of `days` as needing a recompute; return their ids
+    (`holidays_touch`, for writes that change no counted figure)."""
+    return [h.pk for h in holidays_touch(days=days, official_ids=official_ids)]
 
 
 def flags_refresh_request(*, holiday_ids: Iterable[int],
@@ -168,7 +181,10 @@ def rankings_recompute_request(*, holiday_ids: Iterable[int]) -> list[int]:
         if not claimed:
             continue
         try:
-            celery_app.tasks[RECOMPUTE_TASK].delay(holiday_id)
+            # Debounced: boards are live from the totals; the snapshot (arrows,
+            # notifications, targets) covers every write of the next few seconds at once.
+            celery_app.tasks[RECOMPUTE_TASK].apply_async(
+                (holiday_id,), countdown=settings.RANKINGS_SNAPSHOT_DELAY_SECONDS or None)
         except Exception:
             # The broker is down or the in-process recompute failed: the write is committed
             # and the holiday stays stale, so the periodic sweep recomputes it later.
@@ -300,15 +316,28 @@ def _session_related_check(*, session: LivestreamSession, hosts: list[Official] 
 def _session_save(*, session: LivestreamSession, user: AbstractBaseUser | None,
                   previous_official_id: int | None = None,
                   hosts: list[Official] | None = None,
-                  items: list[SessionItem] | None = None) -> None:
+                  items: list[SessionItem] | None = None,
+                  days_before: set[date] | None = None,
+                  flag_officials: list[int] | None = None) -> None:
     """Validate every rule, then save inside the caller's transaction, with the co-hosts
     and item lines when given (None: keep them). The history record of the save carries the
-    co-hosts; each item line has its own history (who, when, old and new values)."""
+    co-hosts; each item line has its own history (who, when, old and new values).
+
+    With `days_before` (the stored session's start day: an edit), the holidays of those
+    days and of the new start are touched (`holidays_touch`) and the session's stored
+    contribution (co-hosts included) is taken out of their totals before the save and the
+    new one added after.
+    """
     session_rules_check(session=session)
     _session_related_check(session=session, hosts=hosts, items=items)
     session_database_check(session=session, previous_official_id=previous_official_id)
     session._history_user = user
     creating = session.pk is None
+    holidays = []
+    if days_before is not None:
+        holidays = holidays_touch(days={*days_before, local_date(session.started_at)},
+                                  official_ids=flag_officials)
+        totals_remove(session_ids=[session.pk], holidays=holidays)
     try:
         with transaction.atomic():
             if hosts is not None and not creating:
@@ -329,6 +358,7 @@ def _session_save(*, session: LivestreamSession, user: AbstractBaseUser | None,
                 session_hosts_history_attach(sessions=[session])
             if items is not None:
                 _session_items_replace(session=session, items=items, user=user)
+            totals_add(session_ids=[session.pk], holidays=holidays)
     except IntegrityError as error:
         # A concurrent write won the race past the checks (PostgreSQL's constraints hold
         # the rule); report it like a form error, naming the other session when it can.
@@ -430,8 +460,9 @@ def session_create(
     with transaction.atomic():
         _session_save(session=session, user=entered_by, hosts=list(hosts), items=lines)
         # Flags are refreshed for every host: a co-host's shows may overlap this one.
-        rankings_mark_stale(days={local_date(session.started_at)},
-                            official_ids=[session.official_id, *(h.pk for h in hosts)])
+        holidays = holidays_touch(days={local_date(session.started_at)},
+                                  official_ids=[session.official_id, *(h.pk for h in hosts)])
+        totals_add(session_ids=[session.pk], holidays=holidays)
     return session
 
 
@@ -477,10 +508,10 @@ def session_update(
             session.verified_by, session.verified_at, session.rejection_reason = None, None, ""
         session.version = current.version + 1
         _session_save(session=session, user=updated_by,
-                      previous_official_id=current.official_id, hosts=hosts, items=lines)
-        rankings_mark_stale(days={old_day, local_date(session.started_at)},
-                            official_ids=[current.official_id, session.official_id,
-                                          *old_host_ids, *(h.pk for h in hosts or ())])
+                      previous_official_id=current.official_id, hosts=hosts, items=lines,
+                      days_before={old_day},
+                      flag_officials=[current.official_id, session.official_id,
+                                      *old_host_ids, *(h.pk for h in hosts or ())])
     return session
 
 
@@ -572,8 +603,7 @@ def session_verify(
 def _session_status_save(*, session: LivestreamSession, reviewer: AbstractBaseUser) -> None:
     session_rules_check(session=session, exclude=("rejection_reason",))
     session._history_user = reviewer
-    session.save()
-    rankings_mark_stale(days={local_date(session.started_at)}, official_ids=[session.official_id])
+    _session_counted_save(session=session)
     transaction.on_commit(partial(
         session_event_send, session_id=session.pk, kind=f"session_{session.status}",
         detail=session.rejection_reason,
@@ -607,6 +637,16 @@ def session_flag_dismiss(*, session: LivestreamSession, code: str, user: Abstrac
     return flag
 
 
+def _session_counted_save(*, session: LivestreamSession) -> None:
+    """Save a change that may change whether the session counts (its status), keeping the
+    totals of its holiday: its stored contribution out, the saved one in."""
+    holidays = holidays_touch(days={local_date(session.started_at)},
+                              official_ids=[session.official_id])
+    totals_remove(session_ids=[session.pk], holidays=holidays)
+    session.save()
+    totals_add(session_ids=[session.pk], holidays=holidays)
+
+
 def session_event_send(*, session_id: int, kind: str, detail: str = "") -> None:
     """Tell the people concerned (the official, webhooks) that a session was verified,
     rejected or flagged: a task sent by name after commit. A broker that is down loses the
@@ -628,8 +668,11 @@ def session_delete(*, session: LivestreamSession, deleted_by: AbstractBaseUser |
         for evidence in current.evidence.all():
             evidence_delete(evidence=evidence, deleted_by=deleted_by, reason="session deleted")
         official_id = current.official_id
+        host_ids = list(current.hosts.values_list("pk", flat=True))
+        holidays = holidays_touch(days={day}, official_ids=[official_id, *host_ids])
+        totals_remove(session_ids=[current.pk], holidays=holidays)
         current.delete()
-        rankings_mark_stale(days={day}, official_ids=[official_id])
+        totals_recheck(holidays=holidays)
 
 
 # --- Evidence files (content checks in sessions_app/evidence/) -----------------------------
@@ -798,8 +841,7 @@ def _verification_withdraw_without_evidence(*, session_id: int,
     session.verified_by, session.verified_at = None, None
     session.version += 1
     session._history_user = user
-    session.save()
-    rankings_mark_stale(days={local_date(session.started_at)}, official_ids=[session.official_id])
+    _session_counted_save(session=session)
 
 
 def official_save(*, official: Official, user: AbstractBaseUser | None) -> Official:
@@ -815,13 +857,22 @@ def official_save(*, official: Official, user: AbstractBaseUser | None) -> Offic
 
 def holiday_save(*, holiday: Holiday, user: AbstractBaseUser | None) -> Holiday:
     """Create or update a holiday. Its dates decide which sessions it covers, so it is
-    marked stale and recomputed."""
+    marked stale and recomputed; a new holiday, or one whose dates or ranking basis
+    change, has its totals rebuilt from scratch in the same transaction."""
     holiday.full_clean()
     with transaction.atomic():
+        before = (Holiday.objects.select_for_update().filter(pk=holiday.pk)
+                  .values("start_date", "end_date", "ranking_basis").first()
+                  if holiday.pk else None)
         holiday._history_user = user
         holiday.save()
         Holiday.objects.filter(pk=holiday.pk).update(data_version=F("data_version") + 1)
         transaction.on_commit(partial(flags_refresh_request, holiday_ids=[holiday.pk]))
+        if before != {"start_date": holiday.start_date, "end_date": holiday.end_date,
+                      "ranking_basis": holiday.ranking_basis}:
+            # Other days or another basis: other sessions count. Rebuilt from scratch
+            # under the holiday's lock, which the writers of its sessions wait for.
+            holiday_totals_rebuild(holiday=holiday)
         transaction.on_commit(partial(rankings_recompute_request, holiday_ids=[holiday.pk]))
     holiday.refresh_from_db(fields=["data_version"])
     return holiday
@@ -875,9 +926,10 @@ def sessions_import(
             default_change_reason=reason,
         )
         _import_related_create(sessions=created, rows=rows, user=user, reason=reason)
-        rankings_mark_stale(days={local_date(row.started_at) for row in rows},
-                            official_ids={official for row in rows
-                                          for official in (row.official_id, *row.hosts)})
+        holidays = holidays_touch(days={local_date(row.started_at) for row in rows},
+                                  official_ids={official for row in rows
+                                                for official in (row.official_id, *row.hosts)})
+        totals_add(session_ids=[session.pk for session in created], holidays=holidays)
     return created
 
 

@@ -8,7 +8,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from linfen_tracker.generations import RANKINGS, generation_bump
 from sessions_app.models import County, Holiday, LivestreamSession, Official
+from sessions_app.totals import holiday_totals_rebuild, totals_add
 
 BEIJING = timezone.get_default_timezone()
 
@@ -76,12 +78,37 @@ class HolidayFactory(factory.django.DjangoModelFactory):
     start_date = datetime(2020, 5, 1).date()
     end_date = datetime(2020, 5, 5).date()
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # What holiday_save does for a new holiday: totals of the sessions already there.
+        holiday = super()._create(model_class, *args, **kwargs)
+        holiday_totals_rebuild(holiday=holiday)
+        return holiday
+
+
+def session_resave(session: LivestreamSession) -> LivestreamSession:
+    """Save a factory session changed in place (straight to the table, as `save()` does)
+    and rebuild the totals of the holidays it falls in, as a service write keeps them."""
+    session.save()
+    for holiday in Holiday.objects.covering(session.local_start_date):
+        holiday_totals_rebuild(holiday=holiday)
+    generation_bump(RANKINGS)
+    return session
+
 
 class SessionFactory(factory.django.DjangoModelFactory):
-    """A saved session, written straight to the table (no service, no recompute)."""
+    """A saved session, written straight to the table (no service, no recompute), with its
+    holidays' totals kept as a session write keeps them."""
 
     class Meta:
         model = LivestreamSession
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        session = super()._create(model_class, *args, **kwargs)
+        totals_add(session_ids=[session.pk],
+                   holidays=Holiday.objects.covering(session.local_start_date))
+        return session
 
     official = factory.SubFactory(OfficialFactory)
     county = factory.LazyAttribute(lambda o: o.official.county)

@@ -87,7 +87,8 @@ def test_twenty_editors_and_two_racing_recomputes_end_consistent(holiday):
     # The racing recomputes did not interleave: each snapshot that exists is whole.
     for snap in RankingSnapshot.objects.filter(holiday=holiday):
         assert snap.complete
-        assert RankingEntry.objects.filter(snapshot=snap).count() == (20 + 17) * len(metric_keys())
+        assert RankingEntry.objects.filter(snapshot=snap).count() == (20 + 17) * len(
+            metric_keys())
 
     # Catch up (beat's sweep would), then the latest snapshot equals one from scratch.
     holiday.refresh_from_db()

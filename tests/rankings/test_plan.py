@@ -21,6 +21,7 @@ from rankings.models import RankingEntry, RankingSnapshot
 from rankings.selectors import leaderboard_get
 from sessions_app import services as session_services
 from sessions_app.models import Holiday, LivestreamSession
+from sessions_app.totals import holiday_totals_rebuild
 
 from ..conftest import wait_for
 from ..factories import HolidayFactory
@@ -89,6 +90,7 @@ def seed_officials_with_one_session_each(*, holiday: Holiday, officials: int) ->
             """,
             [start, start],
         )
+    holiday_totals_rebuild(holiday=holiday)  # written past the services: the live totals
 
 
 def snapshot_bulk_copy(*, snapshot: RankingSnapshot) -> RankingSnapshot:

@@ -21,7 +21,7 @@ from rankings.services import (
 )
 from sessions_app.models import Holiday
 
-from ..factories import OfficialFactory, SessionFactory, UserFactory
+from ..factories import OfficialFactory, SessionFactory, UserFactory, session_resave
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_a_revision_stays_as_published_after_later_edits_and_recomputes(
         holiday, two_officials, city_lead, official_user):
     holiday_publish(holiday=holiday, user=city_lead, note="r1")
     two_officials["b"].revenue = Decimal("900.00")
-    two_officials["b"].save()
+    session_resave(two_officials["b"])
     for _ in range(SNAPSHOTS_KEPT + 2):
         recompute(holiday)
 
@@ -156,7 +156,7 @@ def test_the_diff_lists_rank_and_value_changes_and_entries_added_and_removed(
         holiday, two_officials, city_lead, official_user):
     holiday_publish(holiday=holiday, user=city_lead)
     two_officials["b"].revenue = Decimal("300.00")
-    two_officials["b"].save()
+    session_resave(two_officials["b"])
     two_officials["a"].delete()
     c = OfficialFactory(name="C")
     SessionFactory(official=c, revenue=Decimal("50.00"))
@@ -188,7 +188,7 @@ def test_the_diff_lists_rank_and_value_changes_and_entries_added_and_removed(
 def test_the_diff_page_shows_the_changes(holiday, two_officials, city_lead, client):
     holiday_publish(holiday=holiday, user=city_lead)
     two_officials["b"].revenue = Decimal("300.00")
-    two_officials["b"].save()
+    session_resave(two_officials["b"])
     recompute(holiday)
     holiday_publish(holiday=holiday, user=city_lead)
     client.force_login(city_lead)
@@ -210,7 +210,7 @@ def test_without_a_publication_arrows_compare_with_the_previous_days_last_snapsh
     RankingSnapshot.objects.filter(pk=yesterday.snapshot_id).update(
         computed_at=timezone.now() - timedelta(days=1))
     low.revenue = Decimal("300.00")
-    low.save()
+    session_resave(low)
     recompute(holiday)
     # Two saves today: compared with the snapshot just before, B would show no move.
     recompute(holiday)
@@ -224,7 +224,7 @@ def test_with_a_publication_arrows_compare_with_the_last_published_revision(
         holiday, two_officials, city_lead, client):
     holiday_publish(holiday=holiday, user=city_lead)
     two_officials["b"].revenue = Decimal("300.00")
-    two_officials["b"].save()
+    session_resave(two_officials["b"])
     recompute(holiday)
     recompute(holiday)
 
@@ -295,7 +295,7 @@ def test_the_report_workbook_has_every_board_totals_and_counted_sessions(
     recompute(holiday)
     holiday_publish(holiday=holiday, user=city_lead, note="r1")
     first_b.revenue = Decimal("900.00")  # after publication: revision 1 does not change
-    first_b.save()
+    session_resave(first_b)
     recompute(holiday)
 
     response = api_for(official_user).get(

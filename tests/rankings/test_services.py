@@ -221,9 +221,13 @@ def test_readers_use_the_latest_complete_snapshot_only(holiday):
     assert [e.value for e in board_.entries] == [Decimal("10.00")]
 
 
-def test_a_holiday_without_a_snapshot_has_an_empty_board(holiday):
-    board_ = leaderboard_get(holiday=holiday, metric="orders", scope="county")
-    assert (board_.entries, board_.status, board_.computed_at) == ([], "not_computed", None)
+def test_a_holiday_without_sessions_ranks_every_county_at_zero_and_no_official(holiday):
+    counties = leaderboard_get(holiday=holiday, metric="orders", scope="county")
+    officials = leaderboard_get(holiday=holiday, metric="orders", scope="official")
+    assert counties.status == "ready" and counties.snapshot is None
+    assert len(counties.entries) == 17
+    assert {(e.rank, e.value, e.sessions) for e in counties.entries} == {(1, 0, 0)}
+    assert officials.entries == []
 
 
 def test_long_sessions_count_on_their_start_day(holiday):
