@@ -141,7 +141,7 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
         if only_bench:
             cursor.execute("TRUNCATE sessions_app_livestreamsession, sessions_app_sessionevidence,"
                            " sessions_app_sessionitem, sessions_app_livestreamsession_hosts, "
-                           "rankings_rankingentry, rankings_rankingsnapshot, "
+                           "rankings_rankingentry, rankings_publication, rankings_rankingsnapshot, "
                            "sessions_app_holidaytotal, sessions_app_sessionflag")
         else:
             # Raw deletes: through the ORM, each row would be loaded and given a history
