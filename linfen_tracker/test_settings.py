@@ -56,3 +56,4 @@ REPLICA_READS = False
 # Static files straight from the finders: tests don't run collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+RANKINGS_SNAPSHOT_MAX_SHARE = 1  # no rest between snapshots: tests wait for follow-ups

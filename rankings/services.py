@@ -284,6 +284,18 @@ def recompute_prepare(cursor, params: dict) -> None:
     cursor.execute(_base_sql(), params)
 
 
+def snapshot_rest_seconds(seconds: float) -> float:
+    """How long the next snapshot of a holiday waits after one that took `seconds`, so that
+    one holiday's snapshots take at most RANKINGS_SNAPSHOT_MAX_SHARE of a worker's time
+    while writes keep coming (boards are live from the totals meanwhile)."""
+    from django.conf import settings
+
+    share = settings.RANKINGS_SNAPSHOT_MAX_SHARE
+    if not 0 < share < 1:
+        return 0.0
+    return seconds * (1 - share) / share
+
+
 def holiday_rankings_recompute(*, holiday_id: int,
                                only_if_changed: bool = False) -> RecomputeResult:
     """Compute a new complete snapshot of a holiday's rankings from scratch.

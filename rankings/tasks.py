@@ -54,7 +54,9 @@ def recompute_holiday_rankings(holiday_id: int) -> dict:
         # Writes that committed after this run read its version, or that coalesced into it
         # while it held the lock, still need a pass: the same claim a session write makes,
         # which sends nothing unless the holiday is still stale.
-        rankings_recompute_request(holiday_ids=[holiday_id])
+        # A long snapshot rests before the next (`snapshot_rest_seconds`).
+        rankings_recompute_request(holiday_ids=[holiday_id],
+                                   rest=services.snapshot_rest_seconds(result.seconds))
         _notifications_request(result.snapshot_id)
         _flags_refresh(holiday_id)
     return {"holiday_id": holiday_id, "snapshot_id": result.snapshot_id}

@@ -165,8 +165,11 @@ def flags_refresh_request(*, holiday_ids: Iterable[int],
             logger.exception("Could not refresh the flags of holiday %s", holiday_id)
 
 
-def rankings_recompute_request(*, holiday_ids: Iterable[int]) -> list[int]:
+def rankings_recompute_request(*, holiday_ids: Iterable[int], rest: float = 0) -> list[int]:
     """Send a recompute for each holiday that has none waiting; return the ids sent.
+
+    It runs RANKINGS_SNAPSHOT_DELAY_SECONDS after, or `rest` seconds if longer (the follow-up
+    of a long snapshot: `rankings.services.snapshot_rest_seconds`).
 
     A conditional UPDATE claims the holiday's `recompute_queued` flag, so a burst of writes
     sends one message per holiday until a recompute starts, and none once the rankings
@@ -183,8 +186,9 @@ def rankings_recompute_request(*, holiday_ids: Iterable[int]) -> list[int]:
         try:
             # Debounced: boards are live from the totals; the snapshot (arrows,
             # notifications, targets) covers every write of the next few seconds at once.
+            countdown = max(settings.RANKINGS_SNAPSHOT_DELAY_SECONDS, rest)
             celery_app.tasks[RECOMPUTE_TASK].apply_async(
-                (holiday_id,), countdown=settings.RANKINGS_SNAPSHOT_DELAY_SECONDS or None)
+                (holiday_id,), countdown=countdown or None)
         except Exception:
             # The broker is down or the in-process recompute failed: the write is committed
             # and the holiday stays stale, so the periodic sweep recomputes it later.

@@ -1,18 +1,23 @@
 """Session writes bring rankings up to date: after commit, once per holiday, never lost."""
 
-from datetime import date
+import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models import F
+from kombu import Connection
 
 from rankings.models import RankingSnapshot
 from rankings.selectors import leaderboard_get
+from rankings.services import snapshot_rest_seconds
 from rankings.tasks import recompute_due_holidays
 from sessions_app import services
 from sessions_app.models import Holiday, LivestreamSession
 
+from ..conftest import BROKER, _broker_reachable, celery_broker, under_ci
 from ..factories import HolidayFactory, OfficialFactory, beijing
 
 pytestmark = pytest.mark.django_db
@@ -188,3 +193,35 @@ def test_a_recompute_task_with_no_change_since_the_latest_snapshot_makes_none(
         new_session(official, beijing(2020, 5, 3, 10), user=staff_user)
     assert RankingSnapshot.objects.latest_for(holiday.pk).pk != first.pk
     assert snapshots(holiday) == 2
+
+
+# --- A long snapshot rests before the next --------------------------------------------------
+
+
+def test_a_snapshot_takes_at_most_its_share_of_a_worker(settings):
+    settings.RANKINGS_SNAPSHOT_MAX_SHARE = 0.25
+    assert snapshot_rest_seconds(22.0) == pytest.approx(66.0)  # 22 s of every 88 s
+    assert snapshot_rest_seconds(1.0) == pytest.approx(3.0)
+    settings.RANKINGS_SNAPSHOT_MAX_SHARE = 1
+    assert snapshot_rest_seconds(22.0) == 0
+
+
+def test_the_follow_up_recompute_waits_in_the_broker_for_its_rest(holiday, settings):
+    """On the real broker, with no worker: the message sent carries its ETA."""
+    if not BROKER.startswith("redis://") or not _broker_reachable():
+        if under_ci():
+            pytest.fail(f"CI needs the Redis broker at {BROKER}")
+        pytest.skip(f"no Redis broker at {BROKER}")
+    settings.RANKINGS_SNAPSHOT_DELAY_SECONDS = 10
+    Holiday.objects.filter(pk=holiday.pk).update(data_version=F("data_version") + 1)
+    with celery_broker(BROKER), Connection(BROKER) as conn:
+        redis = conn.default_channel.client
+        redis.flushdb()
+        sent_at = datetime.now(UTC)
+        assert services.rankings_recompute_request(holiday_ids=[holiday.pk], rest=66) == [
+            holiday.pk]
+        queued = [json.loads(raw) for raw in redis.lrange("celery", 0, -1)]
+        redis.flushdb()  # no worker of another test runs it later
+    assert [m["headers"]["task"] for m in queued] == ["rankings.tasks.recompute_holiday_rankings"]
+    eta = datetime.fromisoformat(queued[0]["headers"]["eta"])
+    assert 60 < (eta - sent_at).total_seconds() <= 67  # the rest, not the 10 s delay
