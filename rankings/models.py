@@ -21,20 +21,6 @@ class Scope(models.TextChoices):
     COUNTY = "county", _("Counties")
 
 
-class Metric(models.TextChoices):
-    """The first four metrics, kept for code written before the registry: read
-    rankings/metrics.py (`metric_keys`, `metric_get`) for every metric."""
-
-    AUDIENCE = "audience", _("Audience")
-    ORDERS = "orders", _("Orders")
-    REVENUE = "revenue", _("Revenue")
-    NET_REVENUE = "net_revenue", _("Net revenue")
-
-
-# Kept for code written before the registry: `metrics.metric_is_money` knows every metric.
-MONEY_METRICS = {Metric.REVENUE, Metric.NET_REVENUE}
-
-
 class RankingSnapshotQuerySet(models.QuerySet):
     def complete(self) -> "RankingSnapshotQuerySet":
         return self.filter(complete=True)

@@ -17,8 +17,7 @@ from django.utils.translation import gettext as _
 
 from sessions_app.models import COUNTED_STATUSES, County, Holiday, LivestreamSession, Official
 
-from .metrics import metric_get, metric_keys
-from .metrics import metric_label as registry_metric_label
+from .metrics import metric_get, metric_keys, metric_label
 from .models import Publication, RankingEntry, RankingSnapshot, Scope
 from .selectors import publication_get
 
@@ -156,10 +155,6 @@ def report_status_line(report: Report) -> str:
         "when": date_format(timezone.localtime(p.published_at), "DATETIME_FORMAT"),
         "who": p.published_by.get_username() if p.published_by else "?",
     }
-
-
-def metric_label(metric: str) -> str:
-    return registry_metric_label(metric)
 
 
 # --- XLSX ------------------------------------------------------------------------------------
