@@ -171,34 +171,40 @@ def revenue_by_county(*, counties: Iterable[Mapping]) -> go.Figure:
     survives a black-and-white projector.
     """
     counties = list(counties)
-    order = [_county_label(c) for c in counties]
+    return _marked_revenue_bars(
+        counties, label=_county_label, marked=lambda c: c["poverty_relief_key"],
+        names=(_("Key poverty-relief county"), _("Other county")),
+        # The value on each bar; nothing for a county with nothing.
+        text=lambda c: short_figure(c["revenue"]) if c["revenue"] else "",
+        hovertemplate="%{y}: %{x:,.2f}<extra></extra>",
+        title=_("Revenue by county (yuan)"), height=max(320, 28 * len(counties) + 120),
+    )
+
+
+def _marked_revenue_bars(items: list[Mapping], *, label, marked, names: tuple[str, str],
+                         text, hovertemplate: str, title: str, height: int) -> go.Figure:
+    """Horizontal revenue bars of `items` in their order, those `marked` (key counties,
+    certified products) in their own colour and legend entry (`names`: marked, other)."""
+    order = [label(item) for item in items]
     fig = go.Figure()
-    for key, name, colour in (
-        (True, _("Key poverty-relief county"), KEY_COLOUR),
-        (False, _("Other county"), OTHER_COLOUR),
-    ):
-        group = [c for c in counties if bool(c["poverty_relief_key"]) is key]
-        fig.add_trace(
-            go.Bar(
-                x=[_number(c["revenue"]) for c in group],
-                y=[_county_label(c) for c in group],
-                orientation="h",
-                name=name,
-                marker={"color": colour},
-                # The value on each bar; nothing for a county with nothing.
-                text=[short_figure(c["revenue"]) if c["revenue"] else "" for c in group],
-                textposition="auto",
-                hovertemplate="%{y}: %{x:,.2f}<extra></extra>",
-            )
-        )
+    for is_marked, name, colour in ((True, names[0], KEY_COLOUR),
+                                    (False, names[1], OTHER_COLOUR)):
+        group = [item for item in items if bool(marked(item)) is is_marked]
+        fig.add_trace(go.Bar(
+            x=[_number(item["revenue"]) for item in group],
+            y=[label(item) for item in group],
+            orientation="h", name=name, marker={"color": colour},
+            text=[text(item) for item in group], textposition="auto",
+            hovertemplate=hovertemplate,
+        ))
     fig.update_layout(
-        **_layout(title={"text": _("Revenue by county (yuan)")}),
+        **_layout(title={"text": title}),
         barmode="overlay",
         yaxis=_category_axis(order, categoryorder="array", categoryarray=order,
                              autorange="reversed"),
-        xaxis=_value_axis([c["revenue"] for c in counties]),
+        xaxis=_value_axis([item["revenue"] for item in items]),
         legend={"orientation": "h", "y": -0.08, "x": 0},
-        height=max(320, 28 * len(counties) + 120),
+        height=height,
     )
     return fig
 
@@ -267,30 +273,14 @@ def revenue_by_product(*, products: Iterable[Mapping]) -> go.Figure:
 
     `products` are {"name", "revenue", "certified"}, as `holiday_summary()["by_product"]`."""
     products = list(products)
-    order = [_product_label(p) for p in products]
-    fig = go.Figure()
-    for certified, name, colour in (
-        (True, _("Certified poverty-alleviation product"), KEY_COLOUR),
-        (False, _("Other product"), OTHER_COLOUR),
-    ):
-        group = [p for p in products if bool(p["certified"]) is certified]
-        fig.add_trace(go.Bar(
-            x=[_number(p["revenue"]) for p in group],
-            y=[_product_label(p) for p in group],
-            orientation="h", name=name, marker={"color": colour},
-            text=[short_figure(p["revenue"]) for p in group], textposition="auto",
-            hovertemplate="%{y}: %{x:,.2f} " + _("yuan") + "<extra></extra>",
-        ))
-    fig.update_layout(
-        **_layout(title={"text": _("Revenue by product (top 10, yuan)")}),
-        barmode="overlay",
-        yaxis=_category_axis(order, categoryorder="array", categoryarray=order,
-                             autorange="reversed"),
-        xaxis=_value_axis([p["revenue"] for p in products]),
-        legend={"orientation": "h", "y": -0.08, "x": 0},
+    return _marked_revenue_bars(
+        products, label=_product_label, marked=lambda p: p["certified"],
+        names=(_("Certified poverty-alleviation product"), _("Other product")),
+        text=lambda p: short_figure(p["revenue"]),
+        hovertemplate="%{y}: %{x:,.2f} " + _("yuan") + "<extra></extra>",
+        title=_("Revenue by product (top 10, yuan)"),
         height=max(280, 30 * len(products) + 130),
     )
-    return fig
 
 
 def _product_label(product: Mapping) -> str:
