@@ -83,10 +83,14 @@ class RankingEntry(models.Model):
     # last).
     value = models.DecimalField(_("value"), max_digits=38, decimal_places=2, null=True)
     rank = models.PositiveIntegerField(_("rank"))
-    previous_rank = models.PositiveIntegerField(_("previous rank"), null=True, blank=True)
     sessions = models.PositiveIntegerField(_("sessions"))
     # The composite score's entries: {metric: the subject's value / the best in its scope}.
     components = models.JSONField(_("components"), null=True, blank=True)
+    # The rank in the board's movement baseline (the last published revision, else the
+    # previous day's last snapshot: selectors.movement_baseline), set by whoever reads the
+    # board; None when the subject was not ranked there. Not stored: a snapshot's arrows
+    # depend on what is published later, and notifications join two snapshots themselves.
+    previous_rank: int | None = None
 
     class Meta:
         verbose_name = _("ranking entry")

@@ -301,8 +301,8 @@ def _live_entries(*, holiday: Holiday, baseline: MovementBaseline, metric: str,
         if subject is None:  # deleted meanwhile
             continue
         entry = RankingEntry(scope=scope, metric=metric, value=_cents(value),
-                             rank=rank if rank is not None else last,
-                             previous_rank=previous.get(subject_id), sessions=sessions)
+                             rank=rank if rank is not None else last, sessions=sessions)
+        entry.previous_rank = previous.get(subject_id)
         if scope == Scope.OFFICIAL:
             entry.official = subject
         else:

@@ -120,12 +120,10 @@ def recompute_sql(*, tie_style: str = "competition",
     """The statement that ranks and writes every board of a snapshot from the temporary
     table of partial aggregates, generated from the metric registry.
 
-    Each subject carries its own id column (official_id or county_id, the other NULL), so
-    the previous rank is found by one join per scope on plain columns. A join on an
-    expression such as COALESCE(official_id, county_id) gave the planner a nested loop over
-    an index scan of the previous snapshot whenever its statistics were stale (a bulk insert
-    not yet analysed): at 100,000 officials, 300,000 x 100,000 rows, a recompute that ran for
-    minutes instead of seconds. The settings below rule nested loops out as well.
+    It reads nothing of earlier snapshots: movement is measured when a board is read,
+    against its stated baseline (selectors.movement_baseline). Carrying each subject's rank
+    from the previous snapshot cost a join of every board with the previous one, a fifth
+    of the statement at 10,000 officials, for a figure nothing read any more.
 
     Ranks: competition (RANK: 9, 7, 7, 5 -> 1, 2, 2, 4) or dense (DENSE_RANK: 1, 2, 2, 3),
     best first (higher or lower as the metric says); NULL values (a zero denominator, nothing
@@ -154,8 +152,7 @@ def recompute_sql(*, tie_style: str = "competition",
     rank = "DENSE_RANK" if tie_style == "dense" else "RANK"
     return f"""
 INSERT INTO {_ENTRIES}
-    (snapshot_id, scope, metric, official_id, county_id, value, rank, previous_rank, sessions,
-     components)
+    (snapshot_id, scope, metric, official_id, county_id, value, rank, sessions, components)
 WITH subjects AS (
     SELECT 'official' AS scope, official_id, NULL AS county_id, SUM(sessions) AS sessions,
            {official_cols}
@@ -173,34 +170,27 @@ WITH subjects AS (
 )
 SELECT %(snapshot)s, m.scope, m.metric, m.official_id, m.county_id, m.value,
        {rank}() OVER (PARTITION BY m.scope, m.metric ORDER BY m.sort_value DESC NULLS LAST),
-       COALESCE(prev_official.rank, prev_county.rank), m.sessions, m.components
+       m.sessions, m.components
 FROM m
-LEFT JOIN {_ENTRIES} prev_official
-    ON prev_official.snapshot_id = %(previous)s AND prev_official.scope = 'official'
-   AND prev_official.metric = m.metric AND prev_official.official_id = m.official_id
-LEFT JOIN {_ENTRIES} prev_county
-    ON prev_county.snapshot_id = %(previous)s AND prev_county.scope = 'county'
-   AND prev_county.metric = m.metric AND prev_county.county_id = m.county_id
 """
 
 
 # PostgreSQL settings for this transaction only: the aggregation of a big holiday spills its
 # sort to disk at the default 4 MB work_mem; JIT compilation costs ~50 ms per statement that
-# a half-second statement never earns back; the planner, misjudging the CTE's size, sorts
-# both sides of the previous-rank join for a merge join where a hash join takes a third of
-# the time (measured at 30,000 entries: 440 ms -> 200 ms for the INSERT); and a nested loop
-# over the previous snapshot is quadratic in the number of officials, which missing
-# statistics made the planner choose (autovacuum never analyses the temporary table, and
-# analyses the entries only some time after each bulk insert). Every join here is an
-# equality, so a hash join is always possible and these settings leave the planner that
-# one shape whatever the statistics say. ANALYZE is not run: at 100,000 officials it cost
-# 120-260 ms on the temporary table without changing the plan, and on the entries 250 ms
-# under a lock that one holiday's recompute would then wait for another's to release.
+# a half-second statement never earns back; and the temporary table has no statistics
+# (autovacuum never analyses one), with which the planner once chose nested loops and merge
+# joins, quadratic or sorting both sides, where a hash join takes one pass (every join here
+# is an equality, so a hash join is always possible: these settings leave the planner that
+# one shape whatever the statistics say). ANALYZE is not run: at 100,000 officials it cost
+# 120-260 ms on the temporary table without changing the plan. The commit does not wait for
+# its WAL to reach the disk: a snapshot is derived data, and one lost in a crash leaves the
+# holiday stale (ranked_version is raised after the commit), so beat computes it again.
 _POSTGRESQL_TUNING = [
     "SET LOCAL work_mem = '64MB'",
     "SET LOCAL jit = off",
     "SET LOCAL enable_mergejoin = off",
     "SET LOCAL enable_nestloop = off",
+    "SET LOCAL synchronous_commit = off",
 ]
 
 
@@ -235,9 +225,7 @@ def _try_lock_holiday(holiday_id: int) -> bool:
         return cursor.fetchone()[0]
 
 
-def recompute_statement_params(
-    *, holiday: Holiday, snapshot_id: int, previous_id: int | None
-) -> dict:
+def recompute_statement_params(*, holiday: Holiday, snapshot_id: int) -> dict:
     """The parameters of the recompute's two statements for one recompute of `holiday`."""
     if not holiday.counted_statuses:
         raise ValueError(f"Holiday {holiday.slug} has an unknown ranking basis "
@@ -248,7 +236,6 @@ def recompute_statement_params(
         "start": connection.ops.adapt_datetimefield_value(start),
         "end": connection.ops.adapt_datetimefield_value(end),
         "snapshot": snapshot_id,
-        "previous": previous_id,
         # The statuses the holiday's ranking basis counts (one or two; the second repeats
         # the first when there is one), so the SQL has a fixed shape on every backend.
         "status_1": holiday.counted_statuses[0],
@@ -303,8 +290,8 @@ def holiday_rankings_recompute(*, holiday_id: int,
     Rules: a session counts when its start, in Beijing time, falls on a day of the holiday;
     scores are sums of audience, orders and revenue; rank is standard competition ranking
     (9, 7, 7, 5 -> 1, 2, 2, 4); officials with at least one session are ranked, and every
-    county is (those with nothing share the last rank); previous_rank comes from the previous
-    complete snapshot. The snapshot becomes visible when the transaction commits, all at once.
+    county is (those with nothing share the last rank). The snapshot becomes visible when
+    the transaction commits, all at once.
     If another recompute of the holiday is running, returns at once with `skipped` (it
     coalesces: the running one, or the follow-up it sends, covers this request).
 
@@ -354,10 +341,7 @@ def _recompute(*, holiday_id: int, only_if_changed: bool = False) -> RecomputeRe
             composite_weights=composite_weights_usable(holiday.composite_weights),
             tie_style=holiday.tie_style,
         )
-        params = recompute_statement_params(
-            holiday=holiday, snapshot_id=snapshot.pk,
-            previous_id=previous.pk if previous else None,
-        )
+        params = recompute_statement_params(holiday=holiday, snapshot_id=snapshot.pk)
         with connection.cursor() as cursor:
             recompute_prepare(cursor, params)
             cursor.execute(recompute_sql_for(holiday), params)

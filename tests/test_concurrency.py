@@ -46,7 +46,7 @@ def run_together(jobs):
 
 
 def board_rows(snapshot_id):
-    """Every entry of a snapshot but its previous_rank (which differs between snapshots)."""
+    """Every entry of a snapshot, but the ids of the snapshot and the entries."""
     return sorted(
         RankingEntry.objects.filter(snapshot_id=snapshot_id).values_list(
             "scope", "metric", "official_id", "county_id", "value", "rank", "sessions"))

@@ -144,28 +144,6 @@ def test_a_session_held_away_from_its_officials_county_counts_where_it_was_held(
                          ("Visitor from Ji", Decimal("100.00"))]
 
 
-def stored(holiday):
-    """[(name, rank, stored previous_rank)] of the latest snapshot's revenue board."""
-    snapshot = RankingSnapshot.objects.latest_for(holiday.pk)
-    return [(e.official.name, e.rank, e.previous_rank) for e in RankingEntry.objects.filter(
-        snapshot=snapshot, metric="revenue", scope="official").order_by("rank")]
-
-
-def test_the_stored_previous_rank_comes_from_the_previous_snapshot(holiday):
-    # Notifications (overtaken, top 10) read it; the boards read a baseline instead
-    # (test_publications.py).
-    a, b = OfficialFactory(name="A"), OfficialFactory(name="B")
-    SessionFactory(official=a, revenue=Decimal("200"))
-    SessionFactory(official=b, revenue=Decimal("100"))
-    recompute(holiday)
-    assert stored(holiday) == [("A", 1, None), ("B", 2, None)]
-    SessionFactory(official=b, revenue=Decimal("500"), started_at=beijing(2020, 5, 4, 9))
-    newcomer = SessionFactory(official=OfficialFactory(name="C"), revenue=Decimal("1"))
-    recompute(holiday)
-    assert stored(holiday) == [("B", 1, 2), ("A", 2, 1), ("C", 3, None)]
-    assert newcomer.official_id in {e.official_id for e in board(holiday)}
-
-
 def test_each_holiday_is_ranked_on_its_own_sessions():
     labor = HolidayFactory()
     national = HolidayFactory(name="National Day", slug="national-2020",
