@@ -417,6 +417,11 @@ RANKINGS_SNAPSHOT_DELAY_SECONDS = env.int("RANKINGS_SNAPSHOT_DELAY_SECONDS", def
 # snapshot of a holiday of 4,000,000 sessions: 66 s at 0.25), so a big holiday's snapshots
 # do not keep a CPU busy. 1 turns it off.
 RANKINGS_SNAPSHOT_MAX_SHARE = env.float("RANKINGS_SNAPSHOT_MAX_SHARE", default=0.25)
+# PostgreSQL parallel workers a worker's snapshot may use for its aggregation (a recompute
+# by hand uses the server's own max_parallel_workers_per_gather). 0 leaves the other CPUs
+# to the writers' saves; raise it on a database server with CPUs to spare.
+RANKINGS_BACKGROUND_PARALLEL_WORKERS = env.int("RANKINGS_BACKGROUND_PARALLEL_WORKERS",
+                                               default=0)
 
 # --- Notifications (email digests, webhooks) -------------------------------------------------
 # EMAIL_URL as django-environ reads it: smtp://user:password@host:25, smtp+tls://...:587,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -259,14 +260,22 @@ def recompute_sql_for(holiday: Holiday) -> str:
                          composite_weights=composite_weights_usable(holiday.composite_weights))
 
 
-def recompute_prepare(cursor, params: dict) -> None:
+def recompute_prepare(cursor, params: dict, *, background: bool = False) -> None:
     """Everything the recompute runs before _RECOMPUTE_SQL, in the current transaction: the
     PostgreSQL planner settings and the temporary table of the holiday's aggregates. The plan
     test runs this and then EXPLAINs recompute_sql_for(holiday), so it sees the plan the
-    recompute gets."""
+    recompute gets.
+
+    `background` (the worker's snapshots, made while writes come in): the aggregation uses
+    at most RANKINGS_BACKGROUND_PARALLEL_WORKERS parallel workers (0 by default). With
+    PostgreSQL's default of 2, a snapshot of a big holiday is three busy processes, and on a
+    machine of two CPUs the writers' saves waited for a CPU meanwhile."""
     if connection.vendor == "postgresql":
         for statement in _POSTGRESQL_TUNING:
             cursor.execute(statement)
+        if background:
+            cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)",
+                           [str(int(settings.RANKINGS_BACKGROUND_PARALLEL_WORKERS))])
     cursor.execute(f"DROP TABLE IF EXISTS {_BASE_TABLE}")
     cursor.execute(_base_sql(), params)
 
@@ -275,16 +284,14 @@ def snapshot_rest_seconds(seconds: float) -> float:
     """How long the next snapshot of a holiday waits after one that took `seconds`, so that
     one holiday's snapshots take at most RANKINGS_SNAPSHOT_MAX_SHARE of a worker's time
     while writes keep coming (boards are live from the totals meanwhile)."""
-    from django.conf import settings
-
     share = settings.RANKINGS_SNAPSHOT_MAX_SHARE
     if not 0 < share < 1:
         return 0.0
     return seconds * (1 - share) / share
 
 
-def holiday_rankings_recompute(*, holiday_id: int,
-                               only_if_changed: bool = False) -> RecomputeResult:
+def holiday_rankings_recompute(*, holiday_id: int, only_if_changed: bool = False,
+                               background: bool = False) -> RecomputeResult:
     """Compute a new complete snapshot of a holiday's rankings from scratch.
 
     Rules: a session counts when its start, in Beijing time, falls on a day of the holiday;
@@ -305,10 +312,12 @@ def holiday_rankings_recompute(*, holiday_id: int,
     returned), so beat's periodic pass over an ongoing holiday keeps the snapshot that
     movement arrows compare with instead of replacing it with an identical one. Without
     it (by hand: `manage.py recompute_rankings`, after a repair made in the database
-    directly) a snapshot is always computed.
+    directly) a snapshot is always computed. `background` (the task) leaves CPUs to the
+    writers (`recompute_prepare`).
     """
     try:
-        return _recompute(holiday_id=holiday_id, only_if_changed=only_if_changed)
+        return _recompute(holiday_id=holiday_id, only_if_changed=only_if_changed,
+                          background=background)
     except Holiday.DoesNotExist:
         raise
     except Exception as error:
@@ -320,7 +329,8 @@ def holiday_rankings_recompute(*, holiday_id: int,
         raise
 
 
-def _recompute(*, holiday_id: int, only_if_changed: bool = False) -> RecomputeResult:
+def _recompute(*, holiday_id: int, only_if_changed: bool = False,
+               background: bool = False) -> RecomputeResult:
     began = time.monotonic()
     # Cleared first, outside the transaction: a write from now on sends a follow-up.
     Holiday.objects.filter(pk=holiday_id).update(recompute_queued=False)
@@ -343,7 +353,7 @@ def _recompute(*, holiday_id: int, only_if_changed: bool = False) -> RecomputeRe
         )
         params = recompute_statement_params(holiday=holiday, snapshot_id=snapshot.pk)
         with connection.cursor() as cursor:
-            recompute_prepare(cursor, params)
+            recompute_prepare(cursor, params, background=background)
             cursor.execute(recompute_sql_for(holiday), params)
             entries = cursor.rowcount
             cursor.execute(f"DROP TABLE {_BASE_TABLE}")

@@ -37,7 +37,7 @@ def recompute_holiday_rankings(holiday_id: int) -> dict:
         # Sent after a session write or by beat's sweep of ongoing holidays: with no write
         # since the latest snapshot there is nothing new to rank.
         result = services.holiday_rankings_recompute(holiday_id=holiday_id,
-                                                     only_if_changed=True)
+                                                     only_if_changed=True, background=True)
     except Holiday.DoesNotExist:
         # Deleted after the message was sent: nothing left to rank, nothing to retry.
         logger.info("Holiday %s no longer exists; nothing to recompute", holiday_id)

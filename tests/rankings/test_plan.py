@@ -244,3 +244,43 @@ def test_an_edit_reaches_the_rankings_of_40000_officials_through_the_worker(
         snapshot_id=board.snapshot.pk, scope="official", metric="revenue").order_by("rank")[0]
     assert (first.official_id, first.rank) == (last, 1)
     assert board.snapshot.entries.filter(scope="official", metric="revenue").count() == 40_000
+
+
+def aggregation_plan(*, holiday: Holiday, background: bool) -> dict:
+    """EXPLAIN of the aggregation into the temporary table under the recompute's settings,
+    with parallel plans made cheap for the planner (as for a holiday of millions)."""
+    params = services.recompute_statement_params(holiday=holiday, snapshot_id=0)
+    with connection.cursor() as cursor:
+        for name in ("parallel_setup_cost", "parallel_tuple_cost",
+                     "min_parallel_table_scan_size", "min_parallel_index_scan_size"):
+            cursor.execute(f"SET LOCAL {name} = 0")
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 2")
+        services.recompute_prepare(cursor, params, background=background)
+        cursor.execute(f"DROP TABLE {services._BASE_TABLE}")
+        cursor.execute("EXPLAIN (FORMAT JSON) " + services._base_sql(), params)
+        (document,) = cursor.fetchone()
+    if isinstance(document, str):
+        document = json.loads(document)
+    return document[0]["Plan"]
+
+
+def parallel_workers(plan: dict) -> int:
+    """The most parallel workers any Gather of the plan asks for."""
+    return max((n.get("Workers Planned", 0) for n in plan_nodes(plan)), default=0)
+
+
+@pytest.mark.django_db
+def test_a_background_snapshot_leaves_the_other_cpus_to_the_writers(settings):
+    # Given a holiday whose aggregation the planner would run with parallel workers
+    holiday = HolidayFactory()
+    seed_officials_with_one_session_each(holiday=holiday, officials=2_000)
+    assert parallel_workers(aggregation_plan(holiday=holiday, background=False)) == 2
+
+    # When the worker's snapshot (background) plans it
+    settings.RANKINGS_BACKGROUND_PARALLEL_WORKERS = 0
+    background = aggregation_plan(holiday=holiday, background=True)
+
+    # Then it runs in one process; the setting can give it workers back
+    assert parallel_workers(background) == 0
+    settings.RANKINGS_BACKGROUND_PARALLEL_WORKERS = 1
+    assert parallel_workers(aggregation_plan(holiday=holiday, background=True)) == 1
