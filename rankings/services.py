@@ -273,11 +273,22 @@ def recompute_prepare(cursor, params: dict, *, background: bool = False) -> None
     if connection.vendor == "postgresql":
         for statement in _POSTGRESQL_TUNING:
             cursor.execute(statement)
-        if background:
-            cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)",
-                           [str(int(settings.RANKINGS_BACKGROUND_PARALLEL_WORKERS))])
+    if background:
+        background_parallel_limit()
     cursor.execute(f"DROP TABLE IF EXISTS {_BASE_TABLE}")
     cursor.execute(_base_sql(), params)
+
+
+def background_parallel_limit() -> None:
+    """For the rest of the current transaction, let PostgreSQL use at most
+    RANKINGS_BACKGROUND_PARALLEL_WORKERS parallel workers per statement: work the worker
+    does in the background (snapshots, the flags refresh after them) leaves the other CPUs
+    to the writers."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)",
+                       [str(int(settings.RANKINGS_BACKGROUND_PARALLEL_WORKERS))])
 
 
 def snapshot_rest_seconds(seconds: float) -> float:

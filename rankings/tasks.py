@@ -8,7 +8,7 @@ import logging
 import time
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
 from linfen_tracker.celery_app import app as celery_app
 from sessions_app.flags import PEER_RULES, session_flags_refresh
@@ -73,7 +73,9 @@ def _flags_refresh(holiday_id: int) -> float:
     committed, and the next recompute refreshes them again."""
     began = time.monotonic()
     try:
-        session_flags_refresh(holiday_id=holiday_id, rules=PEER_RULES)
+        with transaction.atomic():  # the refresh's own transaction, without parallel workers
+            services.background_parallel_limit()
+            session_flags_refresh(holiday_id=holiday_id, rules=PEER_RULES)
     except Exception:
         logger.exception("Could not refresh the flags of holiday %s", holiday_id)
     return time.monotonic() - began
