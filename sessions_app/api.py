@@ -157,7 +157,25 @@ class OfficialSerializer(DescribedModelSerializer):
         parameters=[_OFFICIAL_ID],
     ),
 )
-class OfficialViewSet(viewsets.ModelViewSet):
+class ServiceSavedViewSet(viewsets.ModelViewSet):
+    """Creates and updates go through the model's save service (`service_save`), as on
+    every other path, never through the serializer's own save."""
+
+    def service_save(self, instance):
+        raise NotImplementedError
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = self.service_save(
+            serializer.Meta.model(**serializer.validated_data))
+
+    def perform_update(self, serializer) -> None:
+        instance = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(instance, field, value)
+        self.service_save(instance)
+
+
+class OfficialViewSet(ServiceSavedViewSet):
     queryset = Official.objects.all()
     serializer_class = OfficialSerializer
     filterset_class = OfficialFilter
@@ -165,16 +183,8 @@ class OfficialViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "id"]
     ordering = ["name", "id"]
 
-    def perform_create(self, serializer) -> None:
-        serializer.instance = services.official_save(
-            official=Official(**serializer.validated_data), user=self.request.user
-        )
-
-    def perform_update(self, serializer) -> None:
-        official = serializer.instance
-        for field, value in serializer.validated_data.items():
-            setattr(official, field, value)
-        services.official_save(official=official, user=self.request.user)
+    def service_save(self, instance: Official) -> Official:
+        return services.official_save(official=instance, user=self.request.user)
 
 
 # --- Holidays and their summary -------------------------------------------------------------
@@ -332,7 +342,7 @@ _HOLIDAY_KEY = OpenApiParameter(
     destroy=extend_schema(description=_("Delete a holiday and its rankings (city staff); "
                                         "its sessions stay."), parameters=[_HOLIDAY_KEY]),
 )
-class HolidayViewSet(viewsets.ModelViewSet):
+class HolidayViewSet(ServiceSavedViewSet):
     queryset = Holiday.objects.all()
     serializer_class = HolidaySerializer
     lookup_value_regex = "[-a-zA-Z0-9_]+"
@@ -348,16 +358,8 @@ class HolidayViewSet(viewsets.ModelViewSet):
         self.check_object_permissions(self.request, holiday)
         return holiday
 
-    def perform_create(self, serializer) -> None:
-        serializer.instance = services.holiday_save(
-            holiday=Holiday(**serializer.validated_data), user=self.request.user
-        )
-
-    def perform_update(self, serializer) -> None:
-        holiday = serializer.instance
-        for field, value in serializer.validated_data.items():
-            setattr(holiday, field, value)
-        services.holiday_save(holiday=holiday, user=self.request.user)
+    def service_save(self, instance: Holiday) -> Holiday:
+        return services.holiday_save(holiday=instance, user=self.request.user)
 
     @extend_schema(
         description=_("Totals of the holiday's sessions (those that started on one of its "
