@@ -187,6 +187,12 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
                            else f'DROP INDEX "{definition.split()[3]}"')
         cursor.execute("SET LOCAL session_replication_role = replica")  # no FK triggers
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        # The officials just written have no statistics: the planner took the co-hosts'
+        # join of sessions with the officials' row numbers for a few rows and made it a
+        # nested loop (sessions x officials comparisons: an hour at 10,000,000 sessions).
+        # Every join of the load is an equality, which a hash join does in one pass.
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute("ANALYZE sessions_app_official")
         cursor.execute(
             f"""
             WITH o AS (
