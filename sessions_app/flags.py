@@ -100,9 +100,7 @@ FLAG_RULES: tuple[FlagRule, ...] = (
         message=_("average order %(aov)s yuan is more than %(factor)s times away from the "
                   "median %(median)s yuan of %(peers)s sessions on this platform"),
         # The median of revenue/orders of the holiday's sessions on the platform with orders
-        # (rejected ones aside), from row numbers: both backends have window functions, only
-        # PostgreSQL has percentile_cont. Sorted as floating point: sorting 400,000 exact
-        # decimal quotients took 1.6 s, five times as long.
+        # (rejected ones aside): `_PLATFORM_MEDIANS`.
         sql=f"""
 SELECT s.id AS session_id, 'aov_outlier' AS code,
        {_json(("aov", "ROUND(s.revenue * 1.0 / s.orders, 2)"),
@@ -110,19 +108,7 @@ SELECT s.id AS session_id, 'aov_outlier' AS code,
               ("factor", "%(aov_outlier__factor)s"))} AS params,
        CAST(s.revenue AS TEXT) || '/' || CAST(s.orders AS TEXT) AS figures
 FROM {SESSIONS} s
-JOIN (
-    SELECT platform, AVG(aov) AS median, MAX(peers) AS peers FROM (
-        SELECT platform, CAST(revenue AS DOUBLE PRECISION) / orders AS aov,
-               ROW_NUMBER() OVER (PARTITION BY platform
-                                  ORDER BY CAST(revenue AS DOUBLE PRECISION) / orders) AS n,
-               COUNT(*) OVER (PARTITION BY platform) AS peers
-        FROM {SESSIONS}
-        WHERE started_at >= %(start)s AND started_at < %(end)s AND orders > 0
-          AND status <> 'rejected'
-    ) ranked
-    WHERE n IN ((peers + 1) / 2, (peers + 2) / 2)
-    GROUP BY platform
-) m ON m.platform = s.platform
+JOIN (%(platform_medians)s) m ON m.platform = s.platform
 WHERE {_in_scope()} AND s.orders > 0 AND m.peers >= %(aov_outlier__min_peers)s
   AND (s.revenue > %(aov_outlier__factor)s * m.median * s.orders
        OR s.revenue * %(aov_outlier__factor)s < m.median * s.orders)""",
@@ -220,15 +206,46 @@ def flag_message(*, code: str, params: str | dict) -> str:
         return str(rule.label)
 
 
-# What PostgreSQL and SQLite spell differently: days from the holiday's end (the first
-# instant after its last day) to the entry, counted as "days after the last day"; and a
-# moment as a number for the `figures` that re-open a flag (cheaper than formatting it).
+# The median of revenue/orders per platform among the holiday's sessions with orders
+# (rejected ones aside), and how many they are. Sorted as floating point: sorting 400,000
+# exact decimal quotients took 1.6 s, five times as long. The mean of the two middle values
+# (the middle one when their number is odd): SQLite from row numbers; PostgreSQL from
+# `percentile_disc(0.5)` ascending (the lower middle) and descending (the upper middle),
+# the same two values, in ordered-set aggregates that sort each platform once and skip the
+# two passes of windows (at 400,000 sessions: about 0.9 s instead of 2.2 s).
+_AOV = "CAST(revenue AS DOUBLE PRECISION) / orders"
+_MEDIAN_SESSIONS = (f"FROM {SESSIONS} WHERE started_at >= %(start)s AND started_at < %(end)s"
+                    f" AND orders > 0 AND status <> 'rejected'")
+_PLATFORM_MEDIANS = {
+    "postgresql": f"""
+    SELECT platform, (percentile_disc(0.5) WITHIN GROUP (ORDER BY {_AOV})
+                      + percentile_disc(0.5) WITHIN GROUP (ORDER BY {_AOV} DESC)) / 2 AS median,
+           COUNT(*) AS peers
+    {_MEDIAN_SESSIONS}
+    GROUP BY platform""",
+    "sqlite": f"""
+    SELECT platform, AVG(aov) AS median, MAX(peers) AS peers FROM (
+        SELECT platform, {_AOV} AS aov,
+               ROW_NUMBER() OVER (PARTITION BY platform ORDER BY {_AOV}) AS n,
+               COUNT(*) OVER (PARTITION BY platform) AS peers
+        {_MEDIAN_SESSIONS}
+    ) ranked
+    WHERE n IN ((peers + 1) / 2, (peers + 2) / 2)
+    GROUP BY platform""",
+}
+
+# What PostgreSQL and SQLite spell differently: the medians (above); days from the holiday's
+# end (the first instant after its last day) to the entry, counted as "days after the last
+# day"; and a moment as a number for the `figures` that re-open a flag (cheaper than
+# formatting it).
 _VENDOR_SQL = {
     "postgresql": {
+        "%(platform_medians)s": _PLATFORM_MEDIANS["postgresql"],
         "%(late_days_sql)s": "(EXTRACT(DAY FROM (s.created_at - %(end)s)) + 1)",
         "EPOCH(": "EXTRACT(EPOCH FROM (",
     },
     "sqlite": {
+        "%(platform_medians)s": _PLATFORM_MEDIANS["sqlite"],
         "%(late_days_sql)s": "(CAST(julianday(s.created_at) - julianday(%(end)s) AS INTEGER)"
                              " + 1)",
         "EPOCH(": "(strftime('%%s', ",
@@ -443,13 +460,15 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
                        f"{flags_select_sql(officials=officials, hosts=hosts, rules=rules)}",
                        params)
         raised = []
-        for sql in _reconcile_statements(findings=_FOUND, officials=officials,
-                                         codes=tuple(r.code for r in rules)):
+        compare, *apply = _reconcile_statements(findings=_FOUND, officials=officials,
+                                                codes=tuple(r.code for r in rules))
+        cursor.execute(compare, params)
+        cursor.execute(f"SELECT COUNT(*) FROM {_DIFF}")
+        changed = cursor.fetchone()[0]
+        for sql in apply if changed else ():  # nothing differs: nothing to write
             cursor.execute(sql, {**params, "now": now})
             if "RETURNING" in sql:  # the re-opened and the new ones
                 raised += [row[0] for row in cursor.fetchall()]
-        cursor.execute(f"SELECT COUNT(*) FROM {_DIFF}")
-        changed = cursor.fetchone()[0]
         for table in (_DIFF, _FOUND):
             cursor.execute(f"DROP TABLE {table}")
         if notify and raised:
