@@ -15,8 +15,8 @@ Every SELECT yields `session_id, code, figure_1, figure_2, value_1, value_2, val
 numbers (0 where a rule has fewer): the figures are the session's own figures that raised
 the flag (a change to them re-opens a dismissed flag), the values the numbers of the message
 (`FlagRule.values`; the thresholds it names are the rule's). Numbers, not text: comparing
-them is cheap, where building and comparing a JSON text of each finding cost about as much
-as finding them. The SELECTs read `%(start)s`/`%(end)s` (the holiday's bounds), `%(scope_start)s`/
+them is cheap, where building and comparing a JSON text of each finding was a good part of
+the refresh. The SELECTs read `%(start)s`/`%(end)s` (the holiday's bounds), `%(scope_start)s`/
 `%(scope_end)s` (the sessions to refresh: the holiday, or one official's in it) and the
 thresholds, named `<code>__<name>`.
 """
@@ -316,7 +316,8 @@ WHERE {_in_scope()}"""
 
 def flags_select_sql(*, officials: list[int] | None = None, hosts: list[int] | None = None,
                      rules=FLAG_RULES) -> str:
-    """The SELECTs of `rules`, one UNION ALL: (session_id, code, params, figures); with
+    """The SELECTs of `rules`, one UNION ALL: (session_id, code, figure_1, figure_2,
+    value_1, value_2, value_3); with
     `officials` (ids), only the sessions those officials host (lead or co-host), read on
     the timelines of `hosts` (every host of those sessions: `hosts_of_sessions`). (The
     first SELECT names the columns.)"""
