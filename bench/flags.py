@@ -5,9 +5,9 @@ against a raw-SQL baseline of the same rules in the same run.
         [--sessions 1000000] [--officials 10000] [--repeat 5] [--edits 10]
 
 The data is bench/rankings.py's (bench/data.py): sessions created now for a 2021 holiday
-(every one a late entry), and one official's sessions 72 minutes apart and 2 hours long
-(every one overlaps the next): about 800,000 flags, a worst case. Timed, in interleaved
-rounds after a first refresh has written them:
+(every one a late entry), one in five with a co-host whose own show overlaps it (both
+flagged): about 640,000 flags, a worst case. Timed, in interleaved rounds after a first
+refresh has written them:
 
 - `refresh`: `session_flags_refresh` of the whole holiday (what the recompute task runs):
   every rule's SELECT into a temporary table, then the delete / re-open / update / insert
@@ -16,11 +16,12 @@ rounds after a first refresh has written them:
 - `baseline`: the same rules as one hand-written SELECT that only counts what it finds
   (nothing stored, nothing compared), under the same settings.
 
-Prints both medians and `ratio: X`; then a refresh of one official's sessions (what a save
-runs after its commit) and, with a Celery worker on Redis (CELERY_BROKER_URL, default
-redis://127.0.0.1:6379/12), the time from saving a session to its snapshot being visible
-while the worker also refreshes the flags after each recompute (`edit p95`). Expect noise:
-the machine is shared.
+Prints both medians and `ratio: X` (wall time; where PostgreSQL runs on this machine, also
+the database backend's CPU time of each, less sensitive to what else runs); then a refresh
+of one official's sessions (what a save runs after its commit) and, with a Celery worker
+on Redis (CELERY_BROKER_URL, default redis://127.0.0.1:6379/12), the time from saving a
+session to its snapshot being visible while the worker also refreshes the flags after each
+recompute (`edit p95`). Expect noise: the machine is shared.
 """
 
 import argparse
@@ -102,6 +103,36 @@ def _tune(cursor) -> None:
         cursor.execute(statement)
 
 
+def backend_cpu():
+    """A function returning the CPU seconds the database backend of this connection has used
+    (user + system, from /proc: PostgreSQL on this machine), or None where it cannot be read.
+    On a shared machine a run's wall time depends on what else runs; its CPU time much less."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+    if not stat.exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return used
+
+
+def with_cpu(fn, used, spent: list):
+    """`fn`, noting the backend CPU of each call in `spent`."""
+    def run():
+        before = used()
+        fn()
+        spent.append(used() - before)
+    return run
+
+
 def refresh(holiday, official_ids=None):
     from sessions_app.flags import session_flags_refresh
 
@@ -140,13 +171,22 @@ def main() -> None:
                                         session__started_at__lt=holiday.bounds[1]).count()
     print(f"first refresh (writes every flag): {(time.perf_counter() - began) * 1000:.0f} ms, "
           f"{len(first.raised):,} flags raised")
+    with connection.cursor() as cursor:
+        # The steady state the timed refreshes stand for: the delete above left as many dead
+        # rows as flags, which autovacuum clears soon after such a mass write (the baseline
+        # does not read the flags).
+        cursor.execute("VACUUM ANALYZE sessions_app_sessionflag")
     found = baseline(holiday)
     print(f"baseline finds {found:,} flags (refresh stored {stored:,})")
     if found != stored:
         raise SystemExit("the refresh and the baseline disagree")
 
-    runs = interleaved({"baseline": lambda: baseline(holiday),
-                        "refresh": lambda: refresh(holiday)}, args.repeat)
+    used = backend_cpu()
+    cpu = {"baseline": [], "refresh": []}
+    fns = {"baseline": lambda: baseline(holiday), "refresh": lambda: refresh(holiday)}
+    if used:
+        fns = {name: with_cpu(fn, used, cpu[name]) for name, fn in fns.items()}
+    runs = interleaved(fns, args.repeat)
     b, f = statistics.median(runs["baseline"]), statistics.median(runs["refresh"])
     per_round = [r / b_ for r, b_ in zip(runs["refresh"], runs["baseline"], strict=True)]
     print(f"baseline (the rules in one SELECT, counted, nothing stored): median "
@@ -154,6 +194,13 @@ def main() -> None:
     print(f"refresh (compute + reconcile the stored flags): median {f * 1000:.0f} ms "
           f"(runs: {ms(runs['refresh'])})")
     print(f"ratio per round: {', '.join(f'{r:.2f}' for r in per_round)}")
+    if used:
+        cb, cf = statistics.median(cpu["baseline"]), statistics.median(cpu["refresh"])
+        print(f"database CPU: baseline median {cb * 1000:.0f} ms, refresh median "
+              f"{cf * 1000:.0f} ms, ratio per round: "
+              + ", ".join(f"{r / b_:.2f}" for r, b_ in zip(cpu["refresh"], cpu["baseline"],
+                                                          strict=True))
+              + f"; cpu ratio: {cf / cb:.2f}")
     print(f"ratio: {f / b:.2f}")
 
     official = (LivestreamSession.objects.in_holiday(holiday).order_by("id")

@@ -749,10 +749,13 @@ class SessionFlag(models.Model):
     per session and rule, written only by `flags.session_flags_refresh` (set-based SQL) and
     `services.session_flag_dismiss`.
 
-    `params` holds the numbers of the message (JSON text: the same SQL writes it on every
-    backend); `figures` the session's own figures that raised the flag, so a dismissed flag
-    re-opens when they change (and only then: a shift of the platform's median alone does not
-    re-open it). A flag whose rule no longer holds is deleted.
+    `figure_1`, `figure_2` are the session's own figures that raised the flag, so a dismissed
+    flag re-opens when they change (and only then: a shift of the platform's median alone does
+    not re-open it); `value_1` to `value_3` the numbers of the message, which is written when
+    read (`flags.FlagRule.values`). Numbers (floating point: exact enough for money to the
+    cent and moments to the microsecond, and the cheapest to compare), 0 where a rule has
+    fewer: the refresh compares them with its findings in place. A flag whose rule no longer
+    holds is deleted.
     """
 
     session = models.ForeignKey(
@@ -760,8 +763,11 @@ class SessionFlag(models.Model):
         verbose_name=_("livestream session"),
     )
     code = models.CharField(_("code"), max_length=40)
-    params = models.TextField(_("figures of the message"), default="{}")
-    figures = models.TextField(_("figures that raised it"), default="")
+    figure_1 = models.FloatField(_("first figure that raised it"), default=0)
+    figure_2 = models.FloatField(_("second figure that raised it"), default=0)
+    value_1 = models.FloatField(_("first number of the message"), default=0)
+    value_2 = models.FloatField(_("second number of the message"), default=0)
+    value_3 = models.FloatField(_("third number of the message"), default=0)
     raised_at = models.DateTimeField(_("raised at"))
     dismissed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
@@ -786,6 +792,16 @@ class SessionFlag(models.Model):
     @property
     def dismissed(self) -> bool:
         return self.dismissed_at is not None
+
+    @property
+    def params(self) -> str:
+        """The numbers of the message, written out, as a JSON object."""
+        import json
+
+        from .flags import flag_params
+
+        return json.dumps(flag_params(code=self.code, values=(
+            self.value_1, self.value_2, self.value_3)), ensure_ascii=False)
 
     @property
     def message(self) -> str:

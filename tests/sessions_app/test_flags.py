@@ -386,3 +386,30 @@ def test_flags_refresh_is_timed_and_counts(holiday, during_the_holiday):
     again = session_flags_refresh(holiday_id=holiday.pk, notify=False)
     assert again.raised == [] and again.changed == 0
     assert SessionFlag.objects.get().raised_at == timezone.now()
+
+
+def test_the_migration_to_numbers_reads_the_flags_stored_as_text():
+    """0015 keeps the flags (and their dismissals): the numbers come from the old text."""
+    import importlib
+
+    from sessions_app.flags import flag_message
+    migration = importlib.import_module("sessions_app.migrations.0015_flag_numbers")
+
+    stored = {  # as PostgreSQL wrote them before 0015
+        "aov_outlier": ('{"aov": "14.10", "median": "2.48", "peers": "60000", "factor": "5"}',
+                        "26194.18/1858", [26194.18, 1858, 14.10, 2.48, 60000]),
+        "late_entry": ('{"days": "2035", "limit": "7"}', "1619798401.000000",
+                       [1619798401, 0, 2035, 0, 0]),
+        "overlap": ('{"other": "?"}', "1619798401.000000/1619805601.000000",
+                    [1619798401, 1619805601, 0, 0, 0]),
+        "high_refund_rate": ('{"refunds": "400.00", "revenue": "1000.00", "rate": "40.0", '
+                             '"limit": "30"}', "400.00/1000.00", [400, 1000, 400, 1000, 40]),
+        "orders_exceed_audience": ('{"orders": "641", "audience": "640"}', "641/640",
+                                   [641, 640, 641, 640, 0]),
+    }
+    with translation.override("en"):
+        for code, (params, figures, numbers) in stored.items():
+            converted = migration._numbers(code, figures, params)
+            assert converted == numbers, code
+            flag = SessionFlag(code=code, **dict(zip(migration.NUMBERS, converted, strict=True)))
+            assert flag.message == flag_message(code=code, params=params), code
