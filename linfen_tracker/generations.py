@@ -32,6 +32,8 @@ the shared cache fails, reads go to the database (nothing is cached) rather than
 """
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -84,17 +86,47 @@ def _build(build: Callable[[], T], token: str) -> T:
     return build()
 
 
-def _round_trip(redis, commands: list[tuple]) -> list:
-    """The replies to `commands`, sent to Redis in one write and read back in order: what a
-    redis-py pipeline does, less its per-command machinery (retries, events, response
-    callbacks, metrics), which cost more CPU than the round trip itself (about 0.1 ms a
-    request, bench/api.py). A connection that fails is dropped, never handed back with a
-    reply unread; one that went stale in the pool (Redis restarted) is tried once more."""
+_own = threading.local()
+
+
+def _own_connection(redis):
+    """This thread's own connection to Redis for `_round_trip`, made with the cache's
+    connection settings (address, timeouts); a new one after a fork or a settings change."""
     pool = redis.connection_pool
+    held = getattr(_own, "held", None)
+    if held is None or held[0] is not pool or held[1] != os.getpid():
+        held = (pool, os.getpid(), pool.connection_class(**pool.connection_kwargs))
+        _own.held = held
+    return held[2]
+
+
+def _packed(commands: list[tuple]) -> bytes:
+    """`commands` in the Redis protocol (RESP: the same in versions 2 and 3)."""
+    out = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def _round_trip(redis, commands: list[tuple]) -> list:
+    """The replies to `commands`, sent to Redis in one write and read back in order.
+
+    What a redis-py pipeline does, less its per-command machinery (retries, events,
+    response callbacks, metrics) and the pool's check-out, which cost more CPU than the
+    round trip itself (bench/api.py): on this thread's own connection, which only this
+    function uses. A connection that fails is closed, never used again with a reply
+    unread; one that Redis closed meanwhile (a restart, an idle timeout) is replaced and
+    the commands sent once more (had Redis run them before the close, a request is counted
+    twice for the throttle, the safe side).
+    """
+    packed = _packed(commands)
     for attempt in (1, 2):
-        connection = pool.get_connection()  # checks the connection has nothing unread
+        connection = _own_connection(redis)
         try:
-            connection.send_packed_command(connection.pack_commands(commands))
+            connection.send_packed_command([packed], check_health=False)
             return [connection.read_response() for _command in commands]
         except RedisConnectionError:
             connection.disconnect()
@@ -103,8 +135,6 @@ def _round_trip(redis, commands: list[tuple]) -> list:
         except BaseException:
             connection.disconnect()
             raise
-        finally:
-            pool.release(connection)
     raise AssertionError("unreachable")
 
 
