@@ -32,6 +32,8 @@ the shared cache fails, reads go to the database (nothing is cached) rather than
 """
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -41,6 +43,7 @@ from uuid import uuid4
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from . import db_router
 
@@ -83,21 +86,74 @@ def _build(build: Callable[[], T], token: str) -> T:
     return build()
 
 
+_own = threading.local()
+
+
+def _own_connection(redis):
+    """This thread's own connection to Redis for `_round_trip`, made with the cache's
+    connection settings (address, timeouts); a new one after a fork or a settings change."""
+    pool = redis.connection_pool
+    held = getattr(_own, "held", None)
+    if held is None or held[0] is not pool or held[1] != os.getpid():
+        held = (pool, os.getpid(), pool.connection_class(**pool.connection_kwargs))
+        _own.held = held
+    return held[2]
+
+
+def _packed(commands: list[tuple]) -> bytes:
+    """`commands` in the Redis protocol (RESP: the same in versions 2 and 3)."""
+    out = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def _round_trip(redis, commands: list[tuple]) -> list:
+    """The replies to `commands`, sent to Redis in one write and read back in order.
+
+    What a redis-py pipeline does, less its per-command machinery (retries, events,
+    response callbacks, metrics) and the pool's check-out, which cost more CPU than the
+    round trip itself (bench/api.py): on this thread's own connection, which only this
+    function uses. A connection that fails is closed, never used again with a reply
+    unread; one that Redis closed meanwhile (a restart, an idle timeout) is replaced and
+    the commands sent once more (had Redis run them before the close, a request is counted
+    twice for the throttle, the safe side).
+    """
+    packed = _packed(commands)
+    for attempt in (1, 2):
+        connection = _own_connection(redis)
+        try:
+            connection.send_packed_command([packed], check_health=False)
+            return [connection.read_response() for _command in commands]
+        except RedisConnectionError:
+            connection.disconnect()
+            if attempt == 2:
+                raise
+        except BaseException:
+            connection.disconnect()
+            raise
+    raise AssertionError("unreachable")
+
+
 def _fetch(keys: list[str], count: tuple[str, int] | None, request) -> dict:
-    """`cache.get_many(keys)`; with `count` (a counter's key and lifetime), the counter is
-    incremented in the same round trip to Redis and its new value kept on `request`
-    (`counted`), for the API throttle (linfen_tracker/throttling.py) to use."""
+    """`cache.get_many(keys)` in one round trip; with `count` (a counter's key and
+    lifetime), the counter is incremented in the same round trip and its new value kept on
+    `request` (`counted`), for the API throttle (linfen_tracker/throttling.py) to use."""
     client = getattr(cache, "client", None)
-    if count is None or request is None or not hasattr(client, "get_client"):
+    if not hasattr(client, "get_client"):  # not Redis (local memory)
         return cache.get_many(keys)
-    counter, lifetime = count
-    pipe = client.get_client(write=True).pipeline(transaction=False)
-    pipe.mget([client.make_key(key) for key in keys])
-    pipe.incr(client.make_key(counter))  # a missing counter starts at 1
-    values, counted = pipe.execute()
-    if counted == 1:  # the window's first request: the counter ends with its window
-        cache.expire(counter, lifetime)
-    request._counted = {counter: counted}
+    commands = [("MGET", *[client.make_key(key) for key in keys])]
+    if count is not None and request is not None:
+        counter, lifetime = count
+        commands.append(("INCR", client.make_key(counter)))  # a missing counter starts at 1
+    values, *counted = _round_trip(client.get_client(write=True), commands)
+    if counted:
+        if counted[0] == 1:  # the window's first request: the counter ends with its window
+            cache.expire(counter, lifetime)
+        request._counted = {counter: counted[0]}
     return {key: client.decode(value) for key, value in zip(keys, values, strict=True)
             if value is not None}
 

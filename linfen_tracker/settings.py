@@ -325,6 +325,9 @@ REST_FRAMEWORK = {
     # Model permissions decide, never group names; reading needs view_<model>.
     "DEFAULT_PERMISSION_CLASSES": ["linfen_tracker.permissions.ModelRolePermissions"],
     "DEFAULT_PAGINATION_CLASS": "linfen_tracker.api.DescribedPageNumberPagination",
+    # DRF's negotiation, remembered per process (linfen_tracker/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS":
+        "linfen_tracker.negotiation.RememberedContentNegotiation",
     "EXCEPTION_HANDLER": "linfen_tracker.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "linfen_tracker.parsers.NestingSafeJSONParser",

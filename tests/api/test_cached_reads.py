@@ -330,3 +330,54 @@ def test_without_redis_nothing_is_cached_unless_asked(settings, reader_api, rank
         board(reader_api, ranked_holiday)
 
     assert len(queries) >= 3  # token, permissions, holiday, snapshot...
+
+
+# --- The one round trip to Redis (generations._round_trip) --------------------------------
+
+
+def test_a_redis_connection_the_server_closed_is_replaced_not_failed(shared_cache):
+    import redis
+    from django.core.cache import cache
+
+    current = generations.generations_get()
+    own = generations._own_connection(cache.client.get_client(write=True))
+    host, port = own._sock.getsockname()[:2]
+    assert redis.Redis.from_url(shared_cache).client_kill_filter(addr=f"{host}:{port}") == 1
+
+    assert generations.generations_get() == current
+
+
+def test_an_exchange_cut_short_leaves_no_reply_for_the_next_one(shared_cache, monkeypatch):
+    from redis.connection import AbstractConnection
+
+    generations.generations_get()
+    read = AbstractConnection.read_response
+
+    def cut_short(self, *args, **kwargs):  # as if the worker were stopped mid-read
+        monkeypatch.setattr(AbstractConnection, "read_response", read)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AbstractConnection, "read_response", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        generations.generations_get()
+    generations.generation_bump(generations.RANKINGS)  # the unread reply is now stale
+
+    expected = caches["default"].get_many([generations._key(n) for n in generations.NAMES])
+    assert generations.generations_get() == {n: expected[generations._key(n)]
+                                             for n in generations.NAMES}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cached_boards_are_throttled_per_user_through_redis(shared_cache, ranked_holiday,
+                                                             monkeypatch):
+    from linfen_tracker.throttling import UserFixedWindowThrottle
+
+    monkeypatch.setattr(UserFixedWindowThrottle, "rate", "3/minute", raising=False)
+    first = token_client(UserFactory(username="first-reader", group="officials"))
+    second = token_client(UserFactory(username="second-reader", group="officials"))
+
+    statuses = [first.get(URL, {"holiday": ranked_holiday.slug}).status_code
+                for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]  # the last three counted in the round trip
+    assert second.get(URL, {"holiday": ranked_holiday.slug}).status_code == 200
