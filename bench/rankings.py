@@ -5,12 +5,12 @@
         [--edits 20] [--burst 1000] [--burst-writers 20] [--broker-down-saves 3]
         [--timeout 300]
 
-1. The from-scratch recompute (aggregate + rank + write a snapshot with previous ranks, in
+1. The from-scratch recompute (aggregate + rank + write a snapshot and prune old ones, in
    one transaction), timed in interleaved rounds against the baseline: the same aggregates
-   (four metrics, the holiday's ranking basis) and RANK windows computed in the server and
-   reduced there to one row (nothing written, nothing fetched). Prints both medians and
-   `ratio: X` (recompute / baseline). The reconciliation (the same aggregation compared
-   with the kept totals) is timed alongside.
+   (every metric of the registry, the holiday's ranking basis) and RANK windows computed in
+   the server and reduced there to one row (nothing written, nothing fetched). Prints both
+   medians and `ratio: X` (recompute / baseline). The reconciliation (the same aggregation
+   compared with the kept totals) is timed alongside.
 2. With a real Celery worker on Redis (CELERY_BROKER_URL, default redis://127.0.0.1:6379/12)
    making the debounced snapshots: the time from starting an edit of the leading official's
    session (through the service) to the new value in the rankings API
@@ -49,7 +49,7 @@ from bench.data import ROOT, load_bench_data, setup_django  # noqa: E402
 def baseline_sql() -> str:
     """The recompute's own aggregates and RANK windows (every metric of the registry, the
     holiday's ranking basis, co-hosts), as one statement computed in the server and reduced
-    there to one row: no temporary table, no snapshot, no previous ranks, no writes, and
+    there to one row: no temporary table, no snapshot, no writes, and
     no rows carried to Python, which the recompute never does either."""
     from rankings.services import _BASE_TABLE, _base_sql, recompute_sql
 

@@ -1,6 +1,6 @@
 """Reads of rankings: live boards ranked at read time from the holidays' totals
-(sessions_app.totals, kept by every session write); snapshots for the previous ranks and
-an official's page."""
+(sessions_app.totals, kept by every session write); snapshots for published revisions, the
+movement baselines and an official's page."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +30,7 @@ class MovementBaseline:
 @dataclass
 class Leaderboard:
     """A live board: ranks read at read time from the holiday's totals (kept by every
-    session write), previous ranks from the latest complete snapshot (`snapshot`)."""
+    session write), previous ranks from the board's movement baseline (`baseline`)."""
 
     holiday: Holiday
     metric: str

@@ -49,8 +49,8 @@ _ENTRIES = RankingEntry._meta.db_table
 # One statement then combines both scopes from that small table (officials: every row, so a
 # co-host is credited with the session's full figures and one session; counties: the lead
 # rows only, so a session counts once, under its county), computes the ratios from the
-# sums, the composite score, ranks every board and writes it, carrying each subject's
-# previous rank. Two statements whatever the number of metrics. Every county is ranked: one
+# sums, the composite score, ranks every board and writes it. Two statements whatever the
+# number of metrics. Every county is ranked: one
 # with no session has zeros (NULL for optional metrics and ratios) and shares the last rank.
 # Money is rounded to cents so that SQLite's floating sums tie exactly where they should.
 _BASE_TABLE = "ranking_recompute_base"
