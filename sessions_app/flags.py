@@ -21,7 +21,6 @@ the refresh. The SELECTs read `%(start)s`/`%(end)s` (the holiday's bounds), `%(s
 thresholds, named `<code>__<name>`.
 """
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -232,14 +231,13 @@ def flag_params(*, code: str, values) -> dict[str, str]:
     return written
 
 
-def flag_message(*, code: str, params: str | dict) -> str:
+def flag_message(*, code: str, params: dict) -> str:
     """The flag's message in the active language, with its numbers (`flag_params`)."""
     rule = _RULES.get(code)
-    values = json.loads(params) if isinstance(params, str) else params
     if rule is None:
         return code
     try:
-        return gettext(str(rule.message)) % values
+        return gettext(str(rule.message)) % params
     except (KeyError, TypeError, ValueError):
         return str(rule.label)
 

@@ -1,6 +1,7 @@
 """Anomaly flags (design.md, "Trust in the numbers"): each rule at its boundary, dismissal
 and re-opening, the refresh after writes, and what the API, filters and pages show."""
 
+import json
 import re
 from decimal import Decimal
 from unittest import mock
@@ -412,4 +413,4 @@ def test_the_migration_to_numbers_reads_the_flags_stored_as_text():
             converted = migration._numbers(code, figures, params)
             assert converted == numbers, code
             flag = SessionFlag(code=code, **dict(zip(migration.NUMBERS, converted, strict=True)))
-            assert flag.message == flag_message(code=code, params=params), code
+            assert flag.message == flag_message(code=code, params=json.loads(params)), code
