@@ -6,6 +6,8 @@ Sent by name from other apps, which never import this one:
 - `notifications.tasks.snapshot_notify(snapshot_id)`: by rankings after every recompute.
 - `notifications.tasks.session_event_notify(session_id=, kind=, detail="")`: kind is
   `session_verified`, `session_rejected` or `session_flagged`.
+- `notifications.tasks.session_events_notify(events=[{"session_id":, "kind":, "detail":}])`:
+  several at once (the flags one write raised: one message, not one per flag).
 - `notifications.tasks.holiday_published_notify(holiday_id=, revision=, note="")`.
 """
 
@@ -33,6 +35,15 @@ def snapshot_notify(snapshot_id: int) -> dict:
 @shared_task(name="notifications.tasks.session_event_notify", acks_late=True)
 def session_event_notify(session_id: int, kind: str, detail: str = "") -> int:
     return services.notify_session_event(session_id=session_id, kind=kind, detail=detail)
+
+
+@shared_task(name="notifications.tasks.session_events_notify", acks_late=True)
+def session_events_notify(events: list[dict]) -> int:
+    """Each event as `session_event_notify`; returns the notifications made in all."""
+    return sum(services.notify_session_event(session_id=event["session_id"],
+                                             kind=event["kind"],
+                                             detail=event.get("detail", ""))
+               for event in events)
 
 
 @shared_task(name="notifications.tasks.holiday_published_notify", acks_late=True)

@@ -528,13 +528,14 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
 
 def flags_raised_notify(*, flag_ids: list[int]) -> None:
     """Send `session_flagged` for each flag raised, with its message (the site's default
-    language for a message sent to others)."""
+    language for a message sent to others), all in one message to the worker."""
     from django.conf import settings
     from django.utils import translation
 
-    from .services import session_event_send
+    from .services import session_events_send
 
     with translation.override(settings.LANGUAGE_CODE):
-        for flag in SessionFlag.objects.filter(pk__in=flag_ids).order_by("pk"):
-            session_event_send(session_id=flag.session_id, kind="session_flagged",
-                               detail=flag.message)
+        events = [{"session_id": flag.session_id, "kind": "session_flagged",
+                   "detail": flag.message}
+                  for flag in SessionFlag.objects.filter(pk__in=flag_ids).order_by("pk")]
+    session_events_send(events=events)

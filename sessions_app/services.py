@@ -67,6 +67,7 @@ logger = logging.getLogger(__name__)
 RECOMPUTE_TASK = "rankings.tasks.recompute_holiday_rankings"
 # Sent by name: sessions_app never imports the notifications app.
 SESSION_EVENT_TASK = "notifications.tasks.session_event_notify"
+SESSION_EVENTS_TASK = "notifications.tasks.session_events_notify"
 
 SESSION_EDITABLE_FIELDS = (
     "official",
@@ -660,6 +661,18 @@ def session_event_send(*, session_id: int, kind: str, detail: str = "") -> None:
                                                     detail=detail)
     except Exception:
         logger.exception("Could not send the %s notice of session %s", kind, session_id)
+
+
+def session_events_send(*, events: list[dict]) -> None:
+    """Several session events ({"session_id", "kind", "detail"}) in one message, as
+    `session_event_send` does one: a write that raised 90 flags sends one message from the
+    request, not 90 (each a round trip to the broker), and the worker tells each."""
+    if not events:
+        return
+    try:
+        celery_app.tasks[SESSION_EVENTS_TASK].delay(events=events)
+    except Exception:
+        logger.exception("Could not send %s session notices", len(events))
 
 
 def session_delete(*, session: LivestreamSession, deleted_by: AbstractBaseUser | None) -> None:

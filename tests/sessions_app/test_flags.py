@@ -8,9 +8,11 @@ from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
+from notifications.models import Notification
 from sessions_app import services
 from sessions_app.flags import FLAG_CODES, session_flags_refresh
 from sessions_app.models import LivestreamSession, SessionFlag
@@ -247,33 +249,59 @@ def test_sessions_outside_the_holiday_are_not_looked_at(holiday):
 
 
 def _entered_with_flag(user):
-    with mock.patch("sessions_app.flags.flags_raised_notify"):
-        return services.session_create(
-            entered_by=user, official=OfficialFactory(), platform="douyin", title="Padded",
-            started_at=beijing(2020, 5, 2, 10), ended_at=beijing(2020, 5, 2, 12),
-            audience=640, orders=812, revenue=Decimal("8120.00"))
+    return services.session_create(
+        entered_by=user, official=OfficialFactory(user=UserFactory()), platform="douyin",
+        title="Padded", started_at=beijing(2020, 5, 2, 10), ended_at=beijing(2020, 5, 2, 12),
+        audience=640, orders=812, revenue=Decimal("8120.00"))
+
+
+def _flagged_notices(user) -> list[str]:
+    return [n.data["detail"] for n in
+            Notification.objects.filter(user=user, kind="session_flagged").order_by("pk")]
 
 
 def test_a_write_refreshes_the_flags_after_commit_and_tells_the_official(
         staff_user, holiday, during_the_holiday, django_capture_on_commit_callbacks):
-    with mock.patch("sessions_app.services.session_event_send") as sent, \
-            django_capture_on_commit_callbacks(execute=True):
+    host = UserFactory(username="host")
+    with django_capture_on_commit_callbacks(execute=True):
         session = services.session_create(
-            entered_by=staff_user, official=OfficialFactory(), platform="douyin",
+            entered_by=staff_user, official=OfficialFactory(user=host), platform="douyin",
             title="Padded", started_at=beijing(2020, 5, 2, 10), ended_at=beijing(2020, 5, 2, 12),
             audience=640, orders=812, revenue=Decimal("8120.00"))
 
     assert set(session.flags.values_list("code", flat=True)) == {"orders_exceed_audience"}
-    sent.assert_called_once()
-    assert sent.call_args.kwargs["kind"] == "session_flagged"
-    assert "812" in sent.call_args.kwargs["detail"]
+    notices = _flagged_notices(host)  # told by the worker (eager here), in one message
+    assert len(notices) == 1 and "812" in notices[0]
 
-    with mock.patch("sessions_app.services.session_event_send") as sent_again, \
-            django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         services.session_update(session=session, updated_by=staff_user,
                                 data={"orders": 600}, expected_version=session.version)
     assert not session.flags.exists()
-    sent_again.assert_not_called()
+    assert len(_flagged_notices(host)) == 1  # nothing raised: nobody told again
+
+
+def test_the_flags_one_write_raises_go_to_the_worker_in_one_message(
+        staff_user, holiday, during_the_holiday, django_capture_on_commit_callbacks):
+    host = UserFactory(username="host")
+    official = OfficialFactory(user=host)
+    rows = [dict(official=official, platform="douyin", title=f"Padded {i}",
+                 started_at=beijing(2020, 5, 2, 8 + 2 * i),
+                 ended_at=beijing(2020, 5, 2, 9 + 2 * i),
+                 audience=640, orders=812 + i, revenue=Decimal("8120.00"))
+            for i in range(3)]
+    sent = []
+    real_delay = services.celery_app.tasks[services.SESSION_EVENTS_TASK].delay
+    with mock.patch.object(services.celery_app.tasks[services.SESSION_EVENTS_TASK], "delay",
+                           side_effect=lambda **kw: sent.append(kw) or real_delay(**kw)), \
+            django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():  # one write batch: one refresh after it
+            for row in rows:
+                services.session_create(entered_by=staff_user, **row)
+
+    assert len(sent) == 1 and len(sent[0]["events"]) == 3
+    assert sorted(_flagged_notices(host)) == sorted(
+        e["detail"] for e in sent[0]["events"])
+    assert all(str(812 + i) in " ".join(_flagged_notices(host)) for i in range(3))
 
 
 def test_a_dismissed_flag_stays_shown_and_reopens_when_its_figures_change(
@@ -296,14 +324,13 @@ def test_a_dismissed_flag_stays_shown_and_reopens_when_its_figures_change(
     assert refresh(holiday) == {}  # unchanged figures: stays dismissed
     assert SessionFlag.objects.get(session=session).dismissed
 
-    with mock.patch("sessions_app.services.session_event_send") as sent, \
-            django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         services.session_update(session=session, updated_by=staff_user,
                                 data={"orders": 900}, expected_version=session.version)
     flag = SessionFlag.objects.get(session=session)
     assert not flag.dismissed and flag.dismissal_note == ""
     assert "900" in flag.params
-    assert sent.call_args.kwargs["kind"] == "session_flagged"
+    assert any("900" in notice for notice in _flagged_notices(session.official.user))
 
 
 def test_a_change_of_a_title_does_not_reopen_a_dismissed_flag(
