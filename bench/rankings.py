@@ -18,7 +18,7 @@
    session (through the service) to the new value in the rankings API
    (`/api/v1/rankings/?limit=50`, read in this process, uncached as right after a write),
    `edit p95: <ms>` (nearest rank).
-3. A burst of --burst edits from --burst-writers threads, each on its own connection, of
+3. A burst of --burst edits from --burst-writers processes, each on its own connection, of
    sessions across the board (all 17 counties: many writers of one county at once): how
    long after the last save everything is visible, edits lost (the county board's sum
    against the sum of the edits), and the differences between the kept totals and a
@@ -181,62 +181,81 @@ def county_board_sum(client, holiday) -> Decimal:
                Decimal(0))
 
 
-def burst(holiday, edits: int, writers: int, timeout: float) -> dict:
-    """`edits` edits from `writers` threads at once (each its own connection), of distinct
-    sessions drawn across the holiday, each adding a known amount to the revenue. Then: how
-    long after the last save the county board shows every edit, how many were lost, and
-    the differences between the totals and a from-scratch aggregation."""
-    import random
-
-    from django.db import connections
+def _burst_writer(share: list[int], delta: str, barrier, results) -> None:
+    """One writer of the burst, in its own process (as a web server's worker is): edits
+    each session of `share` through the service, then reports its save times, when its
+    last save finished (time.monotonic, one clock for every process of the machine) and
+    its errors."""
+    setup_django()
+    from django.db import connection
 
     from sessions_app.models import LivestreamSession
     from sessions_app.services import session_update
+
+    saves, errors, last = [], [], 0.0
+    try:
+        barrier.wait()
+        for session_id in share:
+            session = LivestreamSession.objects.get(pk=session_id)
+            began = time.monotonic()
+            session_update(session=session, updated_by=None,
+                           data={"revenue": session.revenue + Decimal(delta)},
+                           expected_version=session.version)
+            last = time.monotonic()
+            saves.append(last - began)
+    except BaseException as error:  # noqa: BLE001 - reported by the parent
+        errors.append(f"{type(error).__name__}: {error}")
+    finally:
+        connection.close()
+        results.put({"saves": saves, "last": last, "errors": errors})
+
+
+def burst(holiday, edits: int, writers: int, timeout: float) -> dict:
+    """`edits` edits from `writers` processes at once (each its own connection), of distinct
+    sessions drawn across the holiday, each adding a known amount to the revenue. Then: how
+    long after the last save the county board shows every edit, how many were lost, and
+    the differences between the totals and a from-scratch aggregation.
+
+    Processes, not threads: 20 threads of one Python process took turns on its GIL while
+    one of them held the holiday's lock, so every save waited for the others' Python as
+    well (1,000 edits took 250 s); a web server's workers are processes."""
+    import multiprocessing
+    import random
+
+    from sessions_app.models import LivestreamSession
     from sessions_app.totals import holiday_totals_differences
 
     client = api_client()
+    random.seed(15)
     ids = list(LivestreamSession.objects.in_holiday(holiday).order_by("?")
                .values_list("id", flat=True)[:edits])
     before = county_board_sum(client, holiday)
-    shares = [ids[n::writers] for n in range(writers)]
     delta = Decimal("3.00")
-    saves, errors, last = [], [], [0.0]
-    barrier = threading.Barrier(writers)
-
-    def write(share):
-        try:
-            barrier.wait()
-            for session_id in share:
-                session = LivestreamSession.objects.get(pk=session_id)
-                began = time.perf_counter()
-                session_update(session=session, updated_by=None,
-                               data={"revenue": session.revenue + delta},
-                               expected_version=session.version)
-                done = time.perf_counter()
-                saves.append(done - began)
-                last[0] = max(last[0], done)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    random.seed(15)
-    threads = [threading.Thread(target=write, args=(share,)) for share in shares]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wanted = before + delta * (len(ids) - len(errors))
+    context = multiprocessing.get_context("spawn")  # no connection inherited by a fork
+    barrier, results = context.Barrier(writers + 1), context.Queue()
+    processes = [context.Process(target=_burst_writer,
+                                 args=(ids[n::writers], str(delta), barrier, results))
+                 for n in range(writers)]
+    for process in processes:
+        process.start()
+    barrier.wait(timeout=120)  # every writer set up and connected: go
+    began = time.monotonic()
+    reports = [results.get(timeout=timeout) for _ in processes]
+    errors = [error for report in reports for error in report["errors"]]
+    saves = [seconds for report in reports for seconds in report["saves"]]
+    last = max(report["last"] for report in reports)
+    wanted = before + delta * len(saves)
     seen = county_board_sum(client, holiday)
-    while seen != wanted and time.perf_counter() - last[0] < timeout:
+    while seen != wanted and time.monotonic() - last < timeout:
         time.sleep(0.002)
         seen = county_board_sum(client, holiday)
-    visible_after = time.perf_counter() - last[0]
+    visible_after = time.monotonic() - last
+    for process in processes:  # after the polling: a process takes a while to exit
+        process.join()
     lost = int((wanted - seen) / delta)
     return {
         "edits": len(ids), "writers": writers, "errors": errors,
-        "seconds": last[0] - began, "saves": saves, "visible_after": visible_after,
+        "seconds": last - began, "saves": saves, "visible_after": visible_after,
         "lost": lost, "differences": len(holiday_totals_differences(holiday=holiday)),
     }
 
@@ -341,7 +360,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--burst", type=int, default=1000, metavar="EDITS")
-    parser.add_argument("--burst-writers", type=int, default=20, metavar="THREADS")
+    parser.add_argument("--burst-writers", type=int, default=20, metavar="PROCESSES")
     parser.add_argument("--broker-down-saves", type=int, default=3, metavar="N")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                         help="the longest a recompute may take, in this process or the worker")
@@ -407,7 +426,7 @@ def main() -> None:
             if args.burst:
                 out = burst(holiday, args.burst, args.burst_writers, args.timeout)
                 for error in out["errors"][:3]:
-                    print(f"burst error: {type(error).__name__}: {error}")
+                    print(f"burst error: {error}")
                 print(f"burst: {out['edits']} edits from {out['writers']} writers in "
                       f"{out['seconds']:.2f} s, save p95 {p95(out['saves']) * 1000:.0f} ms; "
                       f"all visible {out['visible_after'] * 1000:.0f} ms after the last")
