@@ -96,9 +96,12 @@ class RankingEntry(models.Model):
         verbose_name = _("ranking entry")
         verbose_name_plural = _("ranking entries")
         indexes = [
-            # The only index: each one costs every recompute its share of 30,000 index
-            # inserts (a second one on (official, snapshot) added 110 ms at 10,000
-            # officials). An official's page reads few snapshots through this one's prefix.
+            # The only index: each one costs every recompute an index insert per entry (a
+            # second one on (official, snapshot) added 110 ms at 10,000 officials). An
+            # official's page reads few snapshots through this one's prefix. On PostgreSQL
+            # not even the primary key's index on `id` is kept (migration 0012: Django
+            # still treats `id` as the key; every read finds entries by their board), so
+            # an AlterField of `id` must restore that constraint first.
             models.Index(fields=["snapshot", "scope", "metric", "rank"], name="entry_board_idx"),
         ]
         constraints = [

@@ -197,18 +197,26 @@ SELECT e.id, e.rank, e.value,
     (SELECT t.value FROM {_ENTRIES} t WHERE t.snapshot_id = e.snapshot_id
         AND t.scope = e.scope AND t.metric = e.metric AND t.rank <= %s
         ORDER BY t.rank DESC LIMIT 1)
-FROM {_ENTRIES} e WHERE e.id IN ({{ids}})
+FROM {_ENTRIES} e WHERE {{entries}}
 """
+# An entry is found by its board (the board index: entries have no index on id alone,
+# migration rankings 0012) and then by its id among those of its rank.
+_POSITION_ENTRY = ("(e.snapshot_id = %s AND e.scope = %s AND e.metric = %s AND e.rank = %s "
+                   "AND e.id = %s)")
 
 
-def entry_positions(entry_ids: list[int]) -> dict[int, Position]:
-    """Positions of the given ranking entries, by entry id, in one query: the gap to the next
-    rank up is the value of the nearest entry ranked above minus this one's; the gap to the
-    top 10 is the value of the last entry ranked 10 or better minus this one's."""
-    if not entry_ids:
+def entry_positions(entries: list[RankingEntry]) -> dict[int, Position]:
+    """Positions of the given stored ranking entries, by entry id, in one query: the gap to
+    the next rank up is the value of the nearest entry ranked above minus this one's; the
+    gap to the top 10 is the value of the last entry ranked 10 or better minus this one's."""
+    if not entries:
         return {}
+    params = [TOP_N]
+    for entry in entries:
+        params += [entry.snapshot_id, entry.scope, entry.metric, entry.rank, entry.pk]
     with connection.cursor() as cursor:
-        cursor.execute(_POSITION_SQL.format(ids=_placeholders(entry_ids)), [TOP_N, *entry_ids])
+        cursor.execute(_POSITION_SQL.format(entries=" OR ".join([_POSITION_ENTRY] * len(entries))),
+                       params)
         rows = cursor.fetchall()
     return {
         row[0]: Position(entry_id=row[0], rank=row[1],

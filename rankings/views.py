@@ -327,7 +327,7 @@ def _own_position(*, board: Leaderboard, user) -> dict:
         own = board_own_entry_stored(snapshot=board.snapshot, metric=board.metric,
                                      scope=board.scope, user=user)
         if own is not None:
-            position = entry_positions([own.pk]).get(own.pk)
+            position = entry_positions([own]).get(own.pk)
     if own is None:
         return {"own_entry": None, "my_position": None, "top_n": TOP_N}
     return {"own_entry": own, "my_entry": own, "my_position": position, "top_n": TOP_N}
@@ -475,7 +475,7 @@ def official_detail(request, pk: int):
         raise Http404
     ranks: dict[int, dict] = {}
     entries = official_rankings(official_id=official.pk)
-    positions = entry_positions([entry.pk for entry in entries])
+    positions = entry_positions(entries)
     for entry in entries:
         holiday = entry.snapshot.holiday
         row = ranks.setdefault(holiday.pk, {"holiday": holiday, "sessions": entry.sessions,

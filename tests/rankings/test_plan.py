@@ -284,3 +284,39 @@ def test_a_background_snapshot_leaves_the_other_cpus_to_the_writers(settings):
     assert parallel_workers(background) == 0
     settings.RANKINGS_BACKGROUND_PARALLEL_WORKERS = 1
     assert parallel_workers(aggregation_plan(holiday=holiday, background=True)) == 1
+
+
+@pytest.mark.django_db
+def test_entries_keep_one_index_and_positions_are_found_through_it():
+    # Given a holiday of 300 officials ranked once
+    from rankings.targets import _POSITION_ENTRY, _POSITION_SQL, TOP_N, entry_positions
+
+    holiday = HolidayFactory()
+    seed_officials_with_one_session_each(holiday=holiday, officials=300)
+    snapshot_id = services.holiday_rankings_recompute(holiday_id=holiday.pk).snapshot_id
+
+    # Then a snapshot's rows feed one index, the board's (migration rankings 0012)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [_ENTRIES])
+        assert [row[0] for row in cursor.fetchall()] == ["entry_board_idx"]
+
+    # And the positions of an official's entries are read through it, not by a scan
+    entries = list(RankingEntry.objects.filter(snapshot_id=snapshot_id, scope="official",
+                                               metric__in=["revenue", "orders"],
+                                               rank__in=[1, 150]))
+    assert len(entries) >= 4
+    positions = entry_positions(entries)
+    assert {p.rank for p in positions.values()} >= {1, 150}
+    assert set(positions) == {e.pk for e in entries}
+    params = [TOP_N]
+    for entry in entries:
+        params += [entry.snapshot_id, entry.scope, entry.metric, entry.rank, entry.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a scan only if nothing else can
+        cursor.execute("EXPLAIN (FORMAT JSON) " + _POSITION_SQL.format(
+            entries=" OR ".join([_POSITION_ENTRY] * len(entries))), params)
+        (document,) = cursor.fetchone()
+    if isinstance(document, str):
+        document = json.loads(document)
+    assert [n for n in plan_nodes(document[0]["Plan"])
+            if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == _ENTRIES] == []

@@ -76,8 +76,8 @@ def test_positions_give_the_gaps_to_the_next_rank_up_and_to_the_top_10(holiday):
     snapshot = snapshot_make(holiday, {"revenue": values})
     entries = {e.official_id: e for e in snapshot.entries.filter(metric="revenue")}
 
-    got = entry_positions([entries[people[12].pk].pk, entries[people[0].pk].pk,
-                           entries[people[10].pk].pk])
+    got = entry_positions([entries[people[12].pk], entries[people[0].pk],
+                           entries[people[10].pk]])
 
     last = got[entries[people[12].pk].pk]
     assert (last.rank, last.value) == (13, Decimal("880"))
