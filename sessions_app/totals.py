@@ -239,6 +239,35 @@ def holiday_totals_rebuild(*, holiday: Holiday) -> int:
         return cursor.rowcount
 
 
+def holiday_totals_fill_missing(*, using: str = "default", **kwargs) -> list[int]:
+    """Build the totals of every holiday that has sessions but no totals at all: the
+    holidays of a database migrated from before totals were kept (migration sessions_app
+    0014). Connected to post_migrate, so it runs once the whole schema is in place and the
+    live aggregation's columns exist, which a data migration at 0014 could not promise (it
+    would run today's SQL against the schema of that day). Does nothing until every
+    migration of sessions_app is applied. Returns the holidays filled."""
+    from django.db import DEFAULT_DB_ALIAS
+    from django.db.migrations.loader import MigrationLoader
+
+    if using != DEFAULT_DB_ALIAS:
+        return []
+    loader = MigrationLoader(connection, ignore_no_migrations=True)
+    if any(node not in loader.applied_migrations
+           for node in loader.graph.leaf_nodes("sessions_app")):
+        return []
+    filled = []
+    from django.db.models import Exists, OuterRef
+
+    kept = HolidayTotal.objects.filter(holiday_id=OuterRef("pk"))  # one probe of the key
+    for holiday in Holiday.objects.filter(~Exists(kept)).order_by("pk"):
+        if LivestreamSession.objects.in_holiday(holiday).exists():
+            holiday_totals_rebuild(holiday=holiday)
+            filled.append(holiday.pk)
+    if filled:
+        logger.info("Built the totals of holidays %s, which had none", filled)
+    return filled
+
+
 @dataclass(frozen=True)
 class TotalDifference:
     scope: str

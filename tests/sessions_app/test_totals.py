@@ -273,3 +273,23 @@ def test_the_reconcile_task_repairs_and_reports(holiday):
     assert reconcile_totals.delay().get() == {"holidays": 1,
                                               "differences": {holiday.pk: 1}}
     assert reconcile_totals.delay().get() == {"holidays": 1, "differences": {}}
+
+
+def test_a_migration_run_builds_the_totals_of_holidays_that_have_none(holiday):
+    # Given a holiday with sessions whose totals were never built (as after an upgrade from
+    # before totals were kept), and one with no session
+    SessionFactory(started_at=beijing(2020, 5, 2, 10), revenue=Decimal("120.50"))
+    SessionFactory(started_at=beijing(2020, 5, 3, 10), revenue=Decimal("80.00"))
+    empty = HolidayFactory(name="Labor Day 2021", slug="labor-day-2021",
+                           start_date=date(2021, 5, 1), end_date=date(2021, 5, 5))
+    HolidayTotal.objects.all().delete()
+    assert holiday_totals_differences(holiday=holiday) != []
+
+    # When the migrations run (nothing left to apply: post_migrate still fires)
+    call_command("migrate", verbosity=0)
+
+    # Then that holiday's totals are built from its sessions, and nothing else is touched
+    assert holiday_totals_differences(holiday=holiday) == []
+    assert HolidayTotal.objects.filter(holiday=holiday).exists()
+    assert not HolidayTotal.objects.filter(holiday=empty).exists()
+    assert_incremental_equals_from_scratch([holiday])
