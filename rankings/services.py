@@ -343,8 +343,9 @@ def holiday_rankings_recompute(*, holiday_id: int, only_if_changed: bool = False
 def _recompute(*, holiday_id: int, only_if_changed: bool = False,
                background: bool = False) -> RecomputeResult:
     began = time.monotonic()
-    # Cleared first, outside the transaction: a write from now on sends a follow-up.
-    Holiday.objects.filter(pk=holiday_id).update(recompute_queued=False)
+    # Cleared first, outside the transaction: a write from now on sends a follow-up. (Only
+    # where set: a recompute by hand then writes nothing here, and waits for no WAL flush.)
+    Holiday.objects.filter(pk=holiday_id, recompute_queued=True).update(recompute_queued=False)
     with transaction.atomic():
         if not _try_lock_holiday(holiday_id):
             return RecomputeResult(holiday_id=holiday_id, snapshot_id=None)
