@@ -389,6 +389,120 @@ def test_flags_refresh_is_timed_and_counts(holiday, during_the_holiday):
     assert SessionFlag.objects.get().raised_at == timezone.now()
 
 
+# --- The refresh: what it compares and what it leaves alone ------------------------------
+
+
+def _stored_flags(sessions=None) -> set[tuple]:
+    """The stored flags as (session, code, their five numbers), of `sessions` (ids) or all."""
+    flags = SessionFlag.objects.all()
+    if sessions is not None:
+        flags = flags.filter(session_id__in=sessions)
+    return set(flags.values_list("session_id", "code", "figure_1", "figure_2", "value_1",
+                                 "value_2", "value_3"))
+
+
+def test_a_holiday_refresh_drops_its_stale_flags_and_keeps_another_holidays(
+        holiday, during_the_holiday):
+    from ..factories import HolidayFactory
+
+    october = HolidayFactory(name="National Day 2020", slug="national-day-2020",
+                             start_date=beijing(2020, 10, 1).date(),
+                             end_date=beijing(2020, 10, 7).date())
+    may = SessionFactory(audience=1, orders=5)
+    autumn = SessionFactory(audience=1, orders=5, started_at=beijing(2020, 10, 2, 10),
+                            ended_at=beijing(2020, 10, 2, 11))
+    session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    session_flags_refresh(holiday_id=october.pk, notify=False)
+    assert set(SessionFlag.objects.values_list("session_id", flat=True)) == {may.pk, autumn.pk}
+
+    # Put right in the database, past the services: the next refresh of May drops its flag,
+    # and only that one (October's flag matches no finding of May's, but is not May's).
+    LivestreamSession.objects.filter(pk=may.pk).update(audience=100)
+    result = session_flags_refresh(holiday_id=holiday.pk, notify=False)
+
+    assert result.changed == 1
+    assert list(SessionFlag.objects.values_list("session_id", flat=True)) == [autumn.pk]
+
+
+def test_a_refresh_after_a_write_finds_what_the_holiday_refresh_finds_for_its_officials(
+        holiday, during_the_holiday):
+    """The refresh after a write reads only the written officials' sessions (and their
+    co-hosts' timelines): for those sessions it must store exactly what a refresh of the
+    whole holiday stores, numbers included, and leave every other session's flags alone."""
+    from sessions_app.flags import PEER_RULES
+
+    written, guest, lead, other = (OfficialFactory() for _ in range(4))
+    day = (2020, 5, 3)
+    padded = SessionFactory(official=written, audience=10, orders=11)
+    refunded = SessionFactory(official=written, revenue=Decimal("100.00"),
+                              refunds=Decimal("40.00"), refunded_orders=1)
+    simulcast = [SessionFactory(official=written, platform=platform,
+                                started_at=beijing(*day, hour), ended_at=beijing(*day, hour + 2))
+                 for platform, hour in (("douyin", 9), ("kuaishou", 10))]
+    # The written official is a co-host of the lead's show, which overlaps the guest's own
+    # (the guest co-hosts it too): the lead's show is flagged on the guest's timeline only.
+    guests_own = SessionFactory(official=guest, started_at=beijing(*day, 14),
+                                ended_at=beijing(*day, 16))
+    shared = SessionFactory(official=lead, platform="jd", started_at=beijing(*day, 15),
+                            ended_at=beijing(*day, 17))
+    shared.hosts.set([written, guest])
+    leads_next = SessionFactory(official=lead, platform="kuaishou",
+                                started_at=beijing(*day, 16), ended_at=beijing(*day, 18))
+    untouched = SessionFactory(official=other, audience=1, orders=2)
+
+    session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    everything = _stored_flags()
+    in_scope = [padded.pk, refunded.pk, *(s.pk for s in simulcast), shared.pk]
+    expected = {flag for flag in everything if flag[0] in in_scope
+                and flag[1] not in {rule.code for rule in PEER_RULES}}
+    assert {(flag[0], flag[1]) for flag in expected} == {
+        (padded.pk, "orders_exceed_audience"), (refunded.pk, "high_refund_rate"),
+        (simulcast[0].pk, "overlap"), (simulcast[1].pk, "overlap"), (shared.pk, "overlap")}
+    assert {flag[:2] for flag in everything} >= {(guests_own.pk, "overlap"),
+                                                 (leads_next.pk, "overlap"),
+                                                 (untouched.pk, "orders_exceed_audience")}
+
+    SessionFlag.objects.filter(session_id__in=in_scope).delete()
+    SessionFlag.objects.filter(session=untouched).update(value_1=0)  # not to be looked at
+    result = session_flags_refresh(holiday_id=holiday.pk, official_ids=[written.pk],
+                                   notify=False)
+
+    assert _stored_flags(in_scope) == expected
+    assert len(result.raised) == len(expected)
+    assert SessionFlag.objects.get(session=untouched).value_1 == 0
+    assert _stored_flags() - _stored_flags(in_scope) == {
+        flag if flag[0] != untouched.pk else (*flag[:4], 0, *flag[5:])
+        for flag in everything if flag[0] not in in_scope}
+
+
+def test_a_rule_that_reads_its_peers_is_not_refreshed_for_some_officials_alone(holiday):
+    from sessions_app.flags import PEER_RULES, flags_select_sql
+
+    with pytest.raises(ValueError):
+        flags_select_sql(officials=[1], hosts=[1], rules=PEER_RULES)
+
+
+def test_the_refresh_after_a_write_is_a_fixed_few_statements(
+        holiday, during_the_holiday, django_assert_max_num_queries):
+    from django.db import connection
+
+    official = OfficialFactory()
+    for hour in range(10, 16):
+        SessionFactory(official=official, audience=1, orders=2,
+                       started_at=beijing(2020, 5, 2, hour),
+                       ended_at=beijing(2020, 5, 2, hour, 30))
+    # PostgreSQL: the holiday, the hosts, the refresh (and the savepoint around them in a
+    # test); SQLite writes the differences into a temporary table first.
+    most = 5 if connection.vendor == "postgresql" else 12
+    with django_assert_max_num_queries(most):
+        result = session_flags_refresh(holiday_id=holiday.pk, official_ids=[official.pk],
+                                       notify=False)
+    assert len(result.raised) == 6
+    with django_assert_max_num_queries(most):
+        assert session_flags_refresh(holiday_id=holiday.pk, official_ids=[official.pk],
+                                     notify=False).changed == 0
+
+
 def test_the_migration_to_numbers_reads_the_flags_stored_as_text():
     """0015 keeps the flags (and their dismissals): the numbers come from the old text."""
     import importlib
