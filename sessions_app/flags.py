@@ -245,18 +245,23 @@ def flag_message(*, code: str, params: dict) -> str:
 # (rejected ones aside), and how many they are. Sorted as floating point: sorting 400,000
 # exact decimal quotients took 1.6 s, five times as long. The mean of the two middle values
 # (the middle one when their number is odd): SQLite from row numbers; PostgreSQL from
-# `percentile_disc(0.5)` ascending (the lower middle) and descending (the upper middle),
-# the same two values, in ordered-set aggregates that sort each platform once and skip the
-# two passes of windows (at 400,000 sessions: about 0.9 s instead of 2.2 s).
+# `percentile_disc`, an ordered-set aggregate that sorts each platform once and skips the
+# two passes of windows (at 400,000 sessions: about 0.9 s instead of 2.2 s). It returns the
+# K-th of N values for K = ceil(N x fraction): 0.5 gives the lower middle, ceil(N / 2), and
+# 0.5 + 1e-9 the upper one, N / 2 + 1 for an even N and the same middle for an odd one (for
+# any N below 500,000,000 per platform): both from one sort, where asking for the lower
+# middle ascending and again descending sorted every platform twice (0.1-0.2 s).
 _AOV = "CAST(revenue AS DOUBLE PRECISION) / orders"
 _MEDIAN_SESSIONS = "FROM s WHERE in_holiday AND orders > 0 AND status <> 'rejected'"
 _PLATFORM_MEDIANS = {
     "postgresql": f"""
-    SELECT platform, (percentile_disc(0.5) WITHIN GROUP (ORDER BY {_AOV})
-                      + percentile_disc(0.5) WITHIN GROUP (ORDER BY {_AOV} DESC)) / 2 AS median,
-           COUNT(*) AS peers
-    {_MEDIAN_SESSIONS}
-    GROUP BY platform""",
+    SELECT platform, (middle[1] + middle[2]) / 2 AS median, peers FROM (
+        SELECT platform, COUNT(*) AS peers,
+               percentile_disc(CAST(ARRAY[0.5, 0.500000001] AS DOUBLE PRECISION[]))
+                   WITHIN GROUP (ORDER BY {_AOV}) AS middle
+        {_MEDIAN_SESSIONS}
+        GROUP BY platform
+    ) middles""",
     "sqlite": f"""
     SELECT platform, AVG(aov) AS median, MAX(peers) AS peers FROM (
         SELECT platform, {_AOV} AS aov,

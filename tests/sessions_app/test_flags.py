@@ -108,6 +108,26 @@ def test_the_median_needs_ten_sessions_with_orders_on_the_platform(holiday):
         assert "9000" in flag.message and "100" in flag.message and "10 sessions" in flag.message
 
 
+@pytest.mark.parametrize(("peers", "revenue", "flagged"), [
+    # Ten with orders, the session among them: the mean of the 5th and 6th, (50 + 60) / 2.
+    (9, Decimal("2750.00"), False),   # 275 a order: 5 x 55
+    (9, Decimal("2750.10"), True),
+    # Eleven: the 6th, 60.
+    (10, Decimal("3000.00"), False),  # 300: 5 x 60
+    (10, Decimal("3000.10"), True),
+])
+def test_the_median_is_the_middle_value_or_the_mean_of_the_two_middle_ones(
+        holiday, peers, revenue, flagged):
+    for n in range(1, peers + 1):  # average orders of 10, 20, ... yuan
+        SessionFactory(platform="douyin", orders=10, revenue=Decimal(100 * n), audience=1000)
+    session = SessionFactory(platform="douyin", orders=10, revenue=revenue, audience=1000)
+
+    assert ("aov_outlier" in codes(holiday, session)) is flagged
+    if flagged:
+        flag = SessionFlag.objects.get(session=session, code="aov_outlier")
+        assert flag.value_2 == (55 if peers == 9 else 60)
+
+
 # --- overlap -------------------------------------------------------------------------------
 
 
