@@ -393,6 +393,7 @@ def flags_params(*, holiday: Holiday) -> dict:
     start, end = holiday.bounds
     late = FLAG_RULES[-1].thresholds["days"]
     params = {
+        "holiday": holiday.pk,
         "start": connection.ops.adapt_datetimefield_value(start),
         "end": connection.ops.adapt_datetimefield_value(end),
         "overlap_from": connection.ops.adapt_datetimefield_value(start - _OVERLAP_REACH),
@@ -412,68 +413,101 @@ class FlagsRefreshed:
     raised: list[int]  # ids of flags new or re-opened by this refresh
     seconds: float
     skipped: bool = False  # another holiday-wide refresh of the holiday was running
+    # Flags let go because their session moved to another holiday, which takes them over
+    # (or deletes them) when it is refreshed next.
+    released: int = 0
 
 
 _DIFF = "flag_refresh_diff"
 
 
-def _diff_ctes(*, officials: list[int] | None, hosts: list[int] | None,
-               rules) -> tuple[str, str]:
+def _diff_ctes(*, officials: list[int] | None, hosts: list[int] | None, rules,
+               moved: str) -> tuple[str, str]:
     """(The CTEs `s`, `findings` and `stored`, the SELECT of the differences between the
-    findings and the stored flags of the sessions in scope): one join of numbers, giving
-    (flag_id, same_figures, session_id, code, the numbers); no flag_id: a new flag; no
-    session_id: a flag whose rule no longer holds.
+    findings and the holiday's stored flags): one join of numbers, giving (flag_id,
+    same_figures, moved, session_id, code, the numbers); no flag_id: a new flag (a finding
+    that another holiday's flag matches gets that flag's id, to take it over: looked up by
+    its key for those findings alone); no session_id: a flag whose
+    rule no longer holds, or whose session left the holiday (`moved` 1: for another one,
+    the condition `moved` on the session `x`: `_other_holidays`).
 
-    Across the holiday the findings are joined with the stored flags as they are (of the
-    rules refreshed), and only a flag that no finding matches is asked whether its session
-    is in scope: picking the holiday's flags first, through their sessions, cost a join of
-    every flag with every session (a third of the comparison), where a finding is in scope
-    by construction. After a write the stored flags are those of the sessions in scope,
-    read through the index."""
+    The stored flags are the holiday's (`SessionFlag.holiday`, through its index) and those
+    no holiday holds of the sessions in scope, of the rules refreshed, and after a write of
+    the officials' sessions (whatever their dates): picking them through their sessions'
+    dates joined every stored flag, of every holiday, with the holiday's sessions (a third
+    of the comparison at 400,000 sessions, and more with each holiday). Where a session
+    lies is read only for the flags that no finding matches (a subquery per row, by id)."""
     codes = tuple(rule.code for rule in rules)
     numbers = ", ".join(f"f.{c}" for c in NUMBER_COLUMNS)
-    in_scope = "f.session_id IN (SELECT id FROM s WHERE in_scope)"
-    # Every rule: no need to pick the flags by code (an index scan of them all).
-    conditions = ([] if set(codes) == set(FLAG_CODES)
-                  else ["f.code IN (" + ", ".join(f"'{code}'" for code in codes) + ")"])
+    conditions = ["(f.holiday_id = %(holiday)s OR (f.holiday_id IS NULL"
+                  " AND f.session_id IN (SELECT id FROM s WHERE in_scope)))"]
+    if set(codes) != set(FLAG_CODES):
+        conditions.append("f.code IN (" + ", ".join(f"'{code}'" for code in codes) + ")")
     if officials is not None:
-        conditions.append(in_scope)
+        conditions.append(_officials_condition(officials, "f.session_id"))
     same_figures = " AND ".join(f"f.{c} = c.{c}" for c in FIGURE_COLUMNS)
+    held_same = " AND ".join(f"o.{c} = c.{c}" for c in FIGURE_COLUMNS)
+    held = f"FROM {FLAGS} o WHERE o.session_id = c.session_id AND o.code = c.code"
     differ = " OR ".join(f"c.{c} <> f.{c}" for c in NUMBER_COLUMNS)
     ctes = f"""{_with_sessions(officials=officials, hosts=hosts)},
 findings AS ({_findings_sql(officials=officials, hosts=hosts, rules=rules)}),
 stored AS (
-    SELECT f.id, f.session_id, f.code, {numbers} FROM {FLAGS} f
-    WHERE {" AND ".join(conditions) or "1 = 1"})"""
+    SELECT f.id, f.session_id, f.code, f.holiday_id, {numbers} FROM {FLAGS} f
+    WHERE {" AND ".join(conditions)})"""
     select = f"""
-SELECT f.id AS flag_id, CASE WHEN {same_figures} THEN 1 ELSE 0 END AS same_figures,
+SELECT COALESCE(f.id, (SELECT o.id {held})) AS flag_id,
+       CASE WHEN f.id IS NULL THEN (SELECT CASE WHEN {held_same} THEN 1 ELSE 0 END {held})
+            WHEN {same_figures} THEN 1 ELSE 0 END AS same_figures,
+       CASE WHEN c.session_id IS NULL THEN (
+           SELECT CASE WHEN {moved} THEN 1 ELSE 0 END FROM {SESSIONS} x
+           WHERE x.id = f.session_id) ELSE 0 END AS moved,
        c.session_id, c.code, {", ".join(f"c.{c}" for c in NUMBER_COLUMNS)}
 FROM stored f FULL OUTER JOIN findings c ON c.session_id = f.session_id AND c.code = f.code
-WHERE f.id IS NULL OR (c.session_id IS NULL AND {in_scope}) OR {differ}"""
+WHERE f.id IS NULL OR c.session_id IS NULL OR f.holiday_id IS NULL OR {differ}"""
     return ctes, select
 
 
+def _other_holidays(holiday: Holiday, holidays) -> tuple[str, dict]:
+    """A condition on a session `x`: it started outside `holiday`, in one of the others
+    (`holidays`: few, their bounds as parameters); and its parameters."""
+    params, ranges = {}, []
+    for n, other in enumerate(h for h in holidays if h.pk != holiday.pk):
+        start, end = (connection.ops.adapt_datetimefield_value(moment)
+                      for moment in other.bounds)
+        params.update({f"other_{n}_start": start, f"other_{n}_end": end})
+        ranges.append(f"(x.started_at >= %(other_{n}_start)s"
+                      f" AND x.started_at < %(other_{n}_end)s)")
+    outside = "NOT (x.started_at >= %(start)s AND x.started_at < %(end)s)"
+    return f"({outside} AND ({' OR '.join(ranges) or '1 = 0'}))", params
+
+
 def _apply_statements(diff: str) -> list[str]:
-    """Bring the stored flags in line with the differences in `diff` (a table or a CTE):
-    the flags whose rule no longer holds go, those whose figures changed are re-opened
-    (RETURNING: raised again), those whose values alone changed (a median moved) get them,
-    the new ones are inserted (RETURNING)."""
+    """Bring the holiday's stored flags in line with the differences in `diff` (a table or
+    a CTE): the flags whose rule no longer holds go, and those whose session moved to
+    another holiday are let go (no holiday: the other's refresh takes them, keeping their
+    dismissal if it finds them, else deletes them, whichever holiday is refreshed first);
+    those whose figures changed are re-opened (RETURNING: raised again), those whose values
+    alone changed (a median moved) get them, and all of these become this holiday's (a
+    flag another holiday held included); the new ones are inserted (RETURNING)."""
     numbers = ", ".join(NUMBER_COLUMNS)
     set_numbers = ", ".join(f"{c} = d.{c}" for c in NUMBER_COLUMNS)
     set_values = ", ".join(f"{c} = d.{c}" for c in VALUE_COLUMNS)
     return [
         f"DELETE FROM {FLAGS} WHERE id IN (SELECT flag_id FROM {diff} "
-        f"WHERE session_id IS NULL)",
-        f"""UPDATE {FLAGS} SET {set_numbers}, raised_at = %(now)s,
+        f"WHERE session_id IS NULL AND moved = 0)",
+        f"UPDATE {FLAGS} SET holiday_id = NULL WHERE id IN (SELECT flag_id FROM {diff} "
+        f"WHERE session_id IS NULL AND moved = 1)",
+        f"""UPDATE {FLAGS} SET {set_numbers}, holiday_id = %(holiday)s, raised_at = %(now)s,
                    dismissed_by_id = NULL, dismissed_at = NULL, dismissal_note = ''
             FROM {diff} d
             WHERE {FLAGS}.id = d.flag_id AND d.session_id IS NOT NULL AND d.same_figures = 0
             RETURNING {FLAGS}.id""",
-        f"""UPDATE {FLAGS} SET {set_values} FROM {diff} d
+        f"""UPDATE {FLAGS} SET {set_values}, holiday_id = %(holiday)s FROM {diff} d
             WHERE {FLAGS}.id = d.flag_id AND d.session_id IS NOT NULL
               AND d.same_figures = 1""",
-        f"""INSERT INTO {FLAGS} (session_id, code, {numbers}, raised_at, dismissal_note)
-            SELECT session_id, code, {numbers}, %(now)s, '' FROM {diff}
+        f"""INSERT INTO {FLAGS} (session_id, code, holiday_id, {numbers}, raised_at,
+                                 dismissal_note)
+            SELECT session_id, code, %(holiday)s, {numbers}, %(now)s, '' FROM {diff}
             WHERE flag_id IS NULL
             ON CONFLICT (session_id, code) DO NOTHING
             RETURNING id""",
@@ -481,44 +515,53 @@ def _apply_statements(diff: str) -> list[str]:
 
 
 def _refresh_in_one_statement(cursor, *, params: dict, officials: list[int] | None,
-                              hosts: list[int] | None, rules) -> tuple[int, list[int]]:
+                              hosts: list[int] | None, rules,
+                              moved: str) -> tuple[int, int, list[int]]:
     """PostgreSQL: the comparison and the writes in one statement, data-modifying CTEs over
     the materialized differences: no temporary table, one round trip. The writes touch
     different rows (a flag goes, is re-opened, gets new values or is new), so one snapshot
-    is all they need. Returns (differences, flags raised)."""
-    ctes, select = _diff_ctes(officials=officials, hosts=hosts, rules=rules)
-    gone, reopened, revalued, added = _apply_statements("diff")
+    is all they need. Returns (differences, flags let go, flags raised)."""
+    ctes, select = _diff_ctes(officials=officials, hosts=hosts, rules=rules,
+                               moved=moved)
+    gone, released, reopened, revalued, added = _apply_statements("diff")
     cursor.execute(_vendor_spelled(f"""{ctes},
 diff AS MATERIALIZED ({select}),
 gone AS ({gone}),
+released AS ({released}),
 reopened AS ({reopened}),
 revalued AS ({revalued}),
 added AS ({added})
 SELECT 0, COUNT(*) FROM diff
+UNION ALL SELECT 2, COUNT(*) FROM diff WHERE session_id IS NULL AND moved = 1
 UNION ALL SELECT 1, id FROM reopened
 UNION ALL SELECT 1, id FROM added"""), params)
     rows = cursor.fetchall()
     return (next(count for kind, count in rows if kind == 0),
+            next(count for kind, count in rows if kind == 2),
             [flag_id for kind, flag_id in rows if kind == 1])
 
 
 def _refresh_by_table(cursor, *, params: dict, officials: list[int] | None,
-                      hosts: list[int] | None, rules) -> tuple[int, list[int]]:
+                      hosts: list[int] | None, rules,
+                      moved: str) -> tuple[int, int, list[int]]:
     """Where a WITH cannot write (SQLite): the differences into a temporary table, then
-    the writes, only when something differs. Returns (differences, flags raised)."""
-    ctes, select = _diff_ctes(officials=officials, hosts=hosts, rules=rules)
+    the writes, only when something differs. Returns (differences, flags let go, flags
+    raised)."""
+    ctes, select = _diff_ctes(officials=officials, hosts=hosts, rules=rules,
+                               moved=moved)
     cursor.execute(f"DROP TABLE IF EXISTS {_DIFF}")
     cursor.execute(_vendor_spelled(f"CREATE TEMPORARY TABLE {_DIFF} AS {ctes} {select}"),
                    params)
-    cursor.execute(f"SELECT COUNT(*) FROM {_DIFF}")
-    changed = cursor.fetchone()[0]
+    cursor.execute(f"SELECT COUNT(*), SUM(CASE WHEN session_id IS NULL AND moved = 1 "
+                   f"THEN 1 ELSE 0 END) FROM {_DIFF}")
+    changed, released = cursor.fetchone()
     raised = []
     for sql in _apply_statements(_DIFF) if changed else ():
         cursor.execute(sql, params)
         if "RETURNING" in sql:  # the re-opened and the new ones
             raised += [row[0] for row in cursor.fetchall()]
     cursor.execute(f"DROP TABLE {_DIFF}")
-    return changed, raised
+    return changed, released or 0, raised
 
 
 # PostgreSQL settings for the refresh's transaction: the medians' sort and the windows of a
@@ -566,8 +609,14 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
     With `notify`, each raised flag tells the people concerned after commit
     (`session_flagged`, the flag's message as detail)."""
     began = time.monotonic()
-    holiday = Holiday.objects.get(pk=holiday_id)
+    # Every holiday (a few): where a session that left this one went (`_other_holidays`).
+    holidays = list(Holiday.objects.all())
+    holiday = next((h for h in holidays if h.pk == holiday_id), None)
+    if holiday is None:
+        raise Holiday.DoesNotExist(f"no holiday {holiday_id}")
     params = flags_params(holiday=holiday)
+    moved, moved_params = _other_holidays(holiday, holidays)
+    params.update(moved_params)
     targeted = official_ids is not None
     rules = tuple(r for r in rules if not (targeted and r.reads_peers))
     params["now"] = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -583,12 +632,12 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
         hosts = hosts_of_sessions(officials=officials, params=params) if targeted else None
         refresh = (_refresh_in_one_statement if connection.vendor == "postgresql"
                    else _refresh_by_table)
-        changed, raised = refresh(cursor, params=params, officials=officials, hosts=hosts,
-                                  rules=rules)
+        changed, released, raised = refresh(cursor, params=params, officials=officials,
+                                            hosts=hosts, rules=rules, moved=moved)
         if notify and raised:
             transaction.on_commit(partial(flags_raised_notify, flag_ids=raised))
     return FlagsRefreshed(holiday_id=holiday_id, changed=changed, raised=raised,
-                          seconds=time.monotonic() - began)
+                          seconds=time.monotonic() - began, released=released)
 
 
 def flags_raised_notify(*, flag_ids: list[int]) -> None:
