@@ -137,8 +137,11 @@ WHERE s.in_scope AND s.orders > 0 AND m.peers >= %(aov_outlier__min_peers)s
         # Who hosted what, ordered by start per host (the lead and each co-host: a row per
         # session and host): a session overlaps an earlier one when the latest end before it
         # is after its start, a later one when the next start is before its end (touching
-        # is fine). Windows, not a self-join: a host's sessions pair up quadratically. A
-        # session found on several hosts' timelines is one flag (GROUP BY).
+        # is fine). Windows, not a self-join: a host's sessions pair up quadratically. One
+        # window: its frame (the rows before) is the latest end's, and LAG and LEAD ignore
+        # frames, so one pass computes all five where a second window definition cost a
+        # second pass (0.13 s of 1.2 at 400,000 sessions). A session found on several
+        # hosts' timelines is one flag (GROUP BY).
         # The session named is the next one, else the previous one; "?" (0) when the
         # overlap is with an earlier session that is not the previous one (nested shows).
         # Found on several timelines, the least as text (as when the message was stored
@@ -155,8 +158,7 @@ SELECT session_id,
        EPOCH(started_at)) AS figure_1, EPOCH(ended_at)) AS figure_2
 FROM (
     SELECT session_id, started_at, ended_at, in_scope,
-           MAX(ended_at) OVER (PARTITION BY host_id ORDER BY started_at, session_id
-                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end,
+           MAX(ended_at) OVER w AS latest_end,
            LAG(ended_at) OVER w AS previous_end, LAG(session_id) OVER w AS previous_id,
            LEAD(started_at) OVER w AS next_start, LEAD(session_id) OVER w AS next_id
     FROM (
@@ -170,7 +172,8 @@ FROM (
         FROM {HOSTS} h JOIN s ON s.id = h.livestreamsession_id
         WHERE {HOSTED_BY.replace('hosted_by', 'hosted_by:h.official_id')}
     ) hosting
-    WINDOW w AS (PARTITION BY host_id ORDER BY started_at, session_id)
+    WINDOW w AS (PARTITION BY host_id ORDER BY started_at, session_id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ) ordered
 WHERE in_scope AND (latest_end > started_at OR next_start < ended_at)
 ) found

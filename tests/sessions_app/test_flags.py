@@ -156,6 +156,9 @@ def test_sessions_of_one_host_that_touch_are_not_flagged_but_overlapping_ones_ar
         assert flag.message == (f"its time overlaps another session of the same host "
                                 f"(#{touching.pk})")
     assert f"#{simulcast.pk}" in SessionFlag.objects.get(session=first, code="overlap").message
+    # The last one overlaps no later one: it names the one before.
+    assert f"#{simulcast.pk}" in SessionFlag.objects.get(session=touching,
+                                                         code="overlap").message
 
 
 def test_a_session_inside_a_long_one_of_the_same_host_is_flagged(holiday):
@@ -171,6 +174,9 @@ def test_a_session_inside_a_long_one_of_the_same_host_is_flagged(holiday):
     found = refresh(holiday)
 
     assert all("overlap" in found[s.pk] for s in (long, first, nested))
+    # The one it overlaps is neither the next nor the previous one: not named.
+    with translation.override("en"):
+        assert SessionFlag.objects.get(session=nested, code="overlap").message.endswith("(#?)")
 
 
 def test_a_co_host_whose_own_show_overlaps_flags_both_sessions(holiday, during_the_holiday):
