@@ -305,7 +305,7 @@ class SessionFlagAdmin(admin.ModelAdmin):
     session's page, the review queue or the API (`session_flag_dismiss`)."""
 
     list_display = ("session", "code", "message", "raised_at", "dismissed_by", "dismissed_at")
-    list_filter = ("code", ("dismissed_at", admin.EmptyFieldListFilter))
+    list_filter = ("code", "holiday", ("dismissed_at", admin.EmptyFieldListFilter))
     list_select_related = ("session", "dismissed_by")
     search_fields = ("session__title",)
 

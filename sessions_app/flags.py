@@ -5,20 +5,21 @@ the sessions it flags among one holiday's sessions, and its message in both lang
 gettext string whose numbers come from the SELECT, formatted when the flag is read). A new
 rule is one declaration here.
 
-`session_flags_refresh` runs every rule's SELECT (UNION ALL) into a temporary table,
-compares it with the holiday's `SessionFlag` rows in one join and, when something differs,
-brings them in line in four statements: delete the flags whose rule no longer holds,
-re-open a dismissed flag whose figures changed, refresh the numbers of the others and
-insert the new ones. Nothing loops over sessions in Python.
+`session_flags_refresh` compares the rules' findings with the stored `SessionFlag` rows in
+one join and brings them in line: delete the flags whose rule no longer holds, re-open a
+dismissed flag whose figures changed, refresh the numbers of the others and insert the new
+ones. On PostgreSQL that is one statement (the rules' SELECTs, the comparison and the
+writes as CTEs); on SQLite the differences go into a temporary table first. Every rule
+reads the sessions from one materialized CTE (`s`). Nothing loops over sessions in Python.
 
 Every SELECT yields `session_id, code, figure_1, figure_2, value_1, value_2, value_3`, all
 numbers (0 where a rule has fewer): the figures are the session's own figures that raised
 the flag (a change to them re-opens a dismissed flag), the values the numbers of the message
 (`FlagRule.values`; the thresholds it names are the rule's). Numbers, not text: comparing
 them is cheap, where building and comparing a JSON text of each finding was a good part of
-the refresh. The SELECTs read `%(start)s`/`%(end)s` (the holiday's bounds), `%(scope_start)s`/
-`%(scope_end)s` (the sessions to refresh: the holiday, or one official's in it) and the
-thresholds, named `<code>__<name>`.
+the refresh. The SELECTs read `s` (its columns: SESSION_COLUMNS, `in_holiday`, `in_scope`:
+the sessions whose flags are refreshed), `%(start)s`/`%(end)s` (the holiday's bounds) and
+the thresholds, named `<code>__<name>`.
 """
 
 import logging
@@ -48,17 +49,19 @@ FLAGS_LOCK_NAMESPACE = 7_115_202
 _OVERLAP_REACH = timedelta(hours=24)
 
 
-# The sessions a refresh looks at: the holiday's, and after a write only those the written
-# officials host, as lead or co-host (`flags_select_sql` puts the condition in place of
-# SCOPE). HOSTED_BY marks where the overlap rule reads the hosts' timelines: after a write,
-# every host of those sessions (`_hosts_condition`).
-SCOPE = "/*scope*/"
+# Every rule reads the sessions from `s`, one materialized CTE (`_sessions_sql`): the
+# sessions near the holiday (a day either side, for the overlaps), each marked `in_holiday`
+# (started in it) and `in_scope` (in the holiday, and after a write among the sessions the
+# written officials host, as lead or co-host: the sessions whose flags are refreshed). One
+# scan of the sessions table for the whole refresh: each rule reading the table itself
+# (the rules that read one session, the medians, the flagged sessions' order values, both
+# sides of the overlaps, the stored flags' sessions) scanned the holiday's 400,000 rows six
+# times, about 0.2 s each. A rule reads the columns of SESSION_COLUMNS (add one there if
+# it needs more). HOSTED_BY marks where the overlap rule reads the hosts' timelines: after
+# a write, every host of those sessions (`hosts_of_sessions`).
+SESSION_COLUMNS = ("id", "official_id", "platform", "started_at", "ended_at", "audience",
+                   "orders", "revenue", "refunds", "created_at", "status")
 HOSTED_BY = "/*hosted_by*/"
-
-
-def _in_scope(alias: str = "s") -> str:
-    return (f"{alias}.started_at >= %(start)s AND {alias}.started_at < %(end)s"
-            f" AND {SCOPE.replace('scope', 'scope:' + alias)}")
 
 
 # How a value of a message is written: with that many decimals, or ID (a session's id; 0:
@@ -110,16 +113,16 @@ FLAG_RULES: tuple[FlagRule, ...] = (
                   "median %(median)s yuan of %(peers)s sessions on this platform"),
         # The median of revenue/orders of the holiday's sessions on the platform with orders
         # (rejected ones aside): `_PLATFORM_MEDIANS`.
-        sql=f"""
+        sql="""
 SELECT s.id AS session_id, 'aov_outlier' AS code,
        CAST(s.revenue AS DOUBLE PRECISION) AS figure_1,
        CAST(s.orders AS DOUBLE PRECISION) AS figure_2,
        CAST(ROUND(s.revenue * 1.0 / s.orders, 2) AS DOUBLE PRECISION) AS value_1,
        CAST(ROUND(CAST(m.median AS NUMERIC), 2) AS DOUBLE PRECISION) AS value_2,
        CAST(m.peers AS DOUBLE PRECISION) AS value_3
-FROM {SESSIONS} s
+FROM s
 JOIN (%(platform_medians)s) m ON m.platform = s.platform
-WHERE {_in_scope()} AND s.orders > 0 AND m.peers >= %(aov_outlier__min_peers)s
+WHERE s.in_scope AND s.orders > 0 AND m.peers >= %(aov_outlier__min_peers)s
   AND (s.revenue > %(aov_outlier__factor)s * m.median * s.orders
        OR s.revenue * %(aov_outlier__factor)s < m.median * s.orders)""",
         values=(("aov", "", 2), ("median", "", 2), ("peers", "", 0)),
@@ -134,8 +137,11 @@ WHERE {_in_scope()} AND s.orders > 0 AND m.peers >= %(aov_outlier__min_peers)s
         # Who hosted what, ordered by start per host (the lead and each co-host: a row per
         # session and host): a session overlaps an earlier one when the latest end before it
         # is after its start, a later one when the next start is before its end (touching
-        # is fine). Windows, not a self-join: a host's sessions pair up quadratically. A
-        # session found on several hosts' timelines is one flag (GROUP BY).
+        # is fine). Windows, not a self-join: a host's sessions pair up quadratically. One
+        # window: its frame (the rows before) is the latest end's, and LAG and LEAD ignore
+        # frames, so one pass computes all five where a second window definition cost a
+        # second pass (0.13 s of 1.2 at 400,000 sessions). A session found on several
+        # hosts' timelines is one flag (GROUP BY).
         # The session named is the next one, else the previous one; "?" (0) when the
         # overlap is with an earlier session that is not the previous one (nested shows).
         # Found on several timelines, the least as text (as when the message was stored
@@ -152,28 +158,24 @@ SELECT session_id,
        EPOCH(started_at)) AS figure_1, EPOCH(ended_at)) AS figure_2
 FROM (
     SELECT session_id, started_at, ended_at, in_scope,
-           MAX(ended_at) OVER (PARTITION BY host_id ORDER BY started_at, session_id
-                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end,
+           MAX(ended_at) OVER w AS latest_end,
            LAG(ended_at) OVER w AS previous_end, LAG(session_id) OVER w AS previous_id,
            LEAD(started_at) OVER w AS next_start, LEAD(session_id) OVER w AS next_id
     FROM (
         SELECT s.id AS session_id, s.official_id AS host_id, s.started_at, s.ended_at,
-               CASE WHEN s.started_at >= %(start)s AND s.started_at < %(end)s
-                    THEN 1 ELSE 0 END AS in_scope
-        FROM {SESSIONS} s
-        WHERE s.started_at >= %(overlap_from)s AND s.started_at < %(overlap_to)s
-          AND {HOSTED_BY.replace('hosted_by', 'hosted_by:s.official_id')}
+               s.in_scope
+        FROM s
+        WHERE {HOSTED_BY.replace('hosted_by', 'hosted_by:s.official_id')}
         UNION ALL
         SELECT s.id AS session_id, h.official_id AS host_id, s.started_at, s.ended_at,
-               CASE WHEN s.started_at >= %(start)s AND s.started_at < %(end)s
-                    THEN 1 ELSE 0 END AS in_scope
-        FROM {HOSTS} h JOIN {SESSIONS} s ON s.id = h.livestreamsession_id
-        WHERE s.started_at >= %(overlap_from)s AND s.started_at < %(overlap_to)s
-          AND {HOSTED_BY.replace('hosted_by', 'hosted_by:h.official_id')}
+               s.in_scope
+        FROM {HOSTS} h JOIN s ON s.id = h.livestreamsession_id
+        WHERE {HOSTED_BY.replace('hosted_by', 'hosted_by:h.official_id')}
     ) hosting
-    WINDOW w AS (PARTITION BY host_id ORDER BY started_at, session_id)
+    WINDOW w AS (PARTITION BY host_id ORDER BY started_at, session_id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ) ordered
-WHERE in_scope = 1 AND (latest_end > started_at OR next_start < ended_at)
+WHERE in_scope AND (latest_end > started_at OR next_start < ended_at)
 ) found
 GROUP BY session_id""",
         values=(("other", "", ID),),
@@ -246,19 +248,23 @@ def flag_message(*, code: str, params: dict) -> str:
 # (rejected ones aside), and how many they are. Sorted as floating point: sorting 400,000
 # exact decimal quotients took 1.6 s, five times as long. The mean of the two middle values
 # (the middle one when their number is odd): SQLite from row numbers; PostgreSQL from
-# `percentile_disc(0.5)` ascending (the lower middle) and descending (the upper middle),
-# the same two values, in ordered-set aggregates that sort each platform once and skip the
-# two passes of windows (at 400,000 sessions: about 0.9 s instead of 2.2 s).
+# `percentile_disc`, an ordered-set aggregate that sorts each platform once and skips the
+# two passes of windows (at 400,000 sessions: about 0.9 s instead of 2.2 s). It returns the
+# K-th of N values for K = ceil(N x fraction): 0.5 gives the lower middle, ceil(N / 2), and
+# 0.5 + 1e-9 the upper one, N / 2 + 1 for an even N and the same middle for an odd one (for
+# any N below 500,000,000 per platform): both from one sort, where asking for the lower
+# middle ascending and again descending sorted every platform twice (0.1-0.2 s).
 _AOV = "CAST(revenue AS DOUBLE PRECISION) / orders"
-_MEDIAN_SESSIONS = (f"FROM {SESSIONS} WHERE started_at >= %(start)s AND started_at < %(end)s"
-                    f" AND orders > 0 AND status <> 'rejected'")
+_MEDIAN_SESSIONS = "FROM s WHERE in_holiday AND orders > 0 AND status <> 'rejected'"
 _PLATFORM_MEDIANS = {
     "postgresql": f"""
-    SELECT platform, (percentile_disc(0.5) WITHIN GROUP (ORDER BY {_AOV})
-                      + percentile_disc(0.5) WITHIN GROUP (ORDER BY {_AOV} DESC)) / 2 AS median,
-           COUNT(*) AS peers
-    {_MEDIAN_SESSIONS}
-    GROUP BY platform""",
+    SELECT platform, (middle[1] + middle[2]) / 2 AS median, peers FROM (
+        SELECT platform, COUNT(*) AS peers,
+               percentile_disc(CAST(ARRAY[0.5, 0.500000001] AS DOUBLE PRECISION[]))
+                   WITHIN GROUP (ORDER BY {_AOV}) AS middle
+        {_MEDIAN_SESSIONS}
+        GROUP BY platform
+    ) middles""",
     "sqlite": f"""
     SELECT platform, AVG(aov) AS median, MAX(peers) AS peers FROM (
         SELECT platform, {_AOV} AS aov,
@@ -288,47 +294,66 @@ _VENDOR_SQL = {
 }
 
 
-def _own_rules_sql(rules: list[FlagRule]) -> str:
-    """The rules that read the session alone, in one scan of the holiday's sessions: each
-    session is paired with the rules it breaks (numbered: a CASE on a number is cheaper
-    than comparing codes)."""
-    codes = " UNION ALL ".join(f"SELECT {n} AS n, '{r.code}' AS code"
-                               for n, r in enumerate(rules))
-    matches = " ".join(f"WHEN {n} THEN ({r.where})" for n, r in enumerate(rules))
-
-    def column(name: str, expressions: list[list[str]], i: int) -> str:
-        cases = " ".join(f"WHEN {n} THEN CAST({listed[i]} AS DOUBLE PRECISION)"
-                         for n, listed in enumerate(expressions) if i < len(listed))
-        zero = "CAST(0 AS DOUBLE PRECISION)"
-        return f"CASE r.n {cases} ELSE {zero} END AS {name}" if cases else f"{zero} AS {name}"
-
-    figures = [list(r.figures) for r in rules]
-    values = [[sql for _name, sql, _decimals in r.values] for r in rules]
-    columns = ([column(name, figures, i) for i, name in enumerate(FIGURE_COLUMNS)]
-               + [column(name, values, i) for i, name in enumerate(VALUE_COLUMNS)])
+def _own_rule_sql(rule: FlagRule) -> str:
+    """A rule that reads the session alone, as a SELECT over `s`. One SELECT a rule: each
+    reads the materialized sessions, which costs little, where pairing each session with
+    every rule in one pass (a CASE per pair) cost more than the scans it saved."""
+    figures = [*rule.figures, *(["0"] * (len(FIGURE_COLUMNS) - len(rule.figures)))]
+    values = [sql for _name, sql, _decimals in rule.values]
+    values += ["0"] * (len(VALUE_COLUMNS) - len(values))
+    columns = ", ".join(f"CAST({sql} AS DOUBLE PRECISION) AS {name}" for sql, name in
+                        zip(figures + values, NUMBER_COLUMNS, strict=True))
     return f"""
-SELECT s.id AS session_id, r.code AS code, {", ".join(columns)}
-FROM {SESSIONS} s JOIN ({codes}) r ON CASE r.n {matches} ELSE 1 = 0 END
-WHERE {_in_scope()}"""
+SELECT s.id AS session_id, '{rule.code}' AS code, {columns}
+FROM s WHERE s.in_scope AND ({rule.where})"""
+
+
+def _sessions_sql(*, officials: list[int] | None, hosts: list[int] | None) -> str:
+    """The body of the CTE `s`: the sessions near the holiday, all of them (`officials`
+    None), or after a write those `hosts` host (read through the indexes), marked
+    `in_holiday` and `in_scope`."""
+    in_holiday = "started_at >= %(start)s AND started_at < %(end)s"
+    read = "1 = 1" if officials is None else _officials_condition(hosts, "id")
+    return f"""
+SELECT {", ".join(SESSION_COLUMNS)},
+       ({in_holiday}) AS in_holiday,
+       ({in_holiday} AND {_officials_condition(officials, "id")}) AS in_scope
+FROM {SESSIONS}
+WHERE started_at >= %(overlap_from)s AND started_at < %(overlap_to)s AND {read}"""
+
+
+def _with_sessions(*, officials: list[int] | None, hosts: list[int] | None) -> str:
+    # Materialized: every rule reads it (SQLite and PostgreSQL both understand the word).
+    return f"WITH s AS MATERIALIZED ({_sessions_sql(officials=officials, hosts=hosts)})"
+
+
+def _findings_sql(*, officials: list[int] | None, hosts: list[int] | None, rules) -> str:
+    """The SELECTs of `rules` over `s`, one UNION ALL of (session_id, code, figure_1,
+    figure_2, value_1, value_2, value_3) (the first SELECT names the columns)."""
+    if officials is not None and any(rule.reads_peers for rule in rules):
+        # `s` then holds the officials' sessions only, not the peers a median needs.
+        raise ValueError("a rule that reads its peers is refreshed across the holiday")
+    sql = "\nUNION ALL\n".join(
+        rule.sql or _own_rule_sql(rule) for rule in rules)
+    for column in ("s.official_id", "h.official_id"):
+        sql = sql.replace(HOSTED_BY.replace("hosted_by", f"hosted_by:{column}"),
+                          _ids_condition(hosts if officials is not None else None, column))
+    return sql
 
 
 def flags_select_sql(*, officials: list[int] | None = None, hosts: list[int] | None = None,
                      rules=FLAG_RULES) -> str:
-    """The SELECTs of `rules`, one UNION ALL: (session_id, code, figure_1, figure_2,
-    value_1, value_2, value_3); with
-    `officials` (ids), only the sessions those officials host (lead or co-host), read on
-    the timelines of `hosts` (every host of those sessions: `hosts_of_sessions`). (The
-    first SELECT names the columns.)"""
-    sql = "\nUNION ALL\n".join(
-        ([_own_rules_sql(own)] if (own := [r for r in rules if not r.sql]) else [])
-        + [rule.sql for rule in rules if rule.sql])
+    """The findings of `rules` as one statement: WITH the sessions `s`, their SELECTs; with
+    `officials` (ids), only of the sessions those officials host (lead or co-host), read on
+    the timelines of `hosts` (every host of those sessions: `hosts_of_sessions`)."""
+    return _vendor_spelled(f"{_with_sessions(officials=officials, hosts=hosts)}\n"
+                           f"{_findings_sql(officials=officials, hosts=hosts, rules=rules)}")
+
+
+def _vendor_spelled(sql: str) -> str:
     for marker, spelled in _VENDOR_SQL.get(connection.vendor,
                                            _VENDOR_SQL["postgresql"]).items():
         sql = sql.replace(marker, spelled)
-    sql = sql.replace(SCOPE.replace("scope", "scope:s"), _officials_condition(officials))
-    for column in ("s.official_id", "h.official_id"):
-        sql = sql.replace(HOSTED_BY.replace("hosted_by", f"hosted_by:{column}"),
-                          _ids_condition(hosts if officials is not None else None, column))
     return sql
 
 
@@ -371,6 +396,7 @@ def flags_params(*, holiday: Holiday) -> dict:
     start, end = holiday.bounds
     late = FLAG_RULES[-1].thresholds["days"]
     params = {
+        "holiday": holiday.pk,
         "start": connection.ops.adapt_datetimefield_value(start),
         "end": connection.ops.adapt_datetimefield_value(end),
         "overlap_from": connection.ops.adapt_datetimefield_value(start - _OVERLAP_REACH),
@@ -390,63 +416,161 @@ class FlagsRefreshed:
     raised: list[int]  # ids of flags new or re-opened by this refresh
     seconds: float
     skipped: bool = False  # another holiday-wide refresh of the holiday was running
+    # Flags let go because their session moved to another holiday, which takes them over
+    # (or deletes them) when it is refreshed next.
+    released: int = 0
 
 
-_FOUND = "flag_refresh_found"
 _DIFF = "flag_refresh_diff"
 
 
-def _reconcile_statements(*, findings: str, officials: list[int] | None,
-                          codes: tuple[str, ...]) -> list[str]:
-    """Compare the stored flags of the sessions in scope with the findings (the table
-    `findings`) in one join of numbers, into a small table of differences, then apply them:
-    the flags whose rule no longer holds go, those whose figures changed are re-opened
-    (RETURNING: raised again), those whose values alone changed (a median moved) get them,
-    the new ones are inserted (RETURNING)."""
-    scope = f"AND {_officials_condition(officials, 'id')}"
-    # Every rule: no need to pick the flags by code (an index scan of them all).
-    code_list = ("" if set(codes) == set(FLAG_CODES)
-                 else "code IN (" + ", ".join(f"'{code}'" for code in codes) + ") AND ")
-    numbers = ", ".join(NUMBER_COLUMNS)
+def _diff_ctes(*, officials: list[int] | None, hosts: list[int] | None, rules,
+               moved: str) -> tuple[str, str]:
+    """(The CTEs `s`, `findings` and `stored`, the SELECT of the differences between the
+    findings and the holiday's stored flags): one join of numbers, giving (flag_id,
+    same_figures, moved, session_id, code, the numbers); no flag_id: a new flag (a finding
+    that another holiday's flag matches gets that flag's id, to take it over: looked up by
+    its key for those findings alone); no session_id: a flag whose
+    rule no longer holds, or whose session left the holiday (`moved` 1: for another one,
+    the condition `moved` on the session `x`: `_other_holidays`).
+
+    The stored flags are the holiday's (`SessionFlag.holiday`, through its index) and those
+    no holiday holds of the sessions in scope, of the rules refreshed, and after a write of
+    the officials' sessions (whatever their dates): picking them through their sessions'
+    dates joined every stored flag, of every holiday, with the holiday's sessions (a third
+    of the comparison at 400,000 sessions, and more with each holiday). Where a session
+    lies is read only for the flags that no finding matches (a subquery per row, by id)."""
+    codes = tuple(rule.code for rule in rules)
+    numbers = ", ".join(f"f.{c}" for c in NUMBER_COLUMNS)
+    conditions = ["(f.holiday_id = %(holiday)s OR (f.holiday_id IS NULL"
+                  " AND f.session_id IN (SELECT id FROM s WHERE in_scope)))"]
+    if set(codes) != set(FLAG_CODES):
+        conditions.append("f.code IN (" + ", ".join(f"'{code}'" for code in codes) + ")")
+    if officials is not None:
+        conditions.append(_officials_condition(officials, "f.session_id"))
     same_figures = " AND ".join(f"f.{c} = c.{c}" for c in FIGURE_COLUMNS)
+    held_same = " AND ".join(f"o.{c} = c.{c}" for c in FIGURE_COLUMNS)
+    held = f"FROM {FLAGS} o WHERE o.session_id = c.session_id AND o.code = c.code"
     differ = " OR ".join(f"c.{c} <> f.{c}" for c in NUMBER_COLUMNS)
+    ctes = f"""{_with_sessions(officials=officials, hosts=hosts)},
+findings AS ({_findings_sql(officials=officials, hosts=hosts, rules=rules)}),
+stored AS (
+    SELECT f.id, f.session_id, f.code, f.holiday_id, {numbers} FROM {FLAGS} f
+    WHERE {" AND ".join(conditions)})"""
+    select = f"""
+SELECT COALESCE(f.id, (SELECT o.id {held})) AS flag_id,
+       CASE WHEN f.id IS NULL THEN (SELECT CASE WHEN {held_same} THEN 1 ELSE 0 END {held})
+            WHEN {same_figures} THEN 1 ELSE 0 END AS same_figures,
+       CASE WHEN c.session_id IS NULL THEN (
+           SELECT CASE WHEN {moved} THEN 1 ELSE 0 END FROM {SESSIONS} x
+           WHERE x.id = f.session_id) ELSE 0 END AS moved,
+       c.session_id, c.code, {", ".join(f"c.{c}" for c in NUMBER_COLUMNS)}
+FROM stored f FULL OUTER JOIN findings c ON c.session_id = f.session_id AND c.code = f.code
+WHERE f.id IS NULL OR c.session_id IS NULL OR f.holiday_id IS NULL OR {differ}"""
+    return ctes, select
+
+
+def _other_holidays(holiday: Holiday, holidays) -> tuple[str, dict]:
+    """A condition on a session `x`: it started outside `holiday`, in one of the others
+    (`holidays`: few, their bounds as parameters); and its parameters."""
+    params, ranges = {}, []
+    for n, other in enumerate(h for h in holidays if h.pk != holiday.pk):
+        start, end = (connection.ops.adapt_datetimefield_value(moment)
+                      for moment in other.bounds)
+        params.update({f"other_{n}_start": start, f"other_{n}_end": end})
+        ranges.append(f"(x.started_at >= %(other_{n}_start)s"
+                      f" AND x.started_at < %(other_{n}_end)s)")
+    outside = "NOT (x.started_at >= %(start)s AND x.started_at < %(end)s)"
+    return f"({outside} AND ({' OR '.join(ranges) or '1 = 0'}))", params
+
+
+def _apply_statements(diff: str) -> list[str]:
+    """Bring the holiday's stored flags in line with the differences in `diff` (a table or
+    a CTE): the flags whose rule no longer holds go, and those whose session moved to
+    another holiday are let go (no holiday: the other's refresh takes them, keeping their
+    dismissal if it finds them, else deletes them, whichever holiday is refreshed first);
+    those whose figures changed are re-opened (RETURNING: raised again), those whose values
+    alone changed (a median moved) get them, and all of these become this holiday's (a
+    flag another holiday held included); the new ones are inserted (RETURNING)."""
+    numbers = ", ".join(NUMBER_COLUMNS)
     set_numbers = ", ".join(f"{c} = d.{c}" for c in NUMBER_COLUMNS)
     set_values = ", ".join(f"{c} = d.{c}" for c in VALUE_COLUMNS)
     return [
-        f"""CREATE TEMPORARY TABLE {_DIFF} AS
-            SELECT f.id AS flag_id, CASE WHEN {same_figures} THEN 1 ELSE 0 END AS same_figures,
-                   c.session_id, c.code, {", ".join(f"c.{c}" for c in NUMBER_COLUMNS)}
-            FROM (
-                SELECT id, session_id, code, {numbers} FROM {FLAGS}
-                WHERE {code_list}session_id IN (
-                    SELECT id FROM {SESSIONS}
-                    WHERE started_at >= %(start)s AND started_at < %(end)s {scope})
-            ) f
-            FULL OUTER JOIN {findings} c
-                ON c.session_id = f.session_id AND c.code = f.code
-            WHERE f.id IS NULL OR c.session_id IS NULL OR {differ}""",
-        f"DELETE FROM {FLAGS} WHERE id IN (SELECT flag_id FROM {_DIFF} "
-        f"WHERE session_id IS NULL)",
-        f"""UPDATE {FLAGS} SET {set_numbers}, raised_at = %(now)s,
+        f"DELETE FROM {FLAGS} WHERE id IN (SELECT flag_id FROM {diff} "
+        f"WHERE session_id IS NULL AND moved = 0)",
+        f"UPDATE {FLAGS} SET holiday_id = NULL WHERE id IN (SELECT flag_id FROM {diff} "
+        f"WHERE session_id IS NULL AND moved = 1)",
+        f"""UPDATE {FLAGS} SET {set_numbers}, holiday_id = %(holiday)s, raised_at = %(now)s,
                    dismissed_by_id = NULL, dismissed_at = NULL, dismissal_note = ''
-            FROM {_DIFF} d
+            FROM {diff} d
             WHERE {FLAGS}.id = d.flag_id AND d.session_id IS NOT NULL AND d.same_figures = 0
             RETURNING {FLAGS}.id""",
-        f"""UPDATE {FLAGS} SET {set_values} FROM {_DIFF} d
+        f"""UPDATE {FLAGS} SET {set_values}, holiday_id = %(holiday)s FROM {diff} d
             WHERE {FLAGS}.id = d.flag_id AND d.session_id IS NOT NULL
               AND d.same_figures = 1""",
-        f"""INSERT INTO {FLAGS} (session_id, code, {numbers}, raised_at, dismissal_note)
-            SELECT session_id, code, {numbers}, %(now)s, '' FROM {_DIFF}
+        f"""INSERT INTO {FLAGS} (session_id, code, holiday_id, {numbers}, raised_at,
+                                 dismissal_note)
+            SELECT session_id, code, %(holiday)s, {numbers}, %(now)s, '' FROM {diff}
             WHERE flag_id IS NULL
             ON CONFLICT (session_id, code) DO NOTHING
             RETURNING id""",
     ]
 
 
+def _refresh_in_one_statement(cursor, *, params: dict, officials: list[int] | None,
+                              hosts: list[int] | None, rules,
+                              moved: str) -> tuple[int, int, list[int]]:
+    """PostgreSQL: the comparison and the writes in one statement, data-modifying CTEs over
+    the materialized differences: no temporary table, one round trip. The writes touch
+    different rows (a flag goes, is re-opened, gets new values or is new), so one snapshot
+    is all they need. Returns (differences, flags let go, flags raised)."""
+    ctes, select = _diff_ctes(officials=officials, hosts=hosts, rules=rules,
+                               moved=moved)
+    gone, released, reopened, revalued, added = _apply_statements("diff")
+    cursor.execute(_vendor_spelled(f"""{ctes},
+diff AS MATERIALIZED ({select}),
+gone AS ({gone}),
+released AS ({released}),
+reopened AS ({reopened}),
+revalued AS ({revalued}),
+added AS ({added})
+SELECT 0, COUNT(*) FROM diff
+UNION ALL SELECT 2, COUNT(*) FROM diff WHERE session_id IS NULL AND moved = 1
+UNION ALL SELECT 1, id FROM reopened
+UNION ALL SELECT 1, id FROM added"""), params)
+    rows = cursor.fetchall()
+    return (next(count for kind, count in rows if kind == 0),
+            next(count for kind, count in rows if kind == 2),
+            [flag_id for kind, flag_id in rows if kind == 1])
+
+
+def _refresh_by_table(cursor, *, params: dict, officials: list[int] | None,
+                      hosts: list[int] | None, rules,
+                      moved: str) -> tuple[int, int, list[int]]:
+    """Where a WITH cannot write (SQLite): the differences into a temporary table, then
+    the writes, only when something differs. Returns (differences, flags let go, flags
+    raised)."""
+    ctes, select = _diff_ctes(officials=officials, hosts=hosts, rules=rules,
+                               moved=moved)
+    cursor.execute(f"DROP TABLE IF EXISTS {_DIFF}")
+    cursor.execute(_vendor_spelled(f"CREATE TEMPORARY TABLE {_DIFF} AS {ctes} {select}"),
+                   params)
+    cursor.execute(f"SELECT COUNT(*), SUM(CASE WHEN session_id IS NULL AND moved = 1 "
+                   f"THEN 1 ELSE 0 END) FROM {_DIFF}")
+    changed, released = cursor.fetchone()
+    raised = []
+    for sql in _apply_statements(_DIFF) if changed else ():
+        cursor.execute(sql, params)
+        if "RETURNING" in sql:  # the re-opened and the new ones
+            raised += [row[0] for row in cursor.fetchall()]
+    cursor.execute(f"DROP TABLE {_DIFF}")
+    return changed, released or 0, raised
+
+
 # PostgreSQL settings for the refresh's transaction: the medians' sort and the windows of a
 # big holiday spill to disk at the default 4 MB work_mem; JIT compilation costs more than it
-# saves here; and the temporary tables have no statistics (ANALYZE would cost more than the
-# joins) nor, until autovacuum passes, has the flags table after a big refresh: nested loops,
+# saves here; and the CTEs have no statistics (ANALYZE would cost more than the joins) nor,
+# until autovacuum passes, has the flags table after a big refresh: nested loops,
 # quadratic with the wrong estimate, and merge joins, which sorted both sides of the
 # comparison (3.5 s of 4.4 at 880,000 flags), are ruled out. Every join here is an
 # equality, so a hash join is always possible (the recompute does the same).
@@ -479,18 +603,26 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
     write: the figures written, and the sessions they may overlap), and to the rules that
     read only the session and its host's other sessions (OWN_RULES): a rule that reads its
     peers (the platform's median, PEER_RULES) changes with every write, and is refreshed
-    holiday-wide by the recompute task after each new snapshot. Such a limited refresh is a
-    few small indexed statements and takes no lock (a race with a holiday-wide one is
-    settled by the unique constraint and the next refresh); a holiday-wide refresh is
-    skipped (`skipped`) while another of the holiday runs, as a recompute coalesces.
+    holiday-wide by the recompute task after each new snapshot. Such a limited refresh is
+    three small indexed statements on PostgreSQL (the holiday, the hosts of the officials'
+    sessions, the refresh), with no temporary table, and takes no lock (a race with a
+    holiday-wide one is settled by the unique constraint and the next refresh); a
+    holiday-wide refresh is skipped (`skipped`) while another of the holiday runs, as a
+    recompute coalesces.
     With `notify`, each raised flag tells the people concerned after commit
     (`session_flagged`, the flag's message as detail)."""
     began = time.monotonic()
-    holiday = Holiday.objects.get(pk=holiday_id)
+    # Every holiday (a few): where a session that left this one went (`_other_holidays`).
+    holidays = list(Holiday.objects.all())
+    holiday = next((h for h in holidays if h.pk == holiday_id), None)
+    if holiday is None:
+        raise Holiday.DoesNotExist(f"no holiday {holiday_id}")
     params = flags_params(holiday=holiday)
+    moved, moved_params = _other_holidays(holiday, holidays)
+    params.update(moved_params)
     targeted = official_ids is not None
     rules = tuple(r for r in rules if not (targeted and r.reads_peers))
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params["now"] = connection.ops.adapt_datetimefield_value(timezone.now())
     with transaction.atomic(), connection.cursor() as cursor:
         if not targeted:
             if not _try_lock(holiday_id):
@@ -499,31 +631,16 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
             if connection.vendor == "postgresql":
                 for statement in POSTGRESQL_TUNING:
                     cursor.execute(statement)
-        for table in (_FOUND, _DIFF):
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        officials = list(official_ids) if targeted else None
-        # The findings are stored first: a FULL JOIN with the rules' SELECT inline was
-        # planned as a loop over it (11 s at 400,000 sessions instead of 1.6 s).
+        officials = sorted(set(official_ids)) if targeted else None
         hosts = hosts_of_sessions(officials=officials, params=params) if targeted else None
-        cursor.execute(f"CREATE TEMPORARY TABLE {_FOUND} AS "
-                       f"{flags_select_sql(officials=officials, hosts=hosts, rules=rules)}",
-                       params)
-        raised = []
-        compare, *apply = _reconcile_statements(findings=_FOUND, officials=officials,
-                                                codes=tuple(r.code for r in rules))
-        cursor.execute(compare, params)
-        cursor.execute(f"SELECT COUNT(*) FROM {_DIFF}")
-        changed = cursor.fetchone()[0]
-        for sql in apply if changed else ():  # nothing differs: nothing to write
-            cursor.execute(sql, {**params, "now": now})
-            if "RETURNING" in sql:  # the re-opened and the new ones
-                raised += [row[0] for row in cursor.fetchall()]
-        for table in (_DIFF, _FOUND):
-            cursor.execute(f"DROP TABLE {table}")
+        refresh = (_refresh_in_one_statement if connection.vendor == "postgresql"
+                   else _refresh_by_table)
+        changed, released, raised = refresh(cursor, params=params, officials=officials,
+                                            hosts=hosts, rules=rules, moved=moved)
         if notify and raised:
             transaction.on_commit(partial(flags_raised_notify, flag_ids=raised))
     return FlagsRefreshed(holiday_id=holiday_id, changed=changed, raised=raised,
-                          seconds=time.monotonic() - began)
+                          seconds=time.monotonic() - began, released=released)
 
 
 def flags_raised_notify(*, flag_ids: list[int]) -> None:

@@ -756,11 +756,22 @@ class SessionFlag(models.Model):
     cent and moments to the microsecond, and the cheapest to compare), 0 where a rule has
     fewer: the refresh compares them with its findings in place. A flag whose rule no longer
     holds is deleted.
+
+    `holiday` is the holiday whose refresh raised it (its rules read that holiday: the median
+    of its sessions, the days after its end): a refresh compares the holiday's findings with
+    the holiday's flags, read through this column's index, not through their sessions' dates
+    (which made every refresh read every flag stored, of every holiday). A flag found by
+    another holiday's refresh (its session moved there) passes to that holiday, keeping its
+    dismissal if its figures are the same.
     """
 
     session = models.ForeignKey(
         LivestreamSession, on_delete=models.CASCADE, related_name="flags",
         verbose_name=_("livestream session"),
+    )
+    holiday = models.ForeignKey(
+        Holiday, on_delete=models.CASCADE, null=True, blank=True, related_name="session_flags",
+        verbose_name=_("holiday"), db_index=False,  # flag_holiday_code_idx leads with it
     )
     code = models.CharField(_("code"), max_length=40)
     figure_1 = models.FloatField(_("first figure that raised it"), default=0)
@@ -784,7 +795,12 @@ class SessionFlag(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["session", "code"], name="flag_one_per_rule"),
         ]
-        indexes = [models.Index(fields=["code"], name="flag_code_idx")]
+        indexes = [
+            models.Index(fields=["code"], name="flag_code_idx"),
+            # A holiday's flags, or those of the rules refreshed (the median rule alone
+            # after each snapshot).
+            models.Index(fields=["holiday", "code"], name="flag_holiday_code_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} #{self.session_id}"

@@ -156,10 +156,24 @@ def flags_refresh_request(*, holiday_ids: Iterable[int],
                           official_ids: list[int] | None = None) -> None:
     """After a write batch commits: refresh the anomaly flags of the officials written in
     each holiday, and tell the people concerned of any flag raised. A failure is logged, not
-    raised: the write is committed, and the recompute task refreshes the whole holiday."""
+    raised: the write is committed, and the recompute task refreshes the whole holiday.
+
+    A session moved from one holiday to another: the old holiday lets its flags go, the new
+    one takes them over (keeping a dismissal whose figures still stand) or deletes them. If
+    the new one was refreshed first, it is refreshed again once the old one let them go."""
     from .flags import session_flags_refresh
 
-    for holiday_id in holiday_ids:
+    holiday_ids = list(holiday_ids)
+    again = []
+    for n, holiday_id in enumerate(holiday_ids):
+        try:
+            refreshed = session_flags_refresh(holiday_id=holiday_id, official_ids=official_ids)
+        except Exception:
+            logger.exception("Could not refresh the flags of holiday %s", holiday_id)
+            continue
+        if refreshed.released:
+            again = holiday_ids[:n]
+    for holiday_id in again:
         try:
             session_flags_refresh(holiday_id=holiday_id, official_ids=official_ids)
         except Exception:

@@ -110,6 +110,26 @@ def test_the_median_needs_ten_sessions_with_orders_on_the_platform(holiday):
         assert "9000" in flag.message and "100" in flag.message and "10 sessions" in flag.message
 
 
+@pytest.mark.parametrize(("peers", "revenue", "flagged"), [
+    # Ten with orders, the session among them: the mean of the 5th and 6th, (50 + 60) / 2.
+    (9, Decimal("2750.00"), False),   # 275 a order: 5 x 55
+    (9, Decimal("2750.10"), True),
+    # Eleven: the 6th, 60.
+    (10, Decimal("3000.00"), False),  # 300: 5 x 60
+    (10, Decimal("3000.10"), True),
+])
+def test_the_median_is_the_middle_value_or_the_mean_of_the_two_middle_ones(
+        holiday, peers, revenue, flagged):
+    for n in range(1, peers + 1):  # average orders of 10, 20, ... yuan
+        SessionFactory(platform="douyin", orders=10, revenue=Decimal(100 * n), audience=1000)
+    session = SessionFactory(platform="douyin", orders=10, revenue=revenue, audience=1000)
+
+    assert ("aov_outlier" in codes(holiday, session)) is flagged
+    if flagged:
+        flag = SessionFlag.objects.get(session=session, code="aov_outlier")
+        assert flag.value_2 == (55 if peers == 9 else 60)
+
+
 # --- overlap -------------------------------------------------------------------------------
 
 
@@ -138,6 +158,9 @@ def test_sessions_of_one_host_that_touch_are_not_flagged_but_overlapping_ones_ar
         assert flag.message == (f"its time overlaps another session of the same host "
                                 f"(#{touching.pk})")
     assert f"#{simulcast.pk}" in SessionFlag.objects.get(session=first, code="overlap").message
+    # The last one overlaps no later one: it names the one before.
+    assert f"#{simulcast.pk}" in SessionFlag.objects.get(session=touching,
+                                                         code="overlap").message
 
 
 def test_a_session_inside_a_long_one_of_the_same_host_is_flagged(holiday):
@@ -153,6 +176,9 @@ def test_a_session_inside_a_long_one_of_the_same_host_is_flagged(holiday):
     found = refresh(holiday)
 
     assert all("overlap" in found[s.pk] for s in (long, first, nested))
+    # The one it overlaps is neither the next nor the previous one: not named.
+    with translation.override("en"):
+        assert SessionFlag.objects.get(session=nested, code="overlap").message.endswith("(#?)")
 
 
 def test_a_co_host_whose_own_show_overlaps_flags_both_sessions(holiday, during_the_holiday):
@@ -416,6 +442,199 @@ def test_flags_refresh_is_timed_and_counts(holiday, during_the_holiday):
     assert SessionFlag.objects.get().raised_at == timezone.now()
 
 
+# --- The refresh: what it compares and what it leaves alone ------------------------------
+
+
+@pytest.fixture
+def october(db):
+    from ..factories import HolidayFactory
+
+    return HolidayFactory(name="National Day 2020", slug="national-day-2020",
+                          start_date=beijing(2020, 10, 1).date(),
+                          end_date=beijing(2020, 10, 7).date())
+
+
+def _stored_flags(sessions=None) -> set[tuple]:
+    """The stored flags as (session, code, their five numbers), of `sessions` (ids) or all."""
+    flags = SessionFlag.objects.all()
+    if sessions is not None:
+        flags = flags.filter(session_id__in=sessions)
+    return set(flags.values_list("session_id", "code", "figure_1", "figure_2", "value_1",
+                                 "value_2", "value_3"))
+
+
+def test_a_holiday_refresh_drops_its_stale_flags_and_keeps_another_holidays(
+        holiday, october, during_the_holiday):
+    may = SessionFactory(audience=1, orders=5)
+    autumn = SessionFactory(audience=1, orders=5, started_at=beijing(2020, 10, 2, 10),
+                            ended_at=beijing(2020, 10, 2, 11))
+    session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    session_flags_refresh(holiday_id=october.pk, notify=False)
+    assert set(SessionFlag.objects.values_list("session_id", flat=True)) == {may.pk, autumn.pk}
+
+    # Put right in the database, past the services: the next refresh of May drops its flag,
+    # and only that one (October's flag matches no finding of May's, but is not May's).
+    LivestreamSession.objects.filter(pk=may.pk).update(audience=100)
+    result = session_flags_refresh(holiday_id=holiday.pk, notify=False)
+
+    assert result.changed == 1
+    assert list(SessionFlag.objects.values_list("session_id", flat=True)) == [autumn.pk]
+
+
+def test_a_refresh_after_a_write_finds_what_the_holiday_refresh_finds_for_its_officials(
+        holiday, during_the_holiday):
+    """The refresh after a write reads only the written officials' sessions (and their
+    co-hosts' timelines): for those sessions it must store exactly what a refresh of the
+    whole holiday stores, numbers included, and leave every other session's flags alone."""
+    from sessions_app.flags import PEER_RULES
+
+    written, guest, lead, other = (OfficialFactory() for _ in range(4))
+    day = (2020, 5, 3)
+    padded = SessionFactory(official=written, audience=10, orders=11)
+    refunded = SessionFactory(official=written, revenue=Decimal("100.00"),
+                              refunds=Decimal("40.00"), refunded_orders=1)
+    simulcast = [SessionFactory(official=written, platform=platform,
+                                started_at=beijing(*day, hour), ended_at=beijing(*day, hour + 2))
+                 for platform, hour in (("douyin", 9), ("kuaishou", 10))]
+    # The written official is a co-host of the lead's show, which overlaps the guest's own
+    # (the guest co-hosts it too): the lead's show is flagged on the guest's timeline only.
+    guests_own = SessionFactory(official=guest, started_at=beijing(*day, 14),
+                                ended_at=beijing(*day, 16))
+    shared = SessionFactory(official=lead, platform="jd", started_at=beijing(*day, 15),
+                            ended_at=beijing(*day, 17))
+    shared.hosts.set([written, guest])
+    leads_next = SessionFactory(official=lead, platform="kuaishou",
+                                started_at=beijing(*day, 16), ended_at=beijing(*day, 18))
+    untouched = SessionFactory(official=other, audience=1, orders=2)
+
+    session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    everything = _stored_flags()
+    in_scope = [padded.pk, refunded.pk, *(s.pk for s in simulcast), shared.pk]
+    expected = {flag for flag in everything if flag[0] in in_scope
+                and flag[1] not in {rule.code for rule in PEER_RULES}}
+    assert {(flag[0], flag[1]) for flag in expected} == {
+        (padded.pk, "orders_exceed_audience"), (refunded.pk, "high_refund_rate"),
+        (simulcast[0].pk, "overlap"), (simulcast[1].pk, "overlap"), (shared.pk, "overlap")}
+    assert {flag[:2] for flag in everything} >= {(guests_own.pk, "overlap"),
+                                                 (leads_next.pk, "overlap"),
+                                                 (untouched.pk, "orders_exceed_audience")}
+
+    SessionFlag.objects.filter(session_id__in=in_scope).delete()
+    SessionFlag.objects.filter(session=untouched).update(value_1=0)  # not to be looked at
+    result = session_flags_refresh(holiday_id=holiday.pk, official_ids=[written.pk],
+                                   notify=False)
+
+    assert _stored_flags(in_scope) == expected
+    assert len(result.raised) == len(expected)
+    assert SessionFlag.objects.get(session=untouched).value_1 == 0
+    assert _stored_flags() - _stored_flags(in_scope) == {
+        flag if flag[0] != untouched.pk else (*flag[:4], 0, *flag[5:])
+        for flag in everything if flag[0] not in in_scope}
+
+
+@pytest.mark.parametrize("to_october", [True, False])
+def test_a_session_moved_to_another_holiday_takes_its_flags_there_and_keeps_a_dismissal(
+        staff_user, reviewer, holiday, october, during_the_holiday,
+        django_capture_on_commit_callbacks, to_october):
+    """May is refreshed before October (lower id): moved to October, May lets the flags go
+    and October takes them; moved to May, May takes them from October first."""
+    official = OfficialFactory()
+    day, other_day = ((2020, 5, 2), (2020, 10, 2)) if to_october else ((2020, 10, 2),
+                                                                       (2020, 5, 2))
+    moved = SessionFactory(official=official, audience=10, orders=11,
+                           started_at=beijing(*day, 10), ended_at=beijing(*day, 12))
+    partner = SessionFactory(official=official, platform="kuaishou",
+                             started_at=beijing(*day, 11), ended_at=beijing(*day, 13))
+    for h in (holiday, october):
+        session_flags_refresh(holiday_id=h.pk, notify=False)
+    services.session_flag_dismiss(session=moved, code="orders_exceed_audience",
+                                  user=reviewer, note="phone orders")
+    assert set(SessionFlag.objects.values_list("session_id", "code")) == {
+        (moved.pk, "orders_exceed_audience"), (moved.pk, "overlap"), (partner.pk, "overlap")}
+
+    with mock.patch("sessions_app.services.session_event_send") as sent, \
+            django_capture_on_commit_callbacks(execute=True):
+        services.session_update(session=moved, updated_by=staff_user,
+                                data={"started_at": beijing(*other_day, 10),
+                                      "ended_at": beijing(*other_day, 12)},
+                                expected_version=moved.version)
+
+    # The overlap held only where it was; the padded orders stand, still dismissed.
+    flag = SessionFlag.objects.get()
+    assert (flag.session_id, flag.code) == (moved.pk, "orders_exceed_audience")
+    assert flag.holiday == (october if to_october else holiday)
+    assert flag.dismissed and flag.dismissal_note == "phone orders"
+    assert not [c for c in sent.call_args_list if c.kwargs.get("kind") == "session_flagged"]
+    for h in (holiday, october):  # nothing left to do
+        assert session_flags_refresh(holiday_id=h.pk, notify=False).changed == 0
+
+
+def test_a_flag_another_holiday_holds_passes_to_the_holiday_that_finds_it(
+        reviewer, holiday, october, during_the_holiday):
+    """As after a repair in the database: May's refresh finds a flag October holds. It
+    takes it over, dismissal kept (the same figures), nothing raised; changed figures
+    re-open it."""
+    session = SessionFactory(audience=10, orders=11)
+    session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    services.session_flag_dismiss(session=session, code="orders_exceed_audience",
+                                  user=reviewer, note="checked")
+    SessionFlag.objects.update(holiday=october)
+
+    result = session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    flag = SessionFlag.objects.get()
+    assert (flag.holiday, flag.dismissed, result.raised) == (holiday, True, [])
+    assert session_flags_refresh(holiday_id=october.pk, notify=False).changed == 0
+
+    SessionFlag.objects.update(holiday=october)
+    LivestreamSession.objects.filter(pk=session.pk).update(orders=12)
+    result = session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    flag = SessionFlag.objects.get()
+    assert (flag.holiday, flag.dismissed, result.raised) == (holiday, False, [flag.pk])
+
+
+def test_a_session_moved_out_of_every_holiday_loses_its_flags(
+        staff_user, holiday, october, during_the_holiday, django_capture_on_commit_callbacks):
+    session = SessionFactory(audience=10, orders=11)
+    session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    assert session.flags.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_update(session=session, updated_by=staff_user,
+                                data={"started_at": beijing(2020, 6, 2, 10),
+                                      "ended_at": beijing(2020, 6, 2, 12)},
+                                expected_version=session.version)
+
+    assert not SessionFlag.objects.exists()
+
+
+def test_a_rule_that_reads_its_peers_is_not_refreshed_for_some_officials_alone(holiday):
+    from sessions_app.flags import PEER_RULES, flags_select_sql
+
+    with pytest.raises(ValueError):
+        flags_select_sql(officials=[1], hosts=[1], rules=PEER_RULES)
+
+
+def test_the_refresh_after_a_write_is_a_fixed_few_statements(
+        holiday, during_the_holiday, django_assert_max_num_queries):
+    from django.db import connection
+
+    official = OfficialFactory()
+    for hour in range(10, 16):
+        SessionFactory(official=official, audience=1, orders=2,
+                       started_at=beijing(2020, 5, 2, hour),
+                       ended_at=beijing(2020, 5, 2, hour, 30))
+    # PostgreSQL: the holiday, the hosts, the refresh (and the savepoint around them in a
+    # test); SQLite writes the differences into a temporary table first.
+    most = 5 if connection.vendor == "postgresql" else 14
+    with django_assert_max_num_queries(most):
+        result = session_flags_refresh(holiday_id=holiday.pk, official_ids=[official.pk],
+                                       notify=False)
+    assert len(result.raised) == 6
+    with django_assert_max_num_queries(most):
+        assert session_flags_refresh(holiday_id=holiday.pk, official_ids=[official.pk],
+                                     notify=False).changed == 0
+
+
 def test_the_migration_to_numbers_reads_the_flags_stored_as_text():
     """0015 keeps the flags (and their dismissals): the numbers come from the old text."""
     import importlib
@@ -441,3 +660,25 @@ def test_the_migration_to_numbers_reads_the_flags_stored_as_text():
             assert converted == numbers, code
             flag = SessionFlag(code=code, **dict(zip(migration.NUMBERS, converted, strict=True)))
             assert flag.message == flag_message(code=code, params=json.loads(params)), code
+
+
+def test_the_migration_to_holidays_gives_each_stored_flag_its_sessions_holiday(
+        holiday, october, during_the_holiday):
+    """0016: each flag to the holiday its session starts in (none for a session in none)."""
+    import importlib
+
+    from django.apps import apps
+    migration = importlib.import_module("sessions_app.migrations.0016_flag_holiday")
+    may = SessionFactory(audience=1, orders=2, started_at=beijing(2020, 5, 5, 23, 59))
+    autumn = SessionFactory(audience=1, orders=2, started_at=beijing(2020, 10, 1, 0, 0))
+    june = SessionFactory(audience=1, orders=2, started_at=beijing(2020, 5, 6, 0, 0))
+    for h in (holiday, october):
+        session_flags_refresh(holiday_id=h.pk, notify=False)
+    SessionFlag.objects.bulk_create([SessionFlag(session=june, code="orders_exceed_audience",
+                                                 raised_at=timezone.now())])
+    SessionFlag.objects.update(holiday=None)
+
+    migration.flags_to_holidays(apps, None)
+
+    assert dict(SessionFlag.objects.values_list("session_id", "holiday_id")) == {
+        may.pk: holiday.pk, autumn.pk: october.pk, june.pk: None}
