@@ -65,7 +65,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.data import ROOT, load_bench_data, setup_django  # noqa: E402
+from bench.data import ROOT, load_bench_data, sessions_raw_delete, setup_django  # noqa: E402
 
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/linfen_bench_api"
@@ -213,12 +213,12 @@ def writer_officials(count: int, holiday) -> list[int]:
     from rankings.services import holiday_rankings_recompute
     from sessions_app.models import County, Holiday, Official
     from sessions_app.services import official_save, rankings_mark_stale
+    from sessions_app.totals import holiday_totals_rebuild
 
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM sessions_app_livestreamsession WHERE official_id IN "
-            "(SELECT id FROM sessions_app_official WHERE name LIKE %s)", [WRITER_PREFIX + "%"])
-        if cursor.rowcount:  # a raw delete: say the holiday's data changed, as writes do
+        if sessions_raw_delete(cursor, officials_like=WRITER_PREFIX + "%"):
+            # A raw delete: mend the holiday's totals and say its data changed, as writes do.
+            holiday_totals_rebuild(holiday=holiday)
             rankings_mark_stale(days=[holiday.start_date])
     county = County.objects.order_by("id").first()
     ids = []

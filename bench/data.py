@@ -40,6 +40,28 @@ def setup_django(database_url: str | None = None) -> None:
     call_command("migrate", verbosity=0)
 
 
+# The tables whose rows point at a session (database foreign keys).
+SESSION_DEPENDENTS = (("sessions_app_livestreamsession_hosts", "livestreamsession_id"),
+                      ("sessions_app_sessionitem", "session_id"),
+                      ("sessions_app_sessionflag", "session_id"),
+                      ("sessions_app_sessionevidence", "session_id"))
+
+
+def sessions_raw_delete(cursor, *, officials_like: str) -> int:
+    """Delete the sessions of the officials whose name is LIKE `officials_like`, and what
+    points at them (co-hosts, item lines, flags, evidence), by raw SQL: through the ORM
+    each row would be loaded and given a history record. Returns the sessions deleted;
+    the caller mends what they counted for (totals, rankings)."""
+    sessions = ("SELECT s.id FROM sessions_app_livestreamsession s JOIN sessions_app_official o "
+                "ON o.id = s.official_id WHERE o.name LIKE %s")
+    for table, column in SESSION_DEPENDENTS:
+        cursor.execute(f"DELETE FROM {table} WHERE {column} IN ({sessions})", [officials_like])
+    cursor.execute(
+        "DELETE FROM sessions_app_livestreamsession WHERE official_id IN "
+        "(SELECT id FROM sessions_app_official WHERE name LIKE %s)", [officials_like])
+    return cursor.rowcount
+
+
 def _create_database(url: str) -> None:
     import psycopg
     from environ import Env
@@ -144,20 +166,7 @@ def load_bench_data(*, sessions: int = 1_000_000, officials: int = 10_000,
                            "rankings_rankingentry, rankings_publication, rankings_rankingsnapshot, "
                            "sessions_app_holidaytotal, sessions_app_sessionflag")
         else:
-            # Raw deletes: through the ORM, each row would be loaded and given a history
-            # record.
-            for table, column in (("sessions_app_livestreamsession_hosts",
-                                   "livestreamsession_id"),
-                                  ("sessions_app_sessionitem", "session_id"),
-                                  ("sessions_app_sessionflag", "session_id")):
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE {column} IN (SELECT s.id FROM "
-                    "sessions_app_livestreamsession s JOIN sessions_app_official o ON "
-                    "o.id = s.official_id WHERE o.name LIKE %s)", [OFFICIAL_PREFIX + "%"])
-            cursor.execute(
-                "DELETE FROM sessions_app_livestreamsession WHERE official_id IN "
-                "(SELECT id FROM sessions_app_official WHERE name LIKE %s)",
-                [OFFICIAL_PREFIX + "%"])
+            sessions_raw_delete(cursor, officials_like=OFFICIAL_PREFIX + "%")
             cursor.execute("DELETE FROM rankings_rankingentry WHERE snapshot_id IN "
                            "(SELECT id FROM rankings_rankingsnapshot WHERE holiday_id = %s)",
                            [holiday.pk])
