@@ -267,7 +267,7 @@ def dashboard(request, slug: str | None = None):
         "holiday": holiday,
         "holidays": holiday_list(),
         "summary": summary,
-        "flag_counts": holiday_flag_counts(holiday=holiday),
+        "flag_counts": holiday_flag_counts(holiday=holiday, request=request),
         "figures": _holiday_charts(holiday=holiday, snapshot=board.snapshot, metric=metric,
                                    summary=summary, request=request)
         if summary["sessions"] else {},

@@ -34,6 +34,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from linfen_tracker.generations import RANKINGS, generation_bump
+
 from .models import Holiday, SessionFlag
 
 logger = logging.getLogger(__name__)
@@ -639,6 +641,8 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
                                             hosts=hosts, rules=rules, moved=moved)
         if notify and raised:
             transaction.on_commit(partial(flags_raised_notify, flag_ids=raised))
+        if changed or released:  # cached counts of flagged sessions are built again
+            generation_bump(RANKINGS)
     return FlagsRefreshed(holiday_id=holiday_id, changed=changed, raised=raised,
                           seconds=time.monotonic() - began, released=released)
 

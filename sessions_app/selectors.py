@@ -361,13 +361,22 @@ def official_linkable_users() -> QuerySet:
 # --- Anomaly flags ---------------------------------------------------------------------------
 
 
-def holiday_flag_counts(*, holiday: Holiday) -> dict:
+def holiday_flag_counts(*, holiday: Holiday, request=None) -> dict:
     """How many of the holiday's sessions (rejected ones aside) have an open (undismissed)
-    anomaly flag, and their revenue: the dashboard's "7 flagged sessions, 1.2 M yuan"."""
-    flagged = (LivestreamSession.objects.in_holiday(holiday)
-               .exclude(status=SessionStatus.REJECTED).flagged())
-    row = flagged.aggregate(sessions=Count("id"), revenue=_money_sum("revenue"))
-    return {"sessions": row["sessions"], "revenue": row["revenue"] or _ZERO}
+    anomaly flag, and their revenue: the dashboard's "7 flagged sessions, 1.2 M yuan".
+
+    Built once for all processes (a holiday of 400,000 flagged sessions takes 0.4 s to
+    count) under the holiday's data_version, which every session write bumps, and the
+    `rankings` generation, which a flags refresh that changed a flag and a dismissal bump
+    (`flags.session_flags_refresh`, `services.session_flag_dismiss`)."""
+    def build() -> dict:
+        flagged = (LivestreamSession.objects.in_holiday(holiday)
+                   .exclude(status=SessionStatus.REJECTED).flagged())
+        row = flagged.aggregate(sessions=Count("id"), revenue=_money_sum("revenue"))
+        return {"sessions": row["sessions"], "revenue": row["revenue"] or _ZERO}
+
+    return generations.shared_cached(generations.RANKINGS, f"flag-counts:{holiday.pk}", build,
+                                     version=holiday.data_version, request=request)
 
 
 def review_queue(*, holidays: list[Holiday]) -> QuerySet[LivestreamSession]:

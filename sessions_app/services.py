@@ -653,6 +653,7 @@ def session_flag_dismiss(*, session: LivestreamSession, code: str, user: Abstrac
         flag.dismissed_by, flag.dismissed_at, flag.dismissal_note = user, timezone.now(), note
         flag._history_user = user
         flag.save(update_fields=["dismissed_by", "dismissed_at", "dismissal_note"])
+        generation_bump(RANKINGS)  # the holiday's cached count of flagged sessions
     return flag
 
 

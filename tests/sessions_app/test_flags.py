@@ -8,7 +8,8 @@ from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
@@ -416,6 +417,36 @@ def test_the_dashboard_counts_flagged_sessions_and_their_revenue(
     client.force_login(staff_user)
     page = client.get(f"/holidays/{holiday.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "data-flagged-sessions=\"1\"" in page
+
+
+def test_the_flagged_count_is_cached_until_a_flag_or_a_session_changes(
+        staff_user, reviewer, holiday, during_the_holiday, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        session = _entered_with_flag(staff_user)
+    holiday.refresh_from_db()
+    assert holiday_flag_counts(holiday=holiday)["sessions"] == 1
+    with CaptureQueriesContext(connection) as q:  # built once: read again from the cache
+        assert holiday_flag_counts(holiday=holiday)["sessions"] == 1
+    assert [x["sql"] for x in q.captured_queries] == []
+
+    # A dismissal changes no session: the flags' bump makes it count again
+    services.session_flag_dismiss(session=session, code="orders_exceed_audience",
+                                  user=reviewer, note="phone orders")
+    assert holiday_flag_counts(holiday=holiday)["sessions"] == 0
+
+    # A write that raises a flag again (its figures changed) shows at once
+    with django_capture_on_commit_callbacks(execute=True):
+        services.session_update(session=session, updated_by=staff_user,
+                                data={"orders": 900}, expected_version=session.version)
+    holiday.refresh_from_db()
+    counts = holiday_flag_counts(holiday=holiday)
+    assert (counts["sessions"], counts["revenue"]) == (1, Decimal("8120.00"))
+
+    # A flag raised by a refresh alone (the worker's, after a snapshot: no session written)
+    SessionFactory(audience=1, orders=5, revenue=Decimal("50.00"))  # past the services
+    assert holiday_flag_counts(holiday=holiday)["sessions"] == 1
+    session_flags_refresh(holiday_id=holiday.pk, notify=False)
+    assert holiday_flag_counts(holiday=holiday)["sessions"] == 2
 
 
 def test_every_rule_has_a_label_and_a_message_in_both_languages():
