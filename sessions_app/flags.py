@@ -641,7 +641,7 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
                                             hosts=hosts, rules=rules, moved=moved)
         if notify and raised:
             transaction.on_commit(partial(flags_raised_notify, flag_ids=raised))
-        if changed or released:  # cached counts of flagged sessions are built again
+        if changed:  # (flags let go included) cached counts of flagged sessions are rebuilt
             generation_bump(RANKINGS)
     return FlagsRefreshed(holiday_id=holiday_id, changed=changed, raised=raised,
                           seconds=time.monotonic() - began, released=released)

@@ -163,21 +163,21 @@ def flags_refresh_request(*, holiday_ids: Iterable[int],
     the new one was refreshed first, it is refreshed again once the old one let them go."""
     from .flags import session_flags_refresh
 
+    def refresh(holiday_id: int):
+        try:
+            return session_flags_refresh(holiday_id=holiday_id, official_ids=official_ids)
+        except Exception:
+            logger.exception("Could not refresh the flags of holiday %s", holiday_id)
+            return None
+
     holiday_ids = list(holiday_ids)
     again = []
     for n, holiday_id in enumerate(holiday_ids):
-        try:
-            refreshed = session_flags_refresh(holiday_id=holiday_id, official_ids=official_ids)
-        except Exception:
-            logger.exception("Could not refresh the flags of holiday %s", holiday_id)
-            continue
-        if refreshed.released:
+        refreshed = refresh(holiday_id)
+        if refreshed is not None and refreshed.released:
             again = holiday_ids[:n]
     for holiday_id in again:
-        try:
-            session_flags_refresh(holiday_id=holiday_id, official_ids=official_ids)
-        except Exception:
-            logger.exception("Could not refresh the flags of holiday %s", holiday_id)
+        refresh(holiday_id)
 
 
 def rankings_recompute_request(*, holiday_ids: Iterable[int], rest: float = 0) -> list[int]:
