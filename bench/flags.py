@@ -117,10 +117,9 @@ def baseline(holiday, sql: str = BASELINE_SQL) -> int:
 
 
 def _tune(cursor) -> None:
-    from sessions_app.flags import POSTGRESQL_TUNING
+    from linfen_tracker.set_based import set_based_settings
 
-    for statement in POSTGRESQL_TUNING:
-        cursor.execute(statement)
+    set_based_settings(cursor)
 
 
 def backend_cpu():

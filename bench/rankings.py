@@ -94,13 +94,12 @@ def baseline(holiday) -> None:
     that neither side spills to disk where the other does not."""
     from django.db import connection, transaction
 
-    from rankings.services import _POSTGRESQL_TUNING
+    from linfen_tracker.set_based import set_based_settings
 
     start, end = holiday.bounds
     statuses = holiday.counted_statuses
     with transaction.atomic(), connection.cursor() as cursor:
-        for statement in _POSTGRESQL_TUNING:
-            cursor.execute(statement)
+        set_based_settings(cursor, derived=True)
         cursor.execute(baseline_sql(), {"start": start, "end": end,
                                         "status_1": statuses[0], "status_2": statuses[-1]})
         cursor.fetchone()

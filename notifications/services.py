@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linfen_tracker.celery_app import app as celery_app
+from linfen_tracker.set_based import set_based_settings
 from rankings.models import RankingEntry, RankingSnapshot, Target
 from rankings.targets import RANK_NOTICE_METRICS, TOP_N, metric_is_money, target_metrics
 from sessions_app.models import County, Holiday, LivestreamSession, Official
@@ -93,21 +94,14 @@ WINDOW w AS (PARTITION BY s.metric ORDER BY s.rank, s.official_id)
 _PAIRS_INDEXES = [f"CREATE INDEX {_PAIRS}_rank ON {_PAIRS} (metric, rank, official_id)"]
 
 # NULLs are cast: PostgreSQL types an untyped NULL in a UNION as text.
-# PostgreSQL settings for this transaction only. The snapshot's entries were written a moment
-# ago by one INSERT ... SELECT, so the planner has no statistics for them and estimates one
-# row a board: it then joins two boards of 10,000 officials by nested loop (or merge join on
-# the metric alone), 300,000,000 row comparisons, minutes instead of 40 ms (pitfalls.md).
-# Every join here is an equi-join of whole boards, which a hash join does best; the walk up
-# the board for overtakes is a subquery on the index, which these settings leave alone.
-# No wait for the commit's WAL flush either: the run's claim commits with its notifications,
-# so a crash that loses the commit loses the claim too, and beat's sweep makes them again.
-_POSTGRESQL_TUNING = [
-    "SET LOCAL synchronous_commit = off",
-    "SET LOCAL enable_nestloop = off",
-    "SET LOCAL enable_mergejoin = off",
-    "SET LOCAL work_mem = '64MB'",
-    "SET LOCAL jit = off",
-]
+# The notifications' transaction takes the settings of set-based work (linfen_tracker/
+# set_based.py): the snapshot's entries were written a moment ago by one INSERT ... SELECT,
+# so the planner has no statistics for them and estimates one row a board; it then joined
+# two boards of 10,000 officials by nested loop (or merge join on the metric alone),
+# 300,000,000 row comparisons, minutes instead of 40 ms (pitfalls.md). The walk up the board
+# for overtakes is a subquery on the index, which these settings leave alone. Derived: the
+# run's claim commits with its notifications, so a crash that loses the commit loses the
+# claim too, and beat's sweep makes them again.
 
 # Each kind is a SELECT of facts with the same columns: event, scope, metric, official_id,
 # county_id, rank, previous_rank, value, other_official_id, other_value, target_id. The same
@@ -291,9 +285,7 @@ def snapshot_notify(*, snapshot_id: int) -> NotifyResult:
         statements.append((_COUNTY_TARGET_REACHED_FACTS, Kind.TARGET_REACHED, True))
         notifications = 0
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                for statement in _POSTGRESQL_TUNING:
-                    cursor.execute(statement)
+            set_based_settings(cursor, derived=True)
             cursor.execute(f"DROP TABLE IF EXISTS {_PAIRS}")
             cursor.execute(_PAIRS_SQL, params)
             for statement in _PAIRS_INDEXES:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from linfen_tracker.celery_app import app as celery_app
 from linfen_tracker.generations import RANKINGS, generation_bump
+from linfen_tracker.set_based import set_based_settings
 from sessions_app.models import Holiday
 from sessions_app.totals import ReconcileReport, holiday_totals_reconcile
 
@@ -176,23 +177,11 @@ FROM m
 """
 
 
-# PostgreSQL settings for this transaction only: the aggregation of a big holiday spills its
-# sort to disk at the default 4 MB work_mem; JIT compilation costs ~50 ms per statement that
-# a half-second statement never earns back; and the temporary table has no statistics
-# (autovacuum never analyses one), with which the planner once chose nested loops and merge
-# joins, quadratic or sorting both sides, where a hash join takes one pass (every join here
-# is an equality, so a hash join is always possible: these settings leave the planner that
-# one shape whatever the statistics say). ANALYZE is not run: at 100,000 officials it cost
-# 120-260 ms on the temporary table without changing the plan. The commit does not wait for
-# its WAL to reach the disk: a snapshot is derived data, and one lost in a crash leaves the
-# holiday stale (ranked_version is raised after the commit), so beat computes it again.
-_POSTGRESQL_TUNING = [
-    "SET LOCAL work_mem = '64MB'",
-    "SET LOCAL jit = off",
-    "SET LOCAL enable_mergejoin = off",
-    "SET LOCAL enable_nestloop = off",
-    "SET LOCAL synchronous_commit = off",
-]
+# The recompute's transaction takes the settings of set-based work (linfen_tracker/
+# set_based.py), derived: a snapshot lost in a crash leaves the holiday stale
+# (ranked_version is raised after the commit), so beat computes it again. ANALYZE of the
+# temporary table is not run: at 100,000 officials it cost 120-260 ms without changing the
+# plan.
 
 
 @dataclass(frozen=True)
@@ -270,9 +259,7 @@ def recompute_prepare(cursor, params: dict, *, background: bool = False) -> None
     at most RANKINGS_BACKGROUND_PARALLEL_WORKERS parallel workers (0 by default). With
     PostgreSQL's default of 2, a snapshot of a big holiday is three busy processes, and on a
     machine of two CPUs the writers' saves waited for a CPU meanwhile."""
-    if connection.vendor == "postgresql":
-        for statement in _POSTGRESQL_TUNING:
-            cursor.execute(statement)
+    set_based_settings(cursor, derived=True)
     if background:
         background_parallel_limit()
     cursor.execute(f"DROP TABLE IF EXISTS {_BASE_TABLE}")

@@ -35,6 +35,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from linfen_tracker.generations import RANKINGS, generation_bump
+from linfen_tracker.set_based import set_based_settings
 
 from .models import Holiday, SessionFlag
 
@@ -569,15 +570,11 @@ def _refresh_by_table(cursor, *, params: dict, officials: list[int] | None,
     return changed, released or 0, raised
 
 
-# PostgreSQL settings for the refresh's transaction: the medians' sort and the windows of a
-# big holiday spill to disk at the default 4 MB work_mem; JIT compilation costs more than it
-# saves here; and the CTEs have no statistics (ANALYZE would cost more than the joins) nor,
-# until autovacuum passes, has the flags table after a big refresh: nested loops,
-# quadratic with the wrong estimate, and merge joins, which sorted both sides of the
-# comparison (3.5 s of 4.4 at 880,000 flags), are ruled out. Every join here is an
-# equality, so a hash join is always possible (the recompute does the same).
-POSTGRESQL_TUNING = ["SET LOCAL work_mem = '64MB'", "SET LOCAL jit = off",
-                     "SET LOCAL enable_nestloop = off", "SET LOCAL enable_mergejoin = off"]
+# A holiday-wide refresh takes the settings of set-based work (linfen_tracker/set_based.py):
+# the medians' sort and the windows of a big holiday spill to disk at the default work_mem,
+# and the CTEs have no statistics, nor, until autovacuum passes, has the flags table after a
+# big refresh (merge joins sorted both sides of the comparison: 3.5 s of 4.4 at 880,000
+# flags).
 
 
 def _try_lock(holiday_id: int) -> bool:
@@ -630,9 +627,7 @@ def session_flags_refresh(*, holiday_id: int, official_ids=None, rules=FLAG_RULE
             if not _try_lock(holiday_id):
                 return FlagsRefreshed(holiday_id=holiday_id, changed=0, raised=[],
                                       seconds=time.monotonic() - began, skipped=True)
-            if connection.vendor == "postgresql":
-                for statement in POSTGRESQL_TUNING:
-                    cursor.execute(statement)
+            set_based_settings(cursor)
         officials = sorted(set(official_ids)) if targeted else None
         hosts = hosts_of_sessions(officials=officials, params=params) if targeted else None
         refresh = (_refresh_in_one_statement if connection.vendor == "postgresql"
