@@ -241,13 +241,11 @@ def burst(holiday, edits: int, writers: int, timeout: float) -> dict:
     one of them held the holiday's lock, so every save waited for the others' Python as
     well (1,000 edits took 250 s); a web server's workers are processes."""
     import multiprocessing
-    import random
 
     from sessions_app.models import LivestreamSession
     from sessions_app.totals import holiday_totals_differences
 
     client = api_client()
-    random.seed(15)
     ids = list(LivestreamSession.objects.in_holiday(holiday).order_by("?")
                .values_list("id", flat=True)[:edits])
     before = county_board_sum(client, holiday)

@@ -33,11 +33,11 @@ class RememberedContentNegotiation(DefaultContentNegotiation):
         if accept is not None and len(accept) > MEMO_HEADER_LENGTH:
             return super().select_renderer(request, renderers, format_suffix)
         key = (tuple(type(renderer) for renderer in renderers), format, accept)
-        found = self._memo.get(key)
+        memo = type(self)._memo  # the process's, shared by every instance
+        found = memo.get(key)
         if found is not None:
             return renderers[found[0]], found[1]
         renderer, media_type = super().select_renderer(request, renderers, format_suffix)
-        memo = type(self)._memo
         if len(memo) >= MEMO_SIZE:
             memo.clear()
         memo[key] = (renderers.index(renderer), media_type)

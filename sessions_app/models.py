@@ -809,23 +809,12 @@ class SessionFlag(models.Model):
     def dismissed(self) -> bool:
         return self.dismissed_at is not None
 
-    def _message_numbers(self) -> dict[str, str]:
-        from .flags import flag_params
-
-        return flag_params(code=self.code, values=(self.value_1, self.value_2, self.value_3))
-
-    @property
-    def params(self) -> str:
-        """The numbers of the message, written out, as a JSON object."""
-        import json
-
-        return json.dumps(self._message_numbers(), ensure_ascii=False)
-
     @property
     def message(self) -> str:
-        from .flags import flag_message
+        from .flags import flag_message, flag_params
 
-        return flag_message(code=self.code, params=self._message_numbers())
+        return flag_message(code=self.code, params=flag_params(
+            code=self.code, values=(self.value_1, self.value_2, self.value_3)))
 
     @property
     def label(self) -> str:

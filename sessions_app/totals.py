@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import Exists, OuterRef
 
 from .models import Holiday, HolidayTotal, LivestreamSession
 
@@ -246,7 +247,7 @@ def holiday_totals_fill_missing(*, using: str = "default", **kwargs) -> list[int
     live aggregation's columns exist, which a data migration at 0014 could not promise (it
     would run today's SQL against the schema of that day). Does nothing until every
     migration of sessions_app is applied. Returns the holidays filled."""
-    from django.db import DEFAULT_DB_ALIAS
+    # Imported here: only `migrate` needs the migrations' machinery, not every process.
     from django.db.migrations.loader import MigrationLoader
 
     if using != DEFAULT_DB_ALIAS:
@@ -256,8 +257,6 @@ def holiday_totals_fill_missing(*, using: str = "default", **kwargs) -> list[int
            for node in loader.graph.leaf_nodes("sessions_app")):
         return []
     filled = []
-    from django.db.models import Exists, OuterRef
-
     kept = HolidayTotal.objects.filter(holiday_id=OuterRef("pk"))  # one probe of the key
     for holiday in Holiday.objects.filter(~Exists(kept)).order_by("pk"):
         if LivestreamSession.objects.in_holiday(holiday).exists():

@@ -356,7 +356,7 @@ def test_a_dismissed_flag_stays_shown_and_reopens_when_its_figures_change(
                                 data={"orders": 900}, expected_version=session.version)
     flag = SessionFlag.objects.get(session=session)
     assert not flag.dismissed and flag.dismissal_note == ""
-    assert "900" in flag.params
+    assert "900" in flag.message
     assert any("900" in notice for notice in _flagged_notices(session.official.user))
 
 
