@@ -24,6 +24,7 @@ from linfen_tracker.set_based import set_based_settings
 from sessions_app.models import Holiday
 from sessions_app.totals import ReconcileReport, holiday_totals_reconcile
 
+from .entries import entries_table_attach, entries_table_begin, snapshots_delete
 from .metrics import (
     COMPOSITE,
     MetricDefinition,
@@ -118,9 +119,11 @@ def _composite_sql(weights: dict[str, float]) -> tuple[str, str]:
 
 
 def recompute_sql(*, tie_style: str = "competition",
-                  composite_weights: dict[str, float] | None = None) -> str:
+                  composite_weights: dict[str, float] | None = None,
+                  table: str = _ENTRIES) -> str:
     """The statement that ranks and writes every board of a snapshot from the temporary
-    table of partial aggregates, generated from the metric registry.
+    table of partial aggregates into `table` (the snapshot's partition on PostgreSQL:
+    rankings/entries.py), generated from the metric registry.
 
     It reads nothing of earlier snapshots: movement is measured when a board is read,
     against its stated baseline (selectors.movement_baseline). Carrying each subject's rank
@@ -153,7 +156,7 @@ def recompute_sql(*, tie_style: str = "competition",
             f"composite, components FROM valued")
     rank = "DENSE_RANK" if tie_style == "dense" else "RANK"
     return f"""
-INSERT INTO {_ENTRIES}
+INSERT INTO {table}
     (snapshot_id, scope, metric, official_id, county_id, value, rank, sessions, components)
 WITH subjects AS (
     SELECT 'official' AS scope, official_id, NULL AS county_id, SUM(sessions) AS sessions,
@@ -243,10 +246,11 @@ def composite_weights_usable(weights) -> dict[str, float]:
             and w > 0}
 
 
-def recompute_sql_for(holiday: Holiday) -> str:
+def recompute_sql_for(holiday: Holiday, *, table: str = _ENTRIES) -> str:
     """recompute_sql with the holiday's tie style and composite weights."""
     return recompute_sql(tie_style=holiday.tie_style,
-                         composite_weights=composite_weights_usable(holiday.composite_weights))
+                         composite_weights=composite_weights_usable(holiday.composite_weights),
+                         table=table)
 
 
 def recompute_prepare(cursor, params: dict, *, background: bool = False) -> None:
@@ -353,18 +357,18 @@ def _recompute(*, holiday_id: int, only_if_changed: bool = False,
         params = recompute_statement_params(holiday=holiday, snapshot_id=snapshot.pk)
         with connection.cursor() as cursor:
             recompute_prepare(cursor, params, background=background)
-            cursor.execute(recompute_sql_for(holiday), params)
+            table = entries_table_begin(cursor, snapshot.pk)
+            cursor.execute(recompute_sql_for(holiday, table=table), params)
             entries = cursor.rowcount
+            # The sessions counted: each once, under its lead host's county.
+            cursor.execute(f"SELECT COALESCE(SUM(sessions), 0) FROM {_BASE_TABLE} "
+                           "WHERE is_lead = 1")
+            snapshot.sessions = int(cursor.fetchone()[0])
             cursor.execute(f"DROP TABLE {_BASE_TABLE}")
-        sessions = (
-            RankingEntry.objects.filter(snapshot=snapshot, scope="county", metric="orders")
-            .values_list("sessions", flat=True)
-        )
-        snapshot.sessions = sum(sessions)
+            entries_table_attach(cursor, snapshot.pk)
         snapshot.complete = True
         snapshot.duration_ms = int((time.monotonic() - began) * 1000)
         snapshot.save(update_fields=["sessions", "complete", "duration_ms"])
-        _prune(holiday_id=holiday_id)
     # After the commit, not inside the transaction: a row lock on the holiday held for the
     # whole recompute would make every session save of the holiday wait for it. If the
     # process dies right here, the holiday only looks stale and is recomputed again.
@@ -375,6 +379,10 @@ def _recompute(*, holiday_id: int, only_if_changed: bool = False,
         rankings_error="", rankings_failed_at=None
     )
     generation_bump(RANKINGS)  # every process's cached leaderboards read the new snapshot
+    # Pruned last, after the commit: on PostgreSQL dropping old snapshots' partitions locks
+    # the entries table for a moment, which must neither wait inside the recompute's
+    # transaction nor delay the new snapshot (rankings/entries.py).
+    _prune(holiday_id=holiday_id)
     return RecomputeResult(
         holiday_id=holiday_id,
         snapshot_id=snapshot.pk,
@@ -387,7 +395,9 @@ def _recompute(*, holiday_id: int, only_if_changed: bool = False,
 def _prune(*, holiday_id: int) -> None:
     """Keep the newest SNAPSHOTS_KEPT snapshots of a holiday, every published one (a
     revision never goes), and the last complete one computed before today (Beijing): the
-    baseline of movement arrows while nothing is published (selectors.movement_baseline)."""
+    baseline of movement arrows while nothing is published (selectors.movement_baseline).
+    The others go (with partitions left by snapshots deleted otherwise): at once, or at a
+    later prune when readers hold the entries (entries.snapshots_delete)."""
     keep = set(
         RankingSnapshot.objects.filter(holiday_id=holiday_id)
         .order_by("-id")
@@ -398,8 +408,9 @@ def _prune(*, holiday_id: int) -> None:
                     .order_by("-id").values_list("id", flat=True).first())
     if before_today is not None:
         keep.add(before_today)
-    (RankingSnapshot.objects.filter(holiday_id=holiday_id).exclude(id__in=keep)
-     .exclude(publications__isnull=False).delete())
+    snapshots_delete(list(
+        RankingSnapshot.objects.filter(holiday_id=holiday_id).exclude(id__in=keep)
+        .exclude(publications__isnull=False).values_list("id", flat=True)))
 
 
 def beijing_midnight(day=None):

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from rankings.entries import entry_partition_create
 from rankings.models import RankingEntry, RankingSnapshot
 
 from ..factories import OfficialFactory, UserFactory
@@ -27,6 +28,7 @@ def snapshot_make(holiday, boards: dict, *, counties: dict | None = None) -> Ran
                     rank=rank, sessions=1,
                     official=subject if scope == "official" else None,
                     county=subject if scope == "county" else None))
+    entry_partition_create(snapshot.pk)  # on PostgreSQL, the snapshot's own partition
     RankingEntry.objects.bulk_create(rows)
     return snapshot
 

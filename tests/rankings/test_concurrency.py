@@ -9,10 +9,18 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
+from rankings.entries import entries_table_attach, entries_table_begin
 from rankings.models import RankingSnapshot
 from rankings.selectors import leaderboard_entries, leaderboard_get
-from rankings.services import ADVISORY_LOCK_NAMESPACE, holiday_rankings_recompute
+from rankings.services import (
+    ADVISORY_LOCK_NAMESPACE,
+    holiday_rankings_recompute,
+    recompute_prepare,
+    recompute_sql_for,
+    recompute_statement_params,
+)
 
 from ..factories import HolidayFactory, OfficialFactory, SessionFactory, beijing
 
@@ -82,11 +90,30 @@ def test_a_recompute_coalesces_while_another_of_the_same_holiday_holds_the_lock(
 
 
 def test_recomputes_of_different_holidays_run_side_by_side():
+    # Given a recompute of one holiday in the middle of its work: its aggregates taken, its
+    # snapshot's entries written, its transaction open
     labor = HolidayFactory()
     national = HolidayFactory(name="National Day", slug="national-2020",
                               start_date=beijing(2020, 10, 1).date(),
                               end_date=beijing(2020, 10, 8).date())
+    SessionFactory(revenue=Decimal("10"))
     with transaction.atomic():
-        first = holiday_rankings_recompute(holiday_id=labor.pk)
-        second = in_other_connection(lambda: holiday_rankings_recompute(holiday_id=national.pk))
-    assert not first.skipped and not second.skipped
+        snapshot = RankingSnapshot.objects.create(
+            holiday=labor, computed_at=timezone.now(), data_version=labor.data_version)
+        params = recompute_statement_params(holiday=labor, snapshot_id=snapshot.pk)
+        with connection.cursor() as cursor:
+            recompute_prepare(cursor, params)
+            table = entries_table_begin(cursor, snapshot.pk)
+            cursor.execute(recompute_sql_for(labor, table=table), params)
+            assert cursor.rowcount > 0
+
+            # When another holiday is recomputed meanwhile
+            second = in_other_connection(
+                lambda: holiday_rankings_recompute(holiday_id=national.pk))
+
+            # Then it is neither skipped nor kept waiting (only attaching a snapshot's
+            # partition waits for another attached one's commit: rankings/entries.py)
+            assert not second.skipped
+            entries_table_attach(cursor, snapshot.pk)
+    first = holiday_rankings_recompute(holiday_id=labor.pk)
+    assert not first.skipped
