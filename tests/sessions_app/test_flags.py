@@ -473,6 +473,34 @@ def test_flags_refresh_is_timed_and_counts(holiday, during_the_holiday):
     assert SessionFlag.objects.get().raised_at == timezone.now()
 
 
+def flags_table_rows_known() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                       [SessionFlag._meta.db_table])
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="planner statistics")
+def test_a_refresh_that_changed_many_flags_tells_the_planner_how_many_there_are(
+        holiday, during_the_holiday, monkeypatch):
+    # Given a holiday with three sessions to flag, and the planner's figure of the flags
+    for _ in range(3):
+        SessionFactory(audience=1, orders=5)
+    before = flags_table_rows_known()
+    assert before != 3
+
+    # When a holiday-wide refresh changes fewer flags than the threshold, it is left alone
+    monkeypatch.setattr("sessions_app.flags.FLAGS_ANALYZE_CHANGED", 4)
+    assert session_flags_refresh(holiday_id=holiday.pk, notify=False).changed == 3
+    assert flags_table_rows_known() == before
+
+    # And when one changes as many, the table is analysed before the refresh returns
+    SessionFlag.objects.all().delete()
+    monkeypatch.setattr("sessions_app.flags.FLAGS_ANALYZE_CHANGED", 3)
+    assert session_flags_refresh(holiday_id=holiday.pk, notify=False).changed == 3
+    assert flags_table_rows_known() == 3
+
+
 # --- The refresh: what it compares and what it leaves alone ------------------------------
 
 
