@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from rankings import services
-from rankings.entries import entry_partition_name, entry_partitions
+from rankings.entries import PARTITION_PREFIX, entry_partition_name, entry_partitions
 from rankings.models import RankingEntry, RankingSnapshot
 from rankings.selectors import leaderboard_get
 from sessions_app import services as session_services
@@ -312,4 +312,47 @@ def test_entries_keep_one_index_and_positions_are_found_through_it():
     if isinstance(document, str):
         document = json.loads(document)
     assert [n for n in plan_nodes(document[0]["Plan"])
-            if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == _ENTRIES] == []
+            if n["Node Type"] == "Seq Scan" and is_entries(n.get("Relation Name"))] == []
+
+
+def is_entries(relation: str | None) -> bool:
+    """The entries table or one of its partitions (a snapshot's: rankings/entries.py)."""
+    return relation == _ENTRIES or (relation or "").startswith(PARTITION_PREFIX)
+
+
+@pytest.mark.django_db
+def test_targets_progress_reads_only_the_latest_snapshots_partition():
+    # Given a holiday of 300 officials ranked the five times it keeps, their entries
+    # analysed, and targets of two officials and a county
+    from rankings.models import Target
+    from rankings.targets import _PROGRESS_SQL, _placeholders, targets_progress
+
+    holiday = HolidayFactory()
+    seed_officials_with_one_session_each(holiday=holiday, officials=300)
+    for _ in range(services.SNAPSHOTS_KEPT):
+        latest = services.holiday_rankings_recompute(holiday_id=holiday.pk).snapshot_id
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {_ENTRIES}")
+    top = RankingEntry.objects.filter(snapshot_id=latest, scope="official", metric="revenue",
+                                      rank__lte=2).select_related("official")
+    targets = [Target.objects.create(holiday=holiday, official=e.official, metric="revenue",
+                                     value=Decimal("1")) for e in top]
+    targets.append(Target.objects.create(holiday=holiday, county=top[0].official.county,
+                                         metric="orders", value=Decimal("1")))
+
+    # When their progress is read
+    assert [t.progress.snapshot_id for t in targets_progress(targets)] == [latest] * 3
+    assert [t.progress.current for t in targets[:2]] == [e.value for e in top]
+    ids = [t.pk for t in targets]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _PROGRESS_SQL.format(
+            ids=_placeholders(ids)), [*ids, *ids])
+        (document,) = cursor.fetchone()
+    if isinstance(document, str):
+        document = json.loads(document)
+
+    # Then only the latest snapshot's partition is read, along its board index
+    read = {n["Relation Name"]: n["Node Type"] for n in plan_nodes(document[0]["Plan"])
+            if is_entries(n.get("Relation Name")) and n.get("Actual Loops", 0) > 0}
+    assert set(read) == {entry_partition_name(latest)}
+    assert "Seq Scan" not in read.values()
