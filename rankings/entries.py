@@ -102,9 +102,10 @@ def entry_partitions() -> list[int]:
                   and name[len(PARTITION_PREFIX):].isdigit())
 
 
-def entry_partitions_orphaned() -> list[int]:
-    """Partitions whose snapshot no longer exists (deleted with its holiday, say)."""
-    ids = entry_partitions()
+def entry_partitions_orphaned(partitions: list[int] | None = None) -> list[int]:
+    """Partitions (of `partitions`, by default all) whose snapshot no longer exists (deleted
+    with its holiday, say)."""
+    ids = entry_partitions() if partitions is None else partitions
     if not ids:
         return []
     existing = set(RankingSnapshot.objects.filter(id__in=ids).values_list("id", flat=True))
@@ -120,9 +121,11 @@ def snapshots_delete(snapshot_ids: list[int]) -> list[int]:
     if not entries_partitioned():
         RankingSnapshot.objects.filter(id__in=snapshot_ids).delete()
         return snapshot_ids
-    present = set(entry_partitions())
-    drop = [i for i in snapshot_ids if i in present]
-    drop += [i for i in entry_partitions_orphaned() if i not in drop]
+    present = entry_partitions()
+    drop = sorted({*(i for i in snapshot_ids if i in present),
+                   *entry_partitions_orphaned(present)})
+    if not snapshot_ids and not drop:
+        return []
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT set_config('lock_timeout', %s, true)",
