@@ -2,8 +2,8 @@
 
 The database does the work: one statement aggregates the holiday's sessions into a temporary
 table, one INSERT ... SELECT ranks them with RANK() windows and writes the entries of both
-scopes, carrying each subject's rank from the previous snapshot. Nothing loops over sessions
-in Python.
+scopes (on PostgreSQL into the snapshot's own partition: rankings/entries.py). Nothing loops
+over sessions in Python.
 """
 
 import logging
