@@ -206,7 +206,7 @@ def test_a_save_refreshes_the_overlaps_of_its_co_hosts(
     guests_own = SessionFactory(official=guest, platform="douyin",
                                 started_at=beijing(2020, 5, 2, 10),
                                 ended_at=beijing(2020, 5, 2, 12))
-    with mock.patch("sessions_app.services.session_event_send"), \
+    with mock.patch("sessions_app.services.session_events_send"), \
             django_capture_on_commit_callbacks(execute=True):
         co_hosted = services.session_create(
             entered_by=staff_user, official=lead, hosts=[guest], platform="kuaishou",
@@ -217,7 +217,7 @@ def test_a_save_refreshes_the_overlaps_of_its_co_hosts(
         "session_id", flat=True)) == {guests_own.pk, co_hosted.pk}
 
     # Moved after the guest's own show: both flags go, the guest's included.
-    with mock.patch("sessions_app.services.session_event_send"), \
+    with mock.patch("sessions_app.services.session_events_send"), \
             django_capture_on_commit_callbacks(execute=True):
         services.session_update(session=co_hosted, updated_by=staff_user,
                                 data={"started_at": beijing(2020, 5, 2, 12),
@@ -611,7 +611,7 @@ def test_a_session_moved_to_another_holiday_takes_its_flags_there_and_keeps_a_di
     assert set(SessionFlag.objects.values_list("session_id", "code")) == {
         (moved.pk, "orders_exceed_audience"), (moved.pk, "overlap"), (partner.pk, "overlap")}
 
-    with mock.patch("sessions_app.services.session_event_send") as sent, \
+    with mock.patch("sessions_app.services.session_events_send") as sent, \
             django_capture_on_commit_callbacks(execute=True):
         services.session_update(session=moved, updated_by=staff_user,
                                 data={"started_at": beijing(*other_day, 10),
@@ -623,7 +623,8 @@ def test_a_session_moved_to_another_holiday_takes_its_flags_there_and_keeps_a_di
     assert (flag.session_id, flag.code) == (moved.pk, "orders_exceed_audience")
     assert flag.holiday == (october if to_october else holiday)
     assert flag.dismissed and flag.dismissal_note == "phone orders"
-    assert not [c for c in sent.call_args_list if c.kwargs.get("kind") == "session_flagged"]
+    assert not [event for call in sent.call_args_list for event in call.kwargs["events"]
+                if event["kind"] == "session_flagged"]
     for h in (holiday, october):  # nothing left to do
         assert session_flags_refresh(holiday_id=h.pk, notify=False).changed == 0
 
