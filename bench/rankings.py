@@ -7,8 +7,8 @@
 
 0. VACUUM ANALYZE of the tables earlier runs wrote (as autovacuum would have done: this
    machine's PostgreSQL runs without it).
-1. The from-scratch recompute (aggregate + rank + write a snapshot and prune old ones, in
-   one transaction), timed in interleaved rounds against the baseline: the same aggregates
+1. The from-scratch recompute (aggregate + rank + write a snapshot in one transaction,
+   then prune old ones), timed in interleaved rounds against the baseline: the same aggregates
    (every metric of the registry, the holiday's ranking basis) and RANK windows computed in
    the server and reduced there to one row (nothing written, nothing fetched). Prints both
    medians and `ratio: X` (recompute / baseline). The reconciliation (the same aggregation
@@ -106,11 +106,11 @@ def baseline(holiday) -> None:
 
 
 def vacuum_written_tables() -> None:
-    """VACUUM ANALYZE what earlier runs wrote (each snapshot deletes the oldest one's
-    entries; saves rewrite totals and flags), as autovacuum does on a deployed server. This
+    """VACUUM ANALYZE what earlier runs wrote (snapshots and their entries' partitions;
+    saves rewrite totals and flags), as autovacuum does on a deployed server. This
     machine's PostgreSQL runs with autovacuum off (its CI configuration): without this the
-    entries table only grows, run after run, and its statistics are those of an empty
-    table."""
+    rewritten tables only grow, run after run, and their statistics are those of the data
+    before."""
     from django.db import connection
 
     with connection.cursor() as cursor:
