@@ -102,14 +102,14 @@ def entry_partitions() -> list[int]:
                   and name[len(PARTITION_PREFIX):].isdigit())
 
 
-def entry_partitions_orphaned(partitions: list[int] | None = None) -> list[int]:
-    """Partitions (of `partitions`, by default all) whose snapshot no longer exists (deleted
-    with its holiday, say)."""
-    ids = entry_partitions() if partitions is None else partitions
-    if not ids:
+def entry_partitions_orphaned(partitions: list[int]) -> list[int]:
+    """Those of `partitions` (snapshot ids) whose snapshot no longer exists (deleted with
+    its holiday, say)."""
+    if not partitions:
         return []
-    existing = set(RankingSnapshot.objects.filter(id__in=ids).values_list("id", flat=True))
-    return [i for i in ids if i not in existing]
+    existing = set(RankingSnapshot.objects.filter(id__in=partitions)
+                   .values_list("id", flat=True))
+    return [i for i in partitions if i not in existing]
 
 
 def snapshots_delete(snapshot_ids: list[int]) -> list[int]:

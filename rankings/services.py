@@ -24,7 +24,7 @@ from linfen_tracker.set_based import set_based_settings
 from sessions_app.models import Holiday
 from sessions_app.totals import ReconcileReport, holiday_totals_reconcile
 
-from .entries import entries_table_attach, entries_table_begin, snapshots_delete
+from .entries import ENTRIES, entries_table_attach, entries_table_begin, snapshots_delete
 from .metrics import (
     COMPOSITE,
     MetricDefinition,
@@ -33,7 +33,7 @@ from .metrics import (
     metric_keys,
     ratio_metrics,
 )
-from .models import Publication, RankingEntry, RankingSnapshot
+from .models import Publication, RankingSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ SNAPSHOTS_KEPT = 5
 ADVISORY_LOCK_NAMESPACE = 7_115_201
 
 _SESSIONS = "sessions_app_livestreamsession"
-_ENTRIES = RankingEntry._meta.db_table
 
 # The holiday's sessions are scanned into a temporary table of partial aggregates, one
 # column per base metric of the registry (rankings/metrics.py): one row per (official,
@@ -120,7 +119,7 @@ def _composite_sql(weights: dict[str, float]) -> tuple[str, str]:
 
 def recompute_sql(*, tie_style: str = "competition",
                   composite_weights: dict[str, float] | None = None,
-                  table: str = _ENTRIES) -> str:
+                  table: str = ENTRIES) -> str:
     """The statement that ranks and writes every board of a snapshot from the temporary
     table of partial aggregates into `table` (the snapshot's partition on PostgreSQL:
     rankings/entries.py), generated from the metric registry.
@@ -246,7 +245,7 @@ def composite_weights_usable(weights) -> dict[str, float]:
             and w > 0}
 
 
-def recompute_sql_for(holiday: Holiday, *, table: str = _ENTRIES) -> str:
+def recompute_sql_for(holiday: Holiday, *, table: str = ENTRIES) -> str:
     """recompute_sql with the holiday's tie style and composite weights."""
     return recompute_sql(tie_style=holiday.tie_style,
                          composite_weights=composite_weights_usable(holiday.composite_weights),
